@@ -1,0 +1,344 @@
+//! The configuration format: plain serde structs. Doc comments double as the
+//! JSON Schema descriptions printed by `ferry schema`.
+//!
+//! Strings that hold secrets are references (`${env:NAME}`), resolved when the
+//! config is loaded; templates are minijinja, compiled and checked at load.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::Dur;
+
+/// A ferry configuration file (`version: 1`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Outbound APIs that workflow steps call, by name.
+    #[serde(default)]
+    pub connections: BTreeMap<String, Connection>,
+    /// Inbound webhook sources, by name; each is served at `POST /hooks/<name>`.
+    #[serde(default)]
+    pub sources: BTreeMap<String, Source>,
+    /// Workflows: a trigger, an optional filter and the steps to run.
+    #[serde(default)]
+    pub workflows: BTreeMap<String, Workflow>,
+    /// Scheduled syncs: poll a source API from a saved cursor and run steps per record.
+    #[serde(default)]
+    pub syncs: BTreeMap<String, SyncDef>,
+}
+
+/// An outbound API.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// Base URL every step path is appended to, e.g. `https://api.example.com/v2`.
+    pub base_url: String,
+    /// How requests authenticate.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// The provider's documented limit; ferry spends it below this rate.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// Per-request timeout (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Extra headers sent with every request on this connection.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Connection authentication. Secret fields must be references such as `${env:NAME}`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token (a secret reference).
+        token: String,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password (a secret reference).
+        password: String,
+    },
+    /// An API key in a header or a query parameter.
+    ApiKey {
+        /// Header name (default `X-API-Key`) unless `query` is set.
+        #[serde(default)]
+        header: Option<String>,
+        /// Query parameter name; when set the key goes in the query string.
+        #[serde(default)]
+        query: Option<String>,
+        /// The key (a secret reference).
+        key: String,
+    },
+}
+
+/// A documented rate limit: `requests` per `per`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Number of requests allowed per window.
+    pub requests: NonZeroU32,
+    /// Window length, e.g. `1s`, `10s`, `1m`.
+    pub per: Dur,
+    /// Fraction of the limit ferry spends (default 0.8).
+    #[serde(default)]
+    pub headroom: Option<f64>,
+    /// Optional template giving a per-key limit (e.g. `{{ body.channel }}`).
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// A webhook source.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// How requests are verified.
+    pub verify: Verify,
+    /// Template giving the event id used for dedupe (overrides the scheme's default).
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// Dedupe window (default 7d, covering Stripe's 3-day retry horizon).
+    #[serde(default)]
+    pub dedupe_window: Option<Dur>,
+    /// Largest accepted body in bytes (default 256 KiB).
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+/// Signature verification scheme names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    /// HMAC-SHA256 of the raw body in a named header (hex by default, optional `sha256=` prefix).
+    HmacSha256,
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex>`.
+    Github,
+    /// Stripe: `Stripe-Signature: t=..,v1=..` over `<t>.<body>`.
+    Stripe,
+    /// Shopify: `X-Shopify-Hmac-Sha256: <base64>`.
+    Shopify,
+    /// Slack: `X-Slack-Signature: v0=<hex>` over `v0:<ts>:<body>`.
+    Slack,
+    /// Standard Webhooks (Svix and others).
+    StandardWebhooks,
+    /// A header must equal a secret.
+    ApiKey,
+    /// HTTP basic authentication.
+    Basic,
+    /// No verification; must be written explicitly and is reported as a warning.
+    None,
+}
+
+/// Signature encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Lower- or upper-case hexadecimal.
+    Hex,
+    /// Standard base64.
+    Base64,
+}
+
+/// One secret reference or a list of them (rotation: any one valid secret passes).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Secrets {
+    /// A single secret reference.
+    One(String),
+    /// Several secret references.
+    Many(Vec<String>),
+}
+
+impl Secrets {
+    /// All secrets in order.
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            Secrets::One(s) => vec![s.as_str()],
+            Secrets::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Verification settings of a source.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// Header carrying the signature or key (scheme default when omitted).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Signing secret(s), as references.
+    #[serde(default)]
+    pub secret: Option<Secrets>,
+    /// Signature encoding for `hmac-sha256` (default hex).
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
+    /// Signature prefix for `hmac-sha256`, e.g. `sha256=` (optional on input).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Timestamp header for `hmac-sha256` with replay protection.
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
+    /// Signed content template for `hmac-sha256` with a timestamp, e.g. `{timestamp}.{body}`.
+    #[serde(default)]
+    pub signed_content: Option<String>,
+    /// Replay window (scheme default, 5m).
+    #[serde(default)]
+    pub tolerance: Option<Dur>,
+    /// User name for `basic`.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// A workflow.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// What starts it.
+    pub trigger: Trigger,
+    /// A minijinja expression; the workflow runs only when it is true (else the run is `skipped`).
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Steps, run in order; each sees the outputs of the ones before it as `steps.<id>`.
+    pub steps: Vec<Step>,
+    /// Retry policy for every step of this workflow.
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// A workflow trigger.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// Name of the source in `sources`.
+    pub source: String,
+}
+
+/// One action: an HTTP request on a connection.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Step id, unique in its workflow; later steps read `steps.<id>.response`.
+    pub id: String,
+    /// Name of the connection in `connections`.
+    pub connection: String,
+    /// An optional minijinja expression; the step is skipped when false.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// The request to make.
+    pub request: RequestSpec,
+    /// Retry policy for this step (overrides the workflow's).
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// HTTP methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+impl Method {
+    /// The method as an `http::Method`.
+    pub fn as_http(self) -> http::Method {
+        match self {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Patch => http::Method::PATCH,
+            Method::Delete => http::Method::DELETE,
+        }
+    }
+}
+
+/// A templated HTTP request. Every string inside is a minijinja template.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// HTTP method (default POST).
+    #[serde(default = "default_method")]
+    pub method: Method,
+    /// Path appended to the connection's base URL.
+    pub path: String,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body; every string value is rendered as a template.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// A form-encoded body.
+    #[serde(default)]
+    pub form: Option<BTreeMap<String, String>>,
+}
+
+fn default_method() -> Method {
+    Method::Post
+}
+
+/// When and how often a failed step is tried again.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (default 8).
+    #[serde(default)]
+    pub max_attempts: Option<NonZeroU32>,
+    /// First backoff (default 1s); doubles each attempt, with full jitter.
+    #[serde(default)]
+    pub initial_backoff: Option<Dur>,
+    /// Largest backoff (default 1h).
+    #[serde(default)]
+    pub max_backoff: Option<Dur>,
+}
+
+/// A scheduled sync (first cut): poll a JSON endpoint from a saved cursor and run
+/// `steps` once per new or changed record.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncDef {
+    /// EventBridge schedule: `rate(5 minutes)` or `cron(0 2 * * ? *)`.
+    pub schedule: String,
+    /// Connection polled.
+    pub connection: String,
+    /// The poll request; templates see `cursor` (the saved watermark, or `start`).
+    pub request: RequestSpec,
+    /// Expression giving the list of records in the response, e.g. `response.body.results`.
+    pub records: String,
+    /// Expression giving a record's id, e.g. `record.id`.
+    pub id: String,
+    /// Expression giving a record's version, e.g. `record.updated_at`; a record is sent again only when it changes.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Expression giving the watermark a record advances the cursor to, e.g. `record.updated_at`.
+    pub cursor: String,
+    /// Cursor value for the very first run.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Steps run per record; templates see `body` (the record) and `steps`.
+    pub steps: Vec<Step>,
+    /// Retry policy for the steps.
+    #[serde(default)]
+    pub retry: Option<RetryPolicy>,
+}

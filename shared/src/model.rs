@@ -1,0 +1,176 @@
+//! Records the domain writes: queue payloads (`Job`) and the run log (`RunRecord`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Millis;
+
+/// A new run id: a UUIDv7, so ids sort by creation time.
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// What arrived: the parts of a request that templates see.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Request headers, names lower-cased (verification headers removed).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// The parsed body (JSON, form fields as an object, or text as a string).
+    #[serde(default)]
+    pub body: Value,
+    /// When it was accepted.
+    #[serde(default)]
+    pub received_at: Millis,
+}
+
+/// The queue's wire format: versioned, so it can evolve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Job {
+    /// Execute one run of a workflow.
+    #[serde(rename = "run.v1")]
+    Run(RunJob),
+}
+
+/// Execute `workflow` for `event`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunJob {
+    /// The run id.
+    pub run_id: String,
+    /// Workflow name (`sync:<name>` for a sync's steps).
+    pub workflow: String,
+    /// Source name (`sync:<name>` for syncs).
+    pub source: String,
+    /// Event id used for dedupe.
+    pub event_id: String,
+    /// The event.
+    pub event: Event,
+}
+
+/// Status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Accepted, waiting for a worker.
+    Queued,
+    /// A worker is executing it.
+    Running,
+    /// A step failed and will be tried again.
+    Retrying,
+    /// Every step succeeded (or was skipped by its own `when`).
+    Succeeded,
+    /// The workflow's `when` was false.
+    Skipped,
+    /// Failed for good; the reason is in `error`.
+    DeadLettered,
+}
+
+impl RunStatus {
+    /// The status as written in the run log and `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Retrying => "retrying",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Skipped => "skipped",
+            RunStatus::DeadLettered => "dead_lettered",
+        }
+    }
+    /// Whether the run will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Skipped | RunStatus::DeadLettered)
+    }
+}
+
+/// Status of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not reached yet.
+    Pending,
+    /// Failed, will be retried.
+    Retrying,
+    /// Done.
+    Succeeded,
+    /// Its `when` was false.
+    Skipped,
+    /// Failed for good.
+    Failed,
+}
+
+/// One call of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1-based attempt number.
+    pub n: u32,
+    /// When the call started.
+    pub started_at: Millis,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// HTTP status, when a response arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// What went wrong, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Step id.
+    pub id: String,
+    /// Status.
+    pub status: StepStatus,
+    /// Every attempt, oldest first.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// The last error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A run: one event through one workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// Source name.
+    pub source: String,
+    /// Event id.
+    pub event_id: String,
+    /// Status.
+    pub status: RunStatus,
+    /// Deliveries of the run's job to a worker.
+    pub attempts: u32,
+    /// When it was accepted.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// Why it is retrying or dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Steps, in workflow order.
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
+}
+
+/// A filter over the run log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    /// Only runs of this workflow.
+    pub workflow: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// At most this many (0: the adapter's default of 100).
+    pub limit: usize,
+}

@@ -1,0 +1,213 @@
+//! The narrow capabilities the domain needs from storage. The domain never
+//! names SQLite, DynamoDB or SQS; each port has one adapter per backend and
+//! one contract test suite (`crate::contract`) that every adapter must pass.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock::{Clock, Millis};
+use crate::model::{RunQuery, RunRecord};
+
+/// Errors a storage backend can raise.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or refused the write; the caller may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A receipt handle or key that does not (or no longer) exists.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether trying again later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Result of a port call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+// ---------------------------------------------------------------- idempotency
+
+/// Outcome of trying to claim an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller now owns the key (it was absent, or its lease/TTL expired).
+    Claimed,
+    /// Someone else holds a live lease; `data` is what they stored at claim time.
+    InProgress {
+        /// Data stored by the holder when it claimed the key.
+        data: String,
+        /// When the holder's lease ends.
+        lease_until: Millis,
+    },
+    /// The key was completed; `result` is what the completer stored.
+    Completed {
+        /// The stored result.
+        result: String,
+    },
+    /// The key exists (in progress or completed) with a different payload hash.
+    PayloadMismatch {
+        /// Hash stored with the key.
+        stored_hash: String,
+    },
+}
+
+/// Claim a key once: lease while in progress, result when done, expiry by TTL.
+#[async_trait]
+pub trait Idempotency: Send + Sync {
+    /// Claim `key` with a lease of `lease`, storing `payload_hash` and `data`.
+    async fn claim(&self, key: &str, payload_hash: &str, data: &str, lease: Duration) -> StoreResult<Claim>;
+    /// Mark `key` completed with `result`; it expires after `ttl`.
+    async fn complete(&self, key: &str, result: &str, ttl: Duration) -> StoreResult<()>;
+    /// Give up a claim so another caller can claim the key at once.
+    async fn release(&self, key: &str) -> StoreResult<()>;
+}
+
+// ---------------------------------------------------------------- work queue
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Stable message id.
+    pub id: String,
+    /// Handle for delete / change-visibility / dead-letter; valid for this receive only.
+    pub receipt: String,
+    /// The payload.
+    pub body: String,
+    /// How many times it has been received, this time included (starts at 1).
+    pub receive_count: u32,
+}
+
+/// A message in the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Message id.
+    pub id: String,
+    /// The payload, unchanged.
+    pub body: String,
+    /// Why it was dead-lettered.
+    pub reason: String,
+    /// Receives before it was dead-lettered.
+    pub receive_count: u32,
+    /// When.
+    pub dead_at: Millis,
+}
+
+/// Durable queue with delay, visibility timeout, receive count, dead-letter.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Enqueue `body`, invisible for `delay`. Returns the message id.
+    async fn send(&self, body: &str, delay: Duration) -> StoreResult<String>;
+    /// Enqueue several bodies; all or nothing for the embedded adapter, per item for SQS.
+    async fn send_batch(&self, items: &[(String, Duration)]) -> StoreResult<Vec<String>>;
+    /// Receive up to `max` visible messages, hiding them for `visibility`.
+    /// Waits up to `wait` for one to become available (long poll).
+    /// A message already received `max_receives` times goes to the dead-letter
+    /// queue instead of being delivered again.
+    async fn receive(&self, max: usize, visibility: Duration, wait: Duration) -> StoreResult<Vec<Message>>;
+    /// Delete a received message (done).
+    async fn delete(&self, receipt: &str) -> StoreResult<()>;
+    /// Make a received message visible again after `timeout` (retry with backoff, or release).
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> StoreResult<()>;
+    /// Move a received message to the dead-letter queue at once, with a reason.
+    async fn dead_letter(&self, receipt: &str, reason: &str) -> StoreResult<()>;
+    /// The newest dead letters, up to `limit`.
+    async fn dead_letters(&self, limit: usize) -> StoreResult<Vec<DeadLetter>>;
+    /// Move a dead letter back to the queue (replay). Returns the new message id.
+    async fn redrive(&self, id: &str) -> StoreResult<String>;
+}
+
+// ---------------------------------------------------------------- run log
+
+/// Every run, step and attempt, queryable by a person.
+#[async_trait]
+pub trait RunLog: Send + Sync {
+    /// Insert `run` unless a run with its id exists. Returns whether it was inserted.
+    async fn create(&self, run: &RunRecord) -> StoreResult<bool>;
+    /// Insert or replace `run`.
+    async fn put(&self, run: &RunRecord) -> StoreResult<()>;
+    /// One run by id.
+    async fn get(&self, id: &str) -> StoreResult<Option<RunRecord>>;
+    /// Runs matching `query`, newest first.
+    async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>>;
+}
+
+// ---------------------------------------------------------------- cursors
+
+/// A saved sync checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Opaque value (watermark or page token, often JSON).
+    pub value: String,
+    /// Optimistic version; starts at 1 and increases on every put.
+    pub version: u64,
+    /// When it was last written.
+    pub updated_at: Millis,
+}
+
+/// Sync checkpoints with optimistic versioning.
+#[async_trait]
+pub trait Cursors: Send + Sync {
+    /// The cursor named `name`.
+    async fn get(&self, name: &str) -> StoreResult<Option<Cursor>>;
+    /// Write `value` if the stored version equals `expected` (`None`: must not exist).
+    /// Returns the new version, or `None` when the version did not match.
+    async fn put(&self, name: &str, value: &str, expected: Option<u64>) -> StoreResult<Option<u64>>;
+}
+
+// ---------------------------------------------------------------- rate limits
+
+/// A token bucket's shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// Tokens added per second.
+    pub rate_per_sec: f64,
+    /// Most tokens the bucket holds (burst).
+    pub burst: f64,
+}
+
+/// Answer of a rate-limit acquire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquire {
+    /// A token was taken; call now.
+    Granted,
+    /// No token; try again after this long (bucket empty or connection paused).
+    Wait(Duration),
+}
+
+/// A token per call per connection (or key), shared by every worker and instance,
+/// and a shared "paused until" after a 429.
+#[async_trait]
+pub trait RateLimits: Send + Sync {
+    /// Take one token from bucket `key`.
+    async fn acquire(&self, key: &str, bucket: Bucket) -> StoreResult<Acquire>;
+    /// Pause `key` for everyone until `until` (e.g. after a 429 with Retry-After).
+    async fn pause(&self, key: &str, until: Millis) -> StoreResult<()>;
+}
+
+// ---------------------------------------------------------------- the set
+
+/// Every port the domain uses, as one bundle of shared handles.
+#[derive(Clone)]
+pub struct Ports {
+    /// Idempotency keys (ingest dedupe, step claims).
+    pub idempotency: Arc<dyn Idempotency>,
+    /// The work queue.
+    pub queue: Arc<dyn WorkQueue>,
+    /// The run log.
+    pub runs: Arc<dyn RunLog>,
+    /// Sync cursors.
+    pub cursors: Arc<dyn Cursors>,
+    /// Rate limits.
+    pub limits: Arc<dyn RateLimits>,
+    /// The clock every adapter and the domain share.
+    pub clock: Arc<dyn Clock>,
+}
