@@ -1,0 +1,172 @@
+//! Templating and `when` expressions, on minijinja.
+//!
+//! Undefined values are errors (strict mode): a template that refers to a field
+//! the event does not have fails the run with the field's name instead of
+//! sending an empty string to a CRM.
+//!
+//! In a JSON body, a string that is exactly one `{{ expression }}` keeps the
+//! expression's type (a number stays a number, an object stays an object);
+//! any other string is rendered as text.
+
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+
+/// A template or expression failed for this run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {template:?}: {message}")]
+pub struct TemplateError {
+    /// The template source (never contains secrets: secrets live in connections, not templates).
+    pub template: String,
+    /// What went wrong, naming the missing field when one is missing.
+    pub message: String,
+}
+
+/// The template engine, configured once.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    /// The engine with ferry's settings: strict undefined, no autoescape.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        Self { env }
+    }
+
+    /// Render `src` as text.
+    pub fn render(&self, src: &str, ctx: &Value) -> Result<String, TemplateError> {
+        if !src.contains("{{") && !src.contains("{%") {
+            return Ok(src.to_owned());
+        }
+        let tmpl = self.env.template_from_str(src).map_err(|e| error(src, &e))?;
+        tmpl.render(ctx).map_err(|e| error(src, &e))
+    }
+
+    /// Evaluate an expression (no `{{ }}`) to a value.
+    pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
+        let compiled = self.env.compile_expression(expr).map_err(|e| error(expr, &e))?;
+        compiled.eval(ctx).map_err(|e| error(expr, &e))
+    }
+
+    /// Evaluate a `when` condition; undefined counts as an error, not as false.
+    pub fn is_true(&self, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
+        Ok(self.eval(expr, ctx)?.is_true())
+    }
+
+    /// Evaluate an expression to JSON.
+    pub fn eval_json(&self, expr: &str, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
+        let v = self.eval(expr, ctx)?;
+        to_json(expr, &v)
+    }
+
+    /// Render every string leaf of a JSON value; `"{{ expr }}"` alone keeps its type.
+    pub fn render_json(&self, v: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
+        use serde_json::Value as J;
+        Ok(match v {
+            J::String(s) => match sole_expression(s) {
+                Some(expr) => self.eval_json(expr, ctx)?,
+                None => J::String(self.render(s, ctx)?),
+            },
+            J::Array(items) => J::Array(items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<_, _>>()?),
+            J::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, item) in map {
+                    out.insert(k.clone(), self.render_json(item, ctx)?);
+                }
+                J::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+}
+
+/// Turn any serializable value (usually a `serde_json::Value`) into a template context.
+pub fn context<T: serde::Serialize>(v: &T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+/// `"{{ expr }}"` with nothing around it → `Some("expr")`.
+fn sole_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+fn to_json(src: &str, v: &Value) -> Result<serde_json::Value, TemplateError> {
+    if v.is_undefined() {
+        return Err(TemplateError { template: src.to_owned(), message: "evaluates to an undefined value".into() });
+    }
+    serde_json::to_value(v).map_err(|e| TemplateError { template: src.to_owned(), message: format!("result is not JSON: {e}") })
+}
+
+fn error(src: &str, e: &minijinja::Error) -> TemplateError {
+    // Point at the expression that failed: for an undefined field this is its name.
+    let culprit = e
+        .range()
+        .and_then(|r| src.get(r))
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let message = match (e.kind(), culprit) {
+        (ErrorKind::UndefinedError, Some(c)) => format!("missing field `{c}`"),
+        (ErrorKind::UndefinedError, None) => "refers to a missing field".to_owned(),
+        (_, Some(c)) => format!("{} (at `{c}`)", e.detail().unwrap_or(&e.kind().to_string())),
+        (_, None) => e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string()),
+    };
+    TemplateError { template: src.to_owned(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: serde_json::Value) -> Value {
+        context(&v)
+    }
+
+    #[test]
+    fn renders_filters_and_nested_fields() {
+        let t = Templates::new();
+        let c = ctx(json!({"body": {"email": "  Ada@Example.COM ", "first": "Ada"}}));
+        assert_eq!(t.render("{{ body.email | lower | trim }}", &c).unwrap(), "ada@example.com");
+        assert_eq!(t.render("Hi {{ body.first }}!", &c).unwrap(), "Hi Ada!");
+    }
+
+    #[test]
+    fn missing_field_is_an_error_naming_the_field() {
+        let t = Templates::new();
+        let c = ctx(json!({"body": {"email": "a@b.c"}}));
+        let err = t.render("{{ body.first_name }} {{ body.last_name }}", &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.first_name`");
+        let err = t.render_json(&json!({"x": "{{ steps.contact.response.body.id }}"}), &c).unwrap_err();
+        assert!(err.message.contains("steps.contact"), "{err}");
+    }
+
+    #[test]
+    fn when_expressions() {
+        let t = Templates::new();
+        let c = ctx(json!({"body": {"email": "a@b.c"}}));
+        assert!(t.is_true("body.email is defined", &c).unwrap());
+        assert!(!t.is_true("body.phone is defined", &c).unwrap());
+    }
+
+    #[test]
+    fn sole_expression_keeps_type() {
+        let t = Templates::new();
+        let c = ctx(json!({"body": {"n": 42, "tags": ["a"], "s": "x"}}));
+        let out = t
+            .render_json(&json!({"n": "{{ body.n }}", "tags": "{{ body.tags }}", "text": "n={{ body.n }}", "lit": 7}), &c)
+            .unwrap();
+        assert_eq!(out, json!({"n": 42, "tags": ["a"], "text": "n=42", "lit": 7}));
+    }
+}
