@@ -1,0 +1,148 @@
+//! The hub: a loaded config with everything built once at start (verifiers,
+//! templates, the HTTP client, the ports), shared by ingest, execute and sync.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{Config, Connection, RateLimit, RetryPolicy, Step};
+use crate::outbound::Outbound;
+use crate::ports::{Bucket, Ports};
+use crate::template::Templates;
+use crate::verify::Verifier;
+
+/// Fraction of a documented rate limit ferry spends by default.
+pub const DEFAULT_HEADROOM: f64 = 0.8;
+
+/// Steps to run for a run's `workflow` name: a workflow, or a sync's per-record steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Flow<'a> {
+    /// Workflow name (`sync:<name>` for syncs).
+    pub name: &'a str,
+    /// The workflow's `when`.
+    pub when: Option<&'a str>,
+    /// Steps in order.
+    pub steps: &'a [Step],
+    /// The flow-level retry policy.
+    pub retry: Option<&'a RetryPolicy>,
+}
+
+/// Everything built once per process from the config.
+pub struct Hub {
+    /// The validated config (secrets resolved).
+    pub config: Config,
+    /// Storage.
+    pub ports: Ports,
+    /// Template engine.
+    pub templates: Templates,
+    /// Outbound HTTP client.
+    pub http: Outbound,
+    verifiers: HashMap<String, Verifier>,
+    triggers: HashMap<String, Vec<String>>,
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("sources", &self.verifiers.keys()).finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Build the hub. `secrets` are the resolved secret values (for redaction).
+    pub fn new(config: Config, secrets: Vec<String>, ports: Ports) -> Result<Arc<Self>, String> {
+        let mut verifiers = HashMap::new();
+        for (name, source) in &config.sources {
+            let v = Verifier::from_config(&source.verify).map_err(|e| format!("sources.{name}.verify: {e}"))?;
+            verifiers.insert(name.clone(), v);
+        }
+        let mut triggers: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, wf) in &config.workflows {
+            triggers.entry(wf.trigger.source.clone()).or_default().push(name.clone());
+        }
+        // Longest first, so a secret that contains another is redacted whole.
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Ok(Arc::new(Hub { config, ports, templates: Templates::new(), http: Outbound::new(), verifiers, triggers, secrets }))
+    }
+
+    /// The verifier of source `name`.
+    pub fn verifier(&self, name: &str) -> Option<&Verifier> {
+        self.verifiers.get(name)
+    }
+
+    /// Workflows triggered by `source`, in name order.
+    pub fn workflows_for(&self, source: &str) -> &[String] {
+        self.triggers.get(source).map_or(&[], Vec::as_slice)
+    }
+
+    /// The flow named `name`: a workflow, or `sync:<name>` for a sync's steps.
+    pub fn flow<'a>(&'a self, name: &'a str) -> Option<Flow<'a>> {
+        if let Some(sync) = name.strip_prefix("sync:") {
+            let s = self.config.syncs.get(sync)?;
+            return Some(Flow { name, when: None, steps: &s.steps, retry: s.retry.as_ref() });
+        }
+        let wf = self.config.workflows.get(name)?;
+        Some(Flow { name, when: wf.when.as_deref(), steps: &wf.steps, retry: wf.retry.as_ref() })
+    }
+
+    /// Connection `name`.
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.config.connections.get(name)
+    }
+
+    /// Replace every known secret value in `text` with `[redacted]`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
+}
+
+/// The token bucket ferry spends for a documented limit of `requests` per `per`:
+/// `headroom` of the rate, with a burst small enough that no window of `per`
+/// ever holds more than `requests` calls. A bucket of burst `b` and rate `r`
+/// allows at most `b + floor(r·per)` calls in any window of `per`, so `b` is
+/// `floor(requests·(1-headroom))` (at least 1) and `r·per` stays below
+/// `requests - b + 1`.
+pub fn bucket(rl: &RateLimit) -> Bucket {
+    let headroom = rl.headroom.unwrap_or(DEFAULT_HEADROOM).clamp(0.01, 1.0);
+    let requests = f64::from(rl.requests.get());
+    let per = rl.per.get().as_secs_f64().max(0.001);
+    let burst = (requests * (1.0 - headroom) + 1e-9).floor().max(1.0);
+    let per_window = (requests * headroom).min(requests - burst + 0.999);
+    Bucket { rate_per_sec: per_window / per, burst }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Dur;
+    use std::num::NonZeroU32;
+    use std::time::Duration;
+
+    #[test]
+    fn bucket_never_allows_more_than_the_documented_limit_per_window() {
+        for requests in [1u32, 2, 3, 10, 100, 1000] {
+            for headroom in [0.5, 0.8, 0.9, 1.0] {
+                for per in [1u64, 10, 60] {
+                    let rl = RateLimit {
+                        requests: NonZeroU32::new(requests).unwrap(),
+                        per: Dur(Duration::from_secs(per)),
+                        headroom: Some(headroom),
+                        key: None,
+                    };
+                    let b = bucket(&rl);
+                    let max_in_window = b.burst + (b.rate_per_sec * per as f64).floor();
+                    assert!(max_in_window <= f64::from(requests), "{requests}/{per}s h={headroom}: {b:?}");
+                    assert!(b.burst >= 1.0);
+                }
+            }
+        }
+        let ten = RateLimit { requests: NonZeroU32::new(10).unwrap(), per: Dur(Duration::from_secs(1)), headroom: None, key: None };
+        assert_eq!(bucket(&ten), Bucket { rate_per_sec: 8.0, burst: 2.0 });
+    }
+}

@@ -1,0 +1,234 @@
+//! Ingest: the front door. A webhook request is checked (source, method, size,
+//! signature, content type, body), deduplicated on (source, event id), and
+//! answered 2xx only once its runs are durably enqueued.
+//!
+//! Every answer is a small JSON body with a stable `error` code and a sentence.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::Source;
+use crate::execute::new_record;
+use crate::hub::Hub;
+use crate::model::{Event, Job, RunJob, new_run_id};
+use crate::ports::Claim;
+use crate::template::context;
+
+/// Largest body accepted when a source does not set `max_body_bytes`.
+pub const DEFAULT_MAX_BODY: u64 = 256 * 1024;
+/// How long an event id is remembered when a source does not set `dedupe_window`
+/// (Stripe retries for up to 3 days; this covers it with room to spare).
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a concurrent copy of the same event waits for the first to finish.
+pub const DUPLICATE_WAIT: Duration = Duration::from_secs(5);
+/// Lease on an event id while its runs are being enqueued.
+const ACCEPT_LEASE: Duration = Duration::from_secs(30);
+
+/// A webhook request, as any HTTP front end (axum, API Gateway) received it.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// HTTP method.
+    pub method: http::Method,
+    /// The `<source>` of `/hooks/<source>`.
+    pub source: String,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Raw query string, without `?`.
+    pub query: Option<String>,
+    /// Raw body bytes, exactly as sent.
+    pub body: Bytes,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+impl Reply {
+    fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Reply { status, body: json!({ "error": code, "message": message.into() }) }
+    }
+}
+
+/// Handle one webhook request.
+pub async fn ingest(hub: &Hub, req: Inbound) -> Reply {
+    let Some(source) = hub.config.sources.get(&req.source) else {
+        return Reply::error(404, "unknown_source", format!("no source named {:?} is configured", req.source));
+    };
+    if req.method != http::Method::POST {
+        return Reply::error(405, "method_not_allowed", format!("webhooks are sent with POST, not {}", req.method));
+    }
+    let max = source.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+    if req.body.len() as u64 > max {
+        return Reply::error(413, "payload_too_large", format!("the body is {} bytes; this source accepts at most {max}", req.body.len()));
+    }
+    let now = hub.ports.clock.now_ms();
+    let verifier = hub.verifier(&req.source).expect("every source has a verifier");
+    let verified = match verifier.verify(&req.headers, &req.body, now) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(source = %req.source, code = e.code(), "rejected webhook");
+            return Reply::error(401, e.code(), e.to_string());
+        }
+    };
+    let body = match parse_body(&req.headers, &req.body) {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    if let Some(challenge) = crate::verify::slack_challenge(source.verify.scheme, &body) {
+        return Reply { status: 200, body: json!({ "challenge": challenge }) };
+    }
+    let event = Event { headers: visible_headers(&req.headers, source), query: parse_query(req.query.as_deref()), body, received_at: now };
+    let event_id = match event_id(hub, source, &verified, &event, &req.body) {
+        Ok(id) => id,
+        Err(reply) => return reply,
+    };
+    accept(hub, &req.source, source, event_id, event, &req.body).await
+}
+
+async fn accept(hub: &Hub, source_name: &str, source: &Source, event_id: String, event: Event, raw: &[u8]) -> Reply {
+    let ports = &hub.ports;
+    let key = format!("ingest:{source_name}:{event_id}");
+    let hash = hex::encode(Sha256::digest(raw));
+    let workflows = hub.workflows_for(source_name);
+    let run_ids: Vec<String> = workflows.iter().map(|_| new_run_id()).collect();
+    let data = serde_json::to_string(&run_ids).expect("strings serialize");
+    let deadline = ports.clock.now_ms() + DUPLICATE_WAIT.as_millis() as i64;
+    loop {
+        match ports.idempotency.claim(&key, &hash, &data, ACCEPT_LEASE).await {
+            Ok(Claim::Claimed) => break,
+            Ok(Claim::Completed { result }) => return duplicate(&event_id, &result),
+            Ok(Claim::PayloadMismatch { .. }) => {
+                return Reply::error(409, "event_id_conflict", format!("event id {event_id:?} was already accepted with a different body"));
+            }
+            Ok(Claim::InProgress { .. }) if ports.clock.now_ms() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(Claim::InProgress { .. }) => {
+                return Reply::error(503, "in_progress", "the same event is being accepted right now; try again shortly");
+            }
+            Err(e) => return unavailable(&e),
+        }
+    }
+
+    let jobs: Vec<RunJob> = workflows
+        .iter()
+        .zip(&run_ids)
+        .map(|(wf, id)| RunJob { run_id: id.clone(), workflow: wf.clone(), source: source_name.to_owned(), event_id: event_id.clone(), event: event.clone() })
+        .collect();
+    let messages: Vec<(String, Duration)> =
+        jobs.iter().map(|j| (serde_json::to_string(&Job::Run(j.clone())).expect("jobs serialize"), Duration::ZERO)).collect();
+    if !messages.is_empty() {
+        if let Err(e) = ports.queue.send_batch(&messages).await {
+            if let Err(r) = ports.idempotency.release(&key).await {
+                tracing::warn!(key, error = %r, "could not release event claim");
+            }
+            return unavailable(&e);
+        }
+    }
+    let now = ports.clock.now_ms();
+    for job in &jobs {
+        // The work is enqueued: a lost run-log write is recreated by execute.
+        if let Err(e) = ports.runs.create(&new_record(job, now)).await {
+            tracing::warn!(run_id = %job.run_id, error = %e, "could not record queued run");
+        }
+    }
+    let window = source.dedupe_window.map_or(DEFAULT_DEDUPE_WINDOW, |d| d.get());
+    if let Err(e) = ports.idempotency.complete(&key, &data, window).await {
+        tracing::error!(key, error = %e, "accepted event, but could not mark its id as seen");
+    }
+    tracing::info!(source = source_name, event_id, runs = ?run_ids, "accepted webhook");
+    Reply {
+        status: 202,
+        body: json!({ "status": "accepted", "event_id": event_id, "run_id": run_ids.first(), "run_ids": run_ids }),
+    }
+}
+
+fn duplicate(event_id: &str, stored: &str) -> Reply {
+    let run_ids: Vec<String> = serde_json::from_str(stored).unwrap_or_default();
+    Reply { status: 200, body: json!({ "status": "duplicate", "event_id": event_id, "run_id": run_ids.first(), "run_ids": run_ids }) }
+}
+
+fn unavailable(e: &crate::ports::StoreError) -> Reply {
+    tracing::error!(error = %e, "store unavailable; asking the sender to retry");
+    Reply::error(503, "store_unavailable", "the event could not be stored; please retry")
+}
+
+/// The body as templates see it, by declared content type.
+fn parse_body(headers: &http::HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
+    let ctype = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let malformed = |what: &str, e: String| Reply::error(400, "malformed_body", format!("the body is not valid {what}: {e}"));
+    match ctype.as_str() {
+        "application/json" => serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string())),
+        t if t.starts_with("application/") && t.ends_with("+json") => serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string())),
+        "application/x-www-form-urlencoded" => {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|e| malformed("form data", e.to_string()))?;
+            Ok(Value::Object(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+        }
+        "text/plain" | "" if raw.is_empty() => Ok(Value::Null),
+        "text/plain" => std::str::from_utf8(raw).map(|s| Value::String(s.to_owned())).map_err(|e| malformed("UTF-8 text", e.to_string())),
+        // No declared type: JSON if it parses, else text.
+        "" => Ok(serde_json::from_slice(raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))),
+        other => Err(Reply::error(
+            415,
+            "unsupported_media_type",
+            format!("content type {other:?} is not supported; send application/json, application/x-www-form-urlencoded or text/plain"),
+        )),
+    }
+}
+
+/// Headers templates may see: lower-case names, without credentials or signatures.
+fn visible_headers(headers: &http::HeaderMap, source: &Source) -> BTreeMap<String, String> {
+    let configured = source.verify.header.as_deref().map(str::to_ascii_lowercase);
+    headers
+        .iter()
+        .filter(|(k, _)| !is_sensitive(k.as_str()) && Some(k.as_str()) != configured.as_deref())
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+fn is_sensitive(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization"
+            | "cookie"
+            | "proxy-authorization"
+            | "x-signature"
+            | "x-hub-signature"
+            | "x-hub-signature-256"
+            | "stripe-signature"
+            | "x-shopify-hmac-sha256"
+            | "x-slack-signature"
+            | "webhook-signature"
+            | "x-api-key"
+    )
+}
+
+fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
+    q.map(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default().into_iter().collect()).unwrap_or_default()
+}
+
+fn event_id(hub: &Hub, source: &Source, verified: &crate::verify::Verified, event: &Event, raw: &[u8]) -> Result<String, Reply> {
+    if let Some(tmpl) = &source.event_id {
+        let ctx = context(&json!({ "body": event.body, "headers": event.headers, "query": event.query }));
+        return match hub.templates.render(tmpl, &ctx) {
+            Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+            Ok(_) => Err(Reply::error(400, "missing_event_id", "the event id template rendered an empty string")),
+            Err(e) => Err(Reply::error(400, "missing_event_id", format!("cannot compute the event id: {}", e.message))),
+        };
+    }
+    // The scheme's own id (a delivery header, the body's id), else the body's hash.
+    Ok(verified.event_id.clone().unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw)))))
+}

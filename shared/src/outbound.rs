@@ -1,0 +1,199 @@
+//! Outbound HTTP: turn a step's templated request into a real call on its
+//! connection (base URL, auth, headers, timeout) and read the answer.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use minijinja::Value;
+
+use crate::config::{Auth, Connection, RequestSpec};
+use crate::template::{TemplateError, Templates};
+
+/// Per-request timeout when the connection does not set one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest response body ferry reads (bigger bodies are cut and kept as text).
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// A request with every template rendered; auth is added only when it is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// Method.
+    pub method: http::Method,
+    /// Full URL without the query.
+    pub url: String,
+    /// Query parameters.
+    pub query: Vec<(String, String)>,
+    /// Headers from the connection and the step.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Body,
+}
+
+/// A request body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// No body.
+    None,
+    /// JSON.
+    Json(serde_json::Value),
+    /// Form-encoded fields.
+    Form(Vec<(String, String)>),
+}
+
+/// Render `spec` on `conn` with `ctx`.
+pub fn prepare(t: &Templates, conn: &Connection, spec: &RequestSpec, ctx: &Value) -> Result<Prepared, TemplateError> {
+    let path = t.render(&spec.path, ctx)?;
+    let url = format!("{}/{}", conn.base_url.trim_end_matches('/'), path.trim_start_matches('/'));
+    let render_map = |m: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, TemplateError> {
+        m.iter().map(|(k, v)| Ok((k.clone(), t.render(v, ctx)?))).collect()
+    };
+    let mut headers: Vec<(String, String)> = conn.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    headers.extend(render_map(&spec.headers)?);
+    let body = match (&spec.json, &spec.form) {
+        (Some(json), _) => Body::Json(t.render_json(json, ctx)?),
+        (None, Some(form)) => Body::Form(render_map(form)?),
+        (None, None) => Body::None,
+    };
+    Ok(Prepared { method: spec.method.as_http(), url, query: render_map(&spec.query)?, headers, body })
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (lower-case names; the last value wins).
+    pub headers: BTreeMap<String, String>,
+    /// JSON when the body parses as JSON, else the text.
+    pub body: serde_json::Value,
+    /// Round-trip time.
+    pub elapsed: Duration,
+}
+
+impl Response {
+    /// The step output templates see as `steps.<id>.response`.
+    pub fn to_output(&self) -> serde_json::Value {
+        serde_json::json!({ "status": self.status, "headers": self.headers, "body": self.body })
+    }
+}
+
+/// Why no response arrived.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No answer within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// Could not connect, or the connection dropped.
+    #[error("connection failed: {0}")]
+    Connect(String),
+}
+
+/// The shared HTTP client.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Outbound {
+    /// One client (connection pool) for the process.
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .expect("the TLS backend initialises");
+        Self { client }
+    }
+
+    /// Send `req` on `conn`, adding its auth and the `Idempotency-Key`.
+    pub async fn send(&self, conn: &Connection, req: &Prepared, idempotency_key: &str) -> Result<Response, CallError> {
+        let timeout = conn.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
+        let mut query = req.query.clone();
+        let mut b = self.client.request(req.method.clone(), &req.url).timeout(timeout);
+        for (k, v) in &req.headers {
+            b = b.header(k, v);
+        }
+        b = b.header("Idempotency-Key", idempotency_key);
+        match &conn.auth {
+            None => {}
+            Some(Auth::Bearer { token }) => b = b.bearer_auth(token),
+            Some(Auth::Basic { username, password }) => {
+                let cred = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+                b = b.header(http::header::AUTHORIZATION, format!("Basic {cred}"));
+            }
+            Some(Auth::ApiKey { header, query: q, key }) => match q {
+                Some(name) => query.push((name.clone(), key.clone())),
+                None => b = b.header(header.as_deref().unwrap_or("X-API-Key"), key),
+            },
+        }
+        if !query.is_empty() {
+            b = b.query(&query);
+        }
+        b = match &req.body {
+            Body::None => b,
+            Body::Json(v) => b.json(v),
+            Body::Form(f) => b.form(f),
+        };
+        let started = Instant::now();
+        let resp = b.send().await.map_err(|e| classify(e, timeout))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let bytes = resp.bytes().await.map_err(|e| classify(e, timeout))?;
+        let body = parse_body(&bytes);
+        Ok(Response { status, headers, body, elapsed: started.elapsed() })
+    }
+}
+
+fn classify(e: reqwest::Error, timeout: Duration) -> CallError {
+    if e.is_timeout() {
+        CallError::Timeout(timeout)
+    } else {
+        // Walk the source chain for the useful part ("connection refused", "reset by peer").
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = s.to_string();
+            src = s.source();
+        }
+        CallError::Connect(msg)
+    }
+}
+
+fn parse_body(bytes: &[u8]) -> serde_json::Value {
+    if bytes.is_empty() {
+        return serde_json::Value::Null;
+    }
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return v;
+    }
+    let cut = &bytes[..bytes.len().min(MAX_RESPONSE_BYTES)];
+    serde_json::Value::String(String::from_utf8_lossy(cut).into_owned())
+}
+
+/// A short, single-line excerpt of a response body for error messages.
+pub fn excerpt(body: &serde_json::Value, max: usize) -> String {
+    let s = match body {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let s = s.replace(['\n', '\r'], " ");
+    if s.chars().count() <= max {
+        s
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
