@@ -119,11 +119,21 @@ enum StepOutcome {
     Stop(Disposition),
 }
 
-async fn run_step(hub: &Hub, flow: Flow<'_>, step: &Step, run: &mut RunRecord, i: usize, ctx: &Value) -> StepOutcome {
+async fn run_step(
+    hub: &Hub,
+    flow: Flow<'_>,
+    step: &Step,
+    run: &mut RunRecord,
+    i: usize,
+    ctx: &Value,
+) -> StepOutcome {
     let ports = &hub.ports;
     let key = format!("step:{}:{}", run.id, step.id);
     let conn = hub.connection(&step.connection);
-    let lease = conn.and_then(|c| c.timeout).map_or(outbound::DEFAULT_TIMEOUT, |d| d.get()) + Duration::from_secs(30);
+    let lease = conn
+        .and_then(|c| c.timeout)
+        .map_or(outbound::DEFAULT_TIMEOUT, |d| d.get())
+        + Duration::from_secs(30);
     match ports.idempotency.claim(&key, "", &run.id, lease).await {
         Ok(Claim::Completed { result }) => {
             if run.steps[i].status != StepStatus::Skipped {
@@ -148,7 +158,11 @@ async fn run_step(hub: &Hub, flow: Flow<'_>, step: &Step, run: &mut RunRecord, i
             Ok(true) => {}
             Ok(false) => {
                 let output = json!({ "skipped": true });
-                if let Err(e) = ports.idempotency.complete(&key, &output.to_string(), STEP_RESULT_TTL).await {
+                if let Err(e) = ports
+                    .idempotency
+                    .complete(&key, &output.to_string(), STEP_RESULT_TTL)
+                    .await
+                {
                     tracing::warn!(run_id = %run.id, error = %e, "idempotency store unavailable");
                     return StepOutcome::Stop(Disposition::RetryIn(STORE_RETRY));
                 }
@@ -157,20 +171,27 @@ async fn run_step(hub: &Hub, flow: Flow<'_>, step: &Step, run: &mut RunRecord, i
             }
             Err(e) => {
                 release(hub, &key).await;
-                return StepOutcome::Stop(fail_step(hub, run, i, format!("step {}: when: {e}", step.id)).await);
+                return StepOutcome::Stop(
+                    fail_step(hub, run, i, format!("step {}: when: {e}", step.id)).await,
+                );
             }
         }
     }
     let Some(conn) = conn else {
         release(hub, &key).await;
-        let reason = format!("step {}: connection {:?} is not in the config", step.id, step.connection);
+        let reason = format!(
+            "step {}: connection {:?} is not in the config",
+            step.id, step.connection
+        );
         return StepOutcome::Stop(fail_step(hub, run, i, reason).await);
     };
     let prepared = match outbound::prepare(&hub.templates, conn, &step.request, &tctx) {
         Ok(p) => p,
         Err(e) => {
             release(hub, &key).await;
-            return StepOutcome::Stop(fail_step(hub, run, i, format!("step {}: {e}", step.id)).await);
+            return StepOutcome::Stop(
+                fail_step(hub, run, i, format!("step {}: {e}", step.id)).await,
+            );
         }
     };
 
@@ -189,7 +210,9 @@ async fn run_step(hub: &Hub, flow: Flow<'_>, step: &Step, run: &mut RunRecord, i
                 Err(e) => {
                     release(hub, &key).await;
                     tracing::warn!(run_id = %run.id, error = %e, "rate-limit store unavailable");
-                    return StepOutcome::Stop(save(hub, run, Disposition::RetryIn(STORE_RETRY)).await);
+                    return StepOutcome::Stop(
+                        save(hub, run, Disposition::RetryIn(STORE_RETRY)).await,
+                    );
                 }
             }
         }
@@ -202,23 +225,42 @@ async fn run_step(hub: &Hub, flow: Flow<'_>, step: &Step, run: &mut RunRecord, i
     let now = ports.clock.now_ms();
     let (verdict, status_code, error) = match &result {
         Ok(resp) => {
-            let verdict = judge_status(resp.status, resp.headers.get("retry-after").map(String::as_str), now);
-            let error = (verdict != Verdict::Success).then(|| describe_status(hub, &prepared.method, &prepared.url, resp));
+            let verdict = judge_status(
+                resp.status,
+                resp.headers.get("retry-after").map(String::as_str),
+                now,
+            );
+            let error = (verdict != Verdict::Success)
+                .then(|| describe_status(hub, &prepared.method, &prepared.url, resp));
             (verdict, Some(resp.status), error)
         }
-        Err(e) => (Verdict::Retry { after: None }, None, Some(format!("{} {}: {e}", prepared.method, prepared.url))),
+        Err(e) => (
+            Verdict::Retry { after: None },
+            None,
+            Some(format!("{} {}: {e}", prepared.method, prepared.url)),
+        ),
     };
     let duration_ms = match &result {
         Ok(resp) => resp.elapsed.as_millis() as u64,
         Err(_) => (now - started_at).max(0) as u64,
     };
-    run.steps[i].attempts.push(Attempt { n, started_at, duration_ms, status_code, error: error.clone() });
+    run.steps[i].attempts.push(Attempt {
+        n,
+        started_at,
+        duration_ms,
+        status_code,
+        error: error.clone(),
+    });
     run.steps[i].last_error.clone_from(&error);
 
     match verdict {
         Verdict::Success => {
             let output = result.map(|r| r.to_output()).unwrap_or(Value::Null);
-            if let Err(e) = ports.idempotency.complete(&key, &output.to_string(), STEP_RESULT_TTL).await {
+            if let Err(e) = ports
+                .idempotency
+                .complete(&key, &output.to_string(), STEP_RESULT_TTL)
+                .await
+            {
                 // The call succeeded but its result is not recorded: the retry
                 // calls again with the same Idempotency-Key.
                 tracing::warn!(run_id = %run.id, error = %e, "could not record step result");
@@ -231,18 +273,28 @@ async fn run_step(hub: &Hub, flow: Flow<'_>, step: &Step, run: &mut RunRecord, i
         Verdict::Retry { after } => {
             release(hub, &key).await;
             if let (Some(after), Some(429)) = (after, status_code) {
-                let _ = ports.limits.pause(&limit_key, now + after.as_millis() as i64).await;
+                let _ = ports
+                    .limits
+                    .pause(&limit_key, now + after.as_millis() as i64)
+                    .await;
             }
             let policy = Policy::resolve(step.retry.as_ref(), flow.retry);
             let error = error.unwrap_or_default();
             if n >= policy.max_attempts {
-                let reason = format!("step {}: gave up after {n} attempts; last error: {error}", step.id);
+                let reason = format!(
+                    "step {}: gave up after {n} attempts; last error: {error}",
+                    step.id
+                );
                 return StepOutcome::Stop(fail_step(hub, run, i, reason).await);
             }
             let delay = after.unwrap_or_else(|| policy.backoff(n));
             run.status = RunStatus::Retrying;
             run.steps[i].status = StepStatus::Retrying;
-            run.error = Some(format!("step {}: attempt {n} failed: {error}; retrying in {}", step.id, humantime::format_duration(round_ms(delay))));
+            run.error = Some(format!(
+                "step {}: attempt {n} failed: {error}; retrying in {}",
+                step.id,
+                humantime::format_duration(round_ms(delay))
+            ));
             StepOutcome::Stop(save(hub, run, Disposition::RetryIn(delay)).await)
         }
         Verdict::Fail => {
@@ -254,14 +306,20 @@ async fn run_step(hub: &Hub, flow: Flow<'_>, step: &Step, run: &mut RunRecord, i
 }
 
 fn describe_status(hub: &Hub, method: &http::Method, url: &str, resp: &Response) -> String {
-    let reason = http::StatusCode::from_u16(resp.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    let reason = http::StatusCode::from_u16(resp.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
     let kind = match resp.status {
         401 => " (authentication failed)",
         403 => " (permission denied)",
         _ => "",
     };
     let body = hub.redact(&outbound::excerpt(&resp.body, 300));
-    format!("HTTP {} {reason}{kind} from {method} {url}: {body}", resp.status)
+    format!(
+        "HTTP {} {reason}{kind} from {method} {url}: {body}",
+        resp.status
+    )
 }
 
 fn round_ms(d: Duration) -> Duration {
@@ -322,7 +380,9 @@ pub fn new_record(job: &RunJob, now: i64) -> RunRecord {
 
 /// Make `run.steps` follow the flow's steps (by id), keeping recorded history.
 fn align_steps(run: &mut RunRecord, flow: Flow<'_>) {
-    if run.steps.len() == flow.steps.len() && run.steps.iter().zip(flow.steps).all(|(r, s)| r.id == s.id) {
+    if run.steps.len() == flow.steps.len()
+        && run.steps.iter().zip(flow.steps).all(|(r, s)| r.id == s.id)
+    {
         return;
     }
     let mut old = std::mem::take(&mut run.steps);
@@ -331,7 +391,12 @@ fn align_steps(run: &mut RunRecord, flow: Flow<'_>) {
         .iter()
         .map(|s| match old.iter().position(|r| r.id == s.id) {
             Some(p) => old.swap_remove(p),
-            None => StepRecord { id: s.id.clone(), status: StepStatus::Pending, attempts: Vec::new(), last_error: None },
+            None => StepRecord {
+                id: s.id.clone(),
+                status: StepStatus::Pending,
+                attempts: Vec::new(),
+                last_error: None,
+            },
         })
         .collect();
 }

@@ -43,7 +43,9 @@ pub struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").field("sources", &self.verifiers.keys()).finish_non_exhaustive()
+        f.debug_struct("Hub")
+            .field("sources", &self.verifiers.keys())
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,17 +54,29 @@ impl Hub {
     pub fn new(config: Config, secrets: Vec<String>, ports: Ports) -> Result<Arc<Self>, String> {
         let mut verifiers = HashMap::new();
         for (name, source) in &config.sources {
-            let v = Verifier::from_config(&source.verify).map_err(|e| format!("sources.{name}.verify: {e}"))?;
+            let v = Verifier::from_config(&source.verify)
+                .map_err(|e| format!("sources.{name}.verify: {e}"))?;
             verifiers.insert(name.clone(), v);
         }
         let mut triggers: HashMap<String, Vec<String>> = HashMap::new();
         for (name, wf) in &config.workflows {
-            triggers.entry(wf.trigger.source.clone()).or_default().push(name.clone());
+            triggers
+                .entry(wf.trigger.source.clone())
+                .or_default()
+                .push(name.clone());
         }
         // Longest first, so a secret that contains another is redacted whole.
         let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Ok(Arc::new(Hub { config, ports, templates: Templates::new(), http: Outbound::new(), verifiers, triggers, secrets }))
+        Ok(Arc::new(Hub {
+            config,
+            ports,
+            templates: Templates::new(),
+            http: Outbound::new(),
+            verifiers,
+            triggers,
+            secrets,
+        }))
     }
 
     /// The verifier of source `name`.
@@ -79,10 +93,20 @@ impl Hub {
     pub fn flow<'a>(&'a self, name: &'a str) -> Option<Flow<'a>> {
         if let Some(sync) = name.strip_prefix("sync:") {
             let s = self.config.syncs.get(sync)?;
-            return Some(Flow { name, when: None, steps: &s.steps, retry: s.retry.as_ref() });
+            return Some(Flow {
+                name,
+                when: None,
+                steps: &s.steps,
+                retry: s.retry.as_ref(),
+            });
         }
         let wf = self.config.workflows.get(name)?;
-        Some(Flow { name, when: wf.when.as_deref(), steps: &wf.steps, retry: wf.retry.as_ref() })
+        Some(Flow {
+            name,
+            when: wf.when.as_deref(),
+            steps: &wf.steps,
+            retry: wf.retry.as_ref(),
+        })
     }
 
     /// Connection `name`.
@@ -114,7 +138,10 @@ pub fn bucket(rl: &RateLimit) -> Bucket {
     let per = rl.per.get().as_secs_f64().max(0.001);
     let burst = (requests * (1.0 - headroom) + 1e-9).floor().max(1.0);
     let per_window = (requests * headroom).min(requests - burst + 0.999);
-    Bucket { rate_per_sec: per_window / per, burst }
+    Bucket {
+        rate_per_sec: per_window / per,
+        burst,
+    }
 }
 
 #[cfg(test)]
@@ -137,12 +164,26 @@ mod tests {
                     };
                     let b = bucket(&rl);
                     let max_in_window = b.burst + (b.rate_per_sec * per as f64).floor();
-                    assert!(max_in_window <= f64::from(requests), "{requests}/{per}s h={headroom}: {b:?}");
+                    assert!(
+                        max_in_window <= f64::from(requests),
+                        "{requests}/{per}s h={headroom}: {b:?}"
+                    );
                     assert!(b.burst >= 1.0);
                 }
             }
         }
-        let ten = RateLimit { requests: NonZeroU32::new(10).unwrap(), per: Dur(Duration::from_secs(1)), headroom: None, key: None };
-        assert_eq!(bucket(&ten), Bucket { rate_per_sec: 8.0, burst: 2.0 });
+        let ten = RateLimit {
+            requests: NonZeroU32::new(10).unwrap(),
+            per: Dur(Duration::from_secs(1)),
+            headroom: None,
+            key: None,
+        };
+        assert_eq!(
+            bucket(&ten),
+            Bucket {
+                rate_per_sec: 8.0,
+                burst: 2.0
+            }
+        );
     }
 }

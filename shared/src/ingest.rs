@@ -54,24 +54,44 @@ pub struct Reply {
 
 impl Reply {
     fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Reply { status, body: json!({ "error": code, "message": message.into() }) }
+        Reply {
+            status,
+            body: json!({ "error": code, "message": message.into() }),
+        }
     }
 }
 
 /// Handle one webhook request.
 pub async fn ingest(hub: &Hub, req: Inbound) -> Reply {
     let Some(source) = hub.config.sources.get(&req.source) else {
-        return Reply::error(404, "unknown_source", format!("no source named {:?} is configured", req.source));
+        return Reply::error(
+            404,
+            "unknown_source",
+            format!("no source named {:?} is configured", req.source),
+        );
     };
     if req.method != http::Method::POST {
-        return Reply::error(405, "method_not_allowed", format!("webhooks are sent with POST, not {}", req.method));
+        return Reply::error(
+            405,
+            "method_not_allowed",
+            format!("webhooks are sent with POST, not {}", req.method),
+        );
     }
     let max = source.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
     if req.body.len() as u64 > max {
-        return Reply::error(413, "payload_too_large", format!("the body is {} bytes; this source accepts at most {max}", req.body.len()));
+        return Reply::error(
+            413,
+            "payload_too_large",
+            format!(
+                "the body is {} bytes; this source accepts at most {max}",
+                req.body.len()
+            ),
+        );
     }
     let now = hub.ports.clock.now_ms();
-    let verifier = hub.verifier(&req.source).expect("every source has a verifier");
+    let verifier = hub
+        .verifier(&req.source)
+        .expect("every source has a verifier");
     let verified = match verifier.verify(&req.headers, &req.body, now) {
         Ok(v) => v,
         Err(e) => {
@@ -84,54 +104,115 @@ pub async fn ingest(hub: &Hub, req: Inbound) -> Reply {
         Err(reply) => return reply,
     };
     if let Some(challenge) = crate::verify::slack_challenge(source.verify.scheme, &body) {
-        return Reply { status: 200, body: json!({ "challenge": challenge }) };
+        return Reply {
+            status: 200,
+            body: json!({ "challenge": challenge }),
+        };
     }
-    let event = Event { headers: visible_headers(&req.headers, source), query: parse_query(req.query.as_deref()), body, received_at: now };
+    let event = Event {
+        headers: visible_headers(&req.headers, source),
+        query: parse_query(req.query.as_deref()),
+        body,
+        received_at: now,
+    };
     let event_id = match event_id(hub, source, &verified, &event, &req.body) {
         Ok(id) => id,
         Err(reply) => return reply,
     };
-    accept(hub, &req.source, source, event_id, event, &req.body).await
+    let window = source
+        .dedupe_window
+        .map_or(DEFAULT_DEDUPE_WINDOW, |d| d.get());
+    let flows = hub.workflows_for(&req.source);
+    let accepted = accept(
+        hub,
+        &req.source,
+        flows,
+        &event_id,
+        &event,
+        &req.body,
+        window,
+    )
+    .await;
+    reply(&event_id, accepted)
 }
 
-async fn accept(hub: &Hub, source_name: &str, source: &Source, event_id: String, event: Event, raw: &[u8]) -> Reply {
+/// What became of an event offered to [`accept`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// New: its runs are durably enqueued.
+    New(Vec<String>),
+    /// Seen before (within the dedupe window): these are its runs.
+    Duplicate(Vec<String>),
+    /// Seen before with a different payload.
+    Conflict,
+    /// Another copy is being accepted right now and did not finish in time.
+    Busy,
+    /// The store could not take it; nothing was written.
+    Unavailable(String),
+}
+
+/// Dedupe `event_id` of `source` over `window`, then enqueue one run per flow
+/// and record them as queued. Shared by webhooks and syncs.
+pub async fn accept(
+    hub: &Hub,
+    source: &str,
+    flows: &[String],
+    event_id: &str,
+    event: &Event,
+    payload: &[u8],
+    window: Duration,
+) -> Accepted {
     let ports = &hub.ports;
-    let key = format!("ingest:{source_name}:{event_id}");
-    let hash = hex::encode(Sha256::digest(raw));
-    let workflows = hub.workflows_for(source_name);
-    let run_ids: Vec<String> = workflows.iter().map(|_| new_run_id()).collect();
+    let key = format!("ingest:{source}:{event_id}");
+    let hash = hex::encode(Sha256::digest(payload));
+    let run_ids: Vec<String> = flows.iter().map(|_| new_run_id()).collect();
     let data = serde_json::to_string(&run_ids).expect("strings serialize");
     let deadline = ports.clock.now_ms() + DUPLICATE_WAIT.as_millis() as i64;
     loop {
-        match ports.idempotency.claim(&key, &hash, &data, ACCEPT_LEASE).await {
+        match ports
+            .idempotency
+            .claim(&key, &hash, &data, ACCEPT_LEASE)
+            .await
+        {
             Ok(Claim::Claimed) => break,
-            Ok(Claim::Completed { result }) => return duplicate(&event_id, &result),
-            Ok(Claim::PayloadMismatch { .. }) => {
-                return Reply::error(409, "event_id_conflict", format!("event id {event_id:?} was already accepted with a different body"));
+            Ok(Claim::Completed { result }) => {
+                return Accepted::Duplicate(serde_json::from_str(&result).unwrap_or_default());
             }
+            Ok(Claim::PayloadMismatch { .. }) => return Accepted::Conflict,
             Ok(Claim::InProgress { .. }) if ports.clock.now_ms() < deadline => {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            Ok(Claim::InProgress { .. }) => {
-                return Reply::error(503, "in_progress", "the same event is being accepted right now; try again shortly");
-            }
-            Err(e) => return unavailable(&e),
+            Ok(Claim::InProgress { .. }) => return Accepted::Busy,
+            Err(e) => return Accepted::Unavailable(e.to_string()),
         }
     }
 
-    let jobs: Vec<RunJob> = workflows
+    let jobs: Vec<RunJob> = flows
         .iter()
         .zip(&run_ids)
-        .map(|(wf, id)| RunJob { run_id: id.clone(), workflow: wf.clone(), source: source_name.to_owned(), event_id: event_id.clone(), event: event.clone() })
+        .map(|(wf, id)| RunJob {
+            run_id: id.clone(),
+            workflow: wf.clone(),
+            source: source.to_owned(),
+            event_id: event_id.to_owned(),
+            event: event.clone(),
+        })
         .collect();
-    let messages: Vec<(String, Duration)> =
-        jobs.iter().map(|j| (serde_json::to_string(&Job::Run(j.clone())).expect("jobs serialize"), Duration::ZERO)).collect();
+    let messages: Vec<(String, Duration)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                serde_json::to_string(&Job::Run(j.clone())).expect("jobs serialize"),
+                Duration::ZERO,
+            )
+        })
+        .collect();
     if !messages.is_empty() {
         if let Err(e) = ports.queue.send_batch(&messages).await {
             if let Err(r) = ports.idempotency.release(&key).await {
                 tracing::warn!(key, error = %r, "could not release event claim");
             }
-            return unavailable(&e);
+            return Accepted::Unavailable(e.to_string());
         }
     }
     let now = ports.clock.now_ms();
@@ -141,25 +222,42 @@ async fn accept(hub: &Hub, source_name: &str, source: &Source, event_id: String,
             tracing::warn!(run_id = %job.run_id, error = %e, "could not record queued run");
         }
     }
-    let window = source.dedupe_window.map_or(DEFAULT_DEDUPE_WINDOW, |d| d.get());
     if let Err(e) = ports.idempotency.complete(&key, &data, window).await {
         tracing::error!(key, error = %e, "accepted event, but could not mark its id as seen");
     }
-    tracing::info!(source = source_name, event_id, runs = ?run_ids, "accepted webhook");
-    Reply {
-        status: 202,
-        body: json!({ "status": "accepted", "event_id": event_id, "run_id": run_ids.first(), "run_ids": run_ids }),
+    tracing::info!(source, event_id, runs = ?run_ids, "accepted event");
+    Accepted::New(run_ids)
+}
+
+fn reply(event_id: &str, accepted: Accepted) -> Reply {
+    match accepted {
+        Accepted::New(ids) => Reply {
+            status: 202,
+            body: json!({ "status": "accepted", "event_id": event_id, "run_id": ids.first(), "run_ids": ids }),
+        },
+        Accepted::Duplicate(ids) => Reply {
+            status: 200,
+            body: json!({ "status": "duplicate", "event_id": event_id, "run_id": ids.first(), "run_ids": ids }),
+        },
+        Accepted::Conflict => Reply::error(
+            409,
+            "event_id_conflict",
+            format!("event id {event_id:?} was already accepted with a different body"),
+        ),
+        Accepted::Busy => Reply::error(
+            503,
+            "in_progress",
+            "the same event is being accepted right now; try again shortly",
+        ),
+        Accepted::Unavailable(e) => {
+            tracing::error!(error = %e, "store unavailable; asking the sender to retry");
+            Reply::error(
+                503,
+                "store_unavailable",
+                "the event could not be stored; please retry",
+            )
+        }
     }
-}
-
-fn duplicate(event_id: &str, stored: &str) -> Reply {
-    let run_ids: Vec<String> = serde_json::from_str(stored).unwrap_or_default();
-    Reply { status: 200, body: json!({ "status": "duplicate", "event_id": event_id, "run_id": run_ids.first(), "run_ids": run_ids }) }
-}
-
-fn unavailable(e: &crate::ports::StoreError) -> Reply {
-    tracing::error!(error = %e, "store unavailable; asking the sender to retry");
-    Reply::error(503, "store_unavailable", "the event could not be stored; please retry")
 }
 
 /// The body as templates see it, by declared content type.
@@ -167,24 +265,51 @@ fn parse_body(headers: &http::HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
     let ctype = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
-    let malformed = |what: &str, e: String| Reply::error(400, "malformed_body", format!("the body is not valid {what}: {e}"));
+    let malformed = |what: &str, e: String| {
+        Reply::error(
+            400,
+            "malformed_body",
+            format!("the body is not valid {what}: {e}"),
+        )
+    };
     match ctype.as_str() {
-        "application/json" => serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string())),
-        t if t.starts_with("application/") && t.ends_with("+json") => serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string())),
+        "application/json" => {
+            serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string()))
+        }
+        t if t.starts_with("application/") && t.ends_with("+json") => {
+            serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string()))
+        }
         "application/x-www-form-urlencoded" => {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).map_err(|e| malformed("form data", e.to_string()))?;
-            Ok(Value::Object(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw)
+                .map_err(|e| malformed("form data", e.to_string()))?;
+            Ok(Value::Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            ))
         }
         "text/plain" | "" if raw.is_empty() => Ok(Value::Null),
-        "text/plain" => std::str::from_utf8(raw).map(|s| Value::String(s.to_owned())).map_err(|e| malformed("UTF-8 text", e.to_string())),
+        "text/plain" => std::str::from_utf8(raw)
+            .map(|s| Value::String(s.to_owned()))
+            .map_err(|e| malformed("UTF-8 text", e.to_string())),
         // No declared type: JSON if it parses, else text.
-        "" => Ok(serde_json::from_slice(raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))),
+        "" => Ok(serde_json::from_slice(raw)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))),
         other => Err(Reply::error(
             415,
             "unsupported_media_type",
-            format!("content type {other:?} is not supported; send application/json, application/x-www-form-urlencoded or text/plain"),
+            format!(
+                "content type {other:?} is not supported; send application/json, application/x-www-form-urlencoded or text/plain"
+            ),
         )),
     }
 }
@@ -217,18 +342,42 @@ fn is_sensitive(name: &str) -> bool {
 }
 
 fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
-    q.map(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default().into_iter().collect()).unwrap_or_default()
+    q.map(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
-fn event_id(hub: &Hub, source: &Source, verified: &crate::verify::Verified, event: &Event, raw: &[u8]) -> Result<String, Reply> {
+fn event_id(
+    hub: &Hub,
+    source: &Source,
+    verified: &crate::verify::Verified,
+    event: &Event,
+    raw: &[u8],
+) -> Result<String, Reply> {
     if let Some(tmpl) = &source.event_id {
-        let ctx = context(&json!({ "body": event.body, "headers": event.headers, "query": event.query }));
+        let ctx =
+            context(&json!({ "body": event.body, "headers": event.headers, "query": event.query }));
         return match hub.templates.render(tmpl, &ctx) {
             Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
-            Ok(_) => Err(Reply::error(400, "missing_event_id", "the event id template rendered an empty string")),
-            Err(e) => Err(Reply::error(400, "missing_event_id", format!("cannot compute the event id: {}", e.message))),
+            Ok(_) => Err(Reply::error(
+                400,
+                "missing_event_id",
+                "the event id template rendered an empty string",
+            )),
+            Err(e) => Err(Reply::error(
+                400,
+                "missing_event_id",
+                format!("cannot compute the event id: {}", e.message),
+            )),
         };
     }
     // The scheme's own id (a delivery header, the body's id), else the body's hash.
-    Ok(verified.event_id.clone().unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw)))))
+    Ok(verified
+        .event_id
+        .clone()
+        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw)))))
 }

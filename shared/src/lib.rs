@@ -7,14 +7,15 @@
 
 pub mod clock;
 pub mod config;
-pub mod model;
-pub mod ports;
-pub mod template;
 pub mod execute;
 pub mod hub;
 pub mod ingest;
+pub mod model;
 pub mod outbound;
+pub mod ports;
 pub mod retry;
+pub mod schedule;
+pub mod sync;
+pub mod template;
 pub mod verify;
 pub mod worker;
-pub mod schedule;

@@ -42,20 +42,42 @@ pub enum Body {
 }
 
 /// Render `spec` on `conn` with `ctx`.
-pub fn prepare(t: &Templates, conn: &Connection, spec: &RequestSpec, ctx: &Value) -> Result<Prepared, TemplateError> {
+pub fn prepare(
+    t: &Templates,
+    conn: &Connection,
+    spec: &RequestSpec,
+    ctx: &Value,
+) -> Result<Prepared, TemplateError> {
     let path = t.render(&spec.path, ctx)?;
-    let url = format!("{}/{}", conn.base_url.trim_end_matches('/'), path.trim_start_matches('/'));
-    let render_map = |m: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, TemplateError> {
-        m.iter().map(|(k, v)| Ok((k.clone(), t.render(v, ctx)?))).collect()
-    };
-    let mut headers: Vec<(String, String)> = conn.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let url = format!(
+        "{}/{}",
+        conn.base_url.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    let render_map =
+        |m: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, TemplateError> {
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), t.render(v, ctx)?)))
+                .collect()
+        };
+    let mut headers: Vec<(String, String)> = conn
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     headers.extend(render_map(&spec.headers)?);
     let body = match (&spec.json, &spec.form) {
         (Some(json), _) => Body::Json(t.render_json(json, ctx)?),
         (None, Some(form)) => Body::Form(render_map(form)?),
         (None, None) => Body::None,
     };
-    Ok(Prepared { method: spec.method.as_http(), url, query: render_map(&spec.query)?, headers, body })
+    Ok(Prepared {
+        method: spec.method.as_http(),
+        url,
+        query: render_map(&spec.query)?,
+        headers,
+        body,
+    })
 }
 
 /// What came back.
@@ -113,10 +135,18 @@ impl Outbound {
     }
 
     /// Send `req` on `conn`, adding its auth and the `Idempotency-Key`.
-    pub async fn send(&self, conn: &Connection, req: &Prepared, idempotency_key: &str) -> Result<Response, CallError> {
+    pub async fn send(
+        &self,
+        conn: &Connection,
+        req: &Prepared,
+        idempotency_key: &str,
+    ) -> Result<Response, CallError> {
         let timeout = conn.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
         let mut query = req.query.clone();
-        let mut b = self.client.request(req.method.clone(), &req.url).timeout(timeout);
+        let mut b = self
+            .client
+            .request(req.method.clone(), &req.url)
+            .timeout(timeout);
         for (k, v) in &req.headers {
             b = b.header(k, v);
         }
@@ -125,10 +155,15 @@ impl Outbound {
             None => {}
             Some(Auth::Bearer { token }) => b = b.bearer_auth(token),
             Some(Auth::Basic { username, password }) => {
-                let cred = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+                let cred = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
                 b = b.header(http::header::AUTHORIZATION, format!("Basic {cred}"));
             }
-            Some(Auth::ApiKey { header, query: q, key }) => match q {
+            Some(Auth::ApiKey {
+                header,
+                query: q,
+                key,
+            }) => match q {
                 Some(name) => query.push((name.clone(), key.clone())),
                 None => b = b.header(header.as_deref().unwrap_or("X-API-Key"), key),
             },
@@ -151,7 +186,12 @@ impl Outbound {
             .collect();
         let bytes = resp.bytes().await.map_err(|e| classify(e, timeout))?;
         let body = parse_body(&bytes);
-        Ok(Response { status, headers, body, elapsed: started.elapsed() })
+        Ok(Response {
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
     }
 }
 

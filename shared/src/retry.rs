@@ -33,13 +33,16 @@ pub struct Policy {
 impl Policy {
     /// The step's policy, else the workflow's, else the defaults (field by field).
     pub fn resolve(step: Option<&RetryPolicy>, workflow: Option<&RetryPolicy>) -> Self {
-        let pick = |f: &dyn Fn(&RetryPolicy) -> Option<Duration>| step.and_then(f).or_else(|| workflow.and_then(f));
+        let pick = |f: &dyn Fn(&RetryPolicy) -> Option<Duration>| {
+            step.and_then(f).or_else(|| workflow.and_then(f))
+        };
         Policy {
             max_attempts: step
                 .and_then(|p| p.max_attempts)
                 .or_else(|| workflow.and_then(|p| p.max_attempts))
                 .map_or(DEFAULT_MAX_ATTEMPTS, |n| n.get()),
-            initial: pick(&|p| p.initial_backoff.map(|d| d.get())).unwrap_or(DEFAULT_INITIAL_BACKOFF),
+            initial: pick(&|p| p.initial_backoff.map(|d| d.get()))
+                .unwrap_or(DEFAULT_INITIAL_BACKOFF),
             max: pick(&|p| p.max_backoff.map(|d| d.get())).unwrap_or(DEFAULT_MAX_BACKOFF),
         }
     }
@@ -47,10 +50,16 @@ impl Policy {
     /// Backoff before attempt `failed + 1`, after `failed` failed attempts (≥ 1):
     /// uniformly random in `[0, min(max, initial · 2^(failed-1))]` (full jitter).
     pub fn backoff(&self, failed: u32) -> Duration {
-        let exp = self.initial.saturating_mul(1u32 << failed.saturating_sub(1).min(30));
+        let exp = self
+            .initial
+            .saturating_mul(1u32 << failed.saturating_sub(1).min(30));
         let ceiling = exp.min(self.max);
         let ms = ceiling.as_millis() as u64;
-        Duration::from_millis(if ms == 0 { 0 } else { rand::rng().random_range(0..=ms) })
+        Duration::from_millis(if ms == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..=ms)
+        })
     }
 }
 
@@ -73,7 +82,11 @@ pub fn judge_status(status: u16, retry_after: Option<&str>, now_ms: i64) -> Verd
     match status {
         200..=299 => Verdict::Success,
         408 | 500..=599 | 429 => Verdict::Retry {
-            after: if status == 429 || status == 503 { retry_after.and_then(|v| parse_retry_after(v, now_ms)) } else { None },
+            after: if status == 429 || status == 503 {
+                retry_after.and_then(|v| parse_retry_after(v, now_ms))
+            } else {
+                None
+            },
         },
         _ => Verdict::Fail,
     }
@@ -100,9 +113,22 @@ mod tests {
     fn classification() {
         assert_eq!(judge_status(200, None, 0), Verdict::Success);
         assert_eq!(judge_status(204, None, 0), Verdict::Success);
-        assert_eq!(judge_status(500, Some("5"), 0), Verdict::Retry { after: None });
-        assert_eq!(judge_status(503, Some("5"), 0), Verdict::Retry { after: Some(Duration::from_secs(5)) });
-        assert_eq!(judge_status(429, Some("2"), 0), Verdict::Retry { after: Some(Duration::from_secs(2)) });
+        assert_eq!(
+            judge_status(500, Some("5"), 0),
+            Verdict::Retry { after: None }
+        );
+        assert_eq!(
+            judge_status(503, Some("5"), 0),
+            Verdict::Retry {
+                after: Some(Duration::from_secs(5))
+            }
+        );
+        assert_eq!(
+            judge_status(429, Some("2"), 0),
+            Verdict::Retry {
+                after: Some(Duration::from_secs(2))
+            }
+        );
         assert_eq!(judge_status(408, None, 0), Verdict::Retry { after: None });
         for s in [400, 401, 403, 404, 409, 422, 302] {
             assert_eq!(judge_status(s, None, 0), Verdict::Fail, "{s}");
@@ -112,7 +138,9 @@ mod tests {
     #[test]
     fn retry_after_http_date_and_cap() {
         let now = 1_700_000_000_000;
-        let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_millis(now as u64 + 30_000));
+        let date = httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + Duration::from_millis(now as u64 + 30_000),
+        );
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("999999", now), Some(RETRY_AFTER_CAP));
         assert_eq!(parse_retry_after("soon", now), None);
@@ -120,7 +148,11 @@ mod tests {
 
     #[test]
     fn backoff_is_jittered_below_an_exponential_ceiling() {
-        let p = Policy { max_attempts: 5, initial: Duration::from_millis(100), max: Duration::from_millis(500) };
+        let p = Policy {
+            max_attempts: 5,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+        };
         for failed in 1..=6 {
             let ceiling = (100u64 << (failed - 1)).min(500);
             for _ in 0..50 {

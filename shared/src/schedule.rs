@@ -35,7 +35,10 @@ impl Schedule {
                 ));
             }
             if fields[2] != "?" && fields[4] != "?" {
-                return Err("cron(...): one of day-of-month and day-of-week must be '?', as in EventBridge".into());
+                return Err(
+                    "cron(...): one of day-of-month and day-of-week must be '?', as in EventBridge"
+                        .into(),
+                );
             }
             let parser = CronParser::builder()
                 .seconds(Seconds::Required)
@@ -46,7 +49,9 @@ impl Schedule {
             return // Croner wants seconds whenever it gets a year: fire at second 0.
             parser.parse(&format!("0 {}", fields.join(" "))).map(|c| Schedule::Cron(Box::new(c))).map_err(|e| format!("cron(...): {e}"));
         }
-        Err(format!("{expr:?} is not a schedule; expected rate(5 minutes) or cron(0 2 * * ? *)"))
+        Err(format!(
+            "{expr:?} is not a schedule; expected rate(5 minutes) or cron(0 2 * * ? *)"
+        ))
     }
 
     /// The first fire time strictly after `after` (for a rate: `after` + the rate).
@@ -55,7 +60,9 @@ impl Schedule {
             Schedule::Rate(d) => Some(after + d.as_millis() as Millis),
             Schedule::Cron(c) => {
                 let t: DateTime<Utc> = Utc.timestamp_millis_opt(after).single()?;
-                c.find_next_occurrence(&t, false).ok().map(|n| n.timestamp_millis())
+                c.find_next_occurrence(&t, false)
+                    .ok()
+                    .map(|n| n.timestamp_millis())
             }
         }
     }
@@ -64,9 +71,13 @@ impl Schedule {
 fn parse_rate(inner: &str) -> Result<Duration, String> {
     let mut parts = inner.split_whitespace();
     let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("rate({inner}): expected a number and a unit, e.g. rate(5 minutes)"));
+        return Err(format!(
+            "rate({inner}): expected a number and a unit, e.g. rate(5 minutes)"
+        ));
     };
-    let n: u64 = n.parse().map_err(|_| format!("rate({inner}): {n:?} is not a positive whole number"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("rate({inner}): {n:?} is not a positive whole number"))?;
     if n == 0 {
         return Err(format!("rate({inner}): the value must be at least 1"));
     }
@@ -74,9 +85,21 @@ fn parse_rate(inner: &str) -> Result<Duration, String> {
         ("minute", true) | ("minutes", false) => 60,
         ("hour", true) | ("hours", false) => 3600,
         ("day", true) | ("days", false) => 86_400,
-        ("minute" | "hour" | "day", false) => return Err(format!("rate({inner}): use the plural unit when the value is not 1")),
-        ("minutes" | "hours" | "days", true) => return Err(format!("rate({inner}): use the singular unit when the value is 1")),
-        _ => return Err(format!("rate({inner}): unit must be minute(s), hour(s) or day(s)")),
+        ("minute" | "hour" | "day", false) => {
+            return Err(format!(
+                "rate({inner}): use the plural unit when the value is not 1"
+            ));
+        }
+        ("minutes" | "hours" | "days", true) => {
+            return Err(format!(
+                "rate({inner}): use the singular unit when the value is 1"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "rate({inner}): unit must be minute(s), hour(s) or day(s)"
+            ));
+        }
     };
     Ok(Duration::from_secs(n * secs))
 }
@@ -91,10 +114,22 @@ mod tests {
 
     #[test]
     fn rates() {
-        assert!(matches!(Schedule::parse("rate(5 minutes)"), Ok(Schedule::Rate(d)) if d == Duration::from_secs(300)));
-        assert!(matches!(Schedule::parse("rate(1 hour)"), Ok(Schedule::Rate(d)) if d == Duration::from_secs(3600)));
-        assert!(Schedule::parse("rate(1 minutes)").unwrap_err().contains("singular"));
-        assert!(Schedule::parse("rate(5 minute)").unwrap_err().contains("plural"));
+        assert!(
+            matches!(Schedule::parse("rate(5 minutes)"), Ok(Schedule::Rate(d)) if d == Duration::from_secs(300))
+        );
+        assert!(
+            matches!(Schedule::parse("rate(1 hour)"), Ok(Schedule::Rate(d)) if d == Duration::from_secs(3600))
+        );
+        assert!(
+            Schedule::parse("rate(1 minutes)")
+                .unwrap_err()
+                .contains("singular")
+        );
+        assert!(
+            Schedule::parse("rate(5 minute)")
+                .unwrap_err()
+                .contains("plural")
+        );
         assert!(Schedule::parse("rate(0 minutes)").is_err());
         assert!(Schedule::parse("rate(5 seconds)").is_err());
         let s = Schedule::parse("rate(5 minutes)").unwrap();
@@ -104,24 +139,51 @@ mod tests {
     #[test]
     fn cron_daily_at_two() {
         let s = Schedule::parse("cron(0 2 * * ? *)").unwrap();
-        assert_eq!(s.next_after(at("2026-11-23T19:00:00Z")), Some(at("2026-11-24T02:00:00Z")));
-        assert_eq!(s.next_after(at("2026-11-24T02:00:00Z")), Some(at("2026-11-25T02:00:00Z")));
+        assert_eq!(
+            s.next_after(at("2026-11-23T19:00:00Z")),
+            Some(at("2026-11-24T02:00:00Z"))
+        );
+        assert_eq!(
+            s.next_after(at("2026-11-24T02:00:00Z")),
+            Some(at("2026-11-25T02:00:00Z"))
+        );
     }
 
     #[test]
     fn cron_weekdays_use_eventbridge_numbering() {
         // 2026-11-23 is a Monday. EventBridge: 1 = Sunday, 2 = Monday.
         let mon = Schedule::parse("cron(30 9 ? * 2 *)").unwrap();
-        assert_eq!(mon.next_after(at("2026-11-23T10:00:00Z")), Some(at("2026-11-30T09:30:00Z")));
+        assert_eq!(
+            mon.next_after(at("2026-11-23T10:00:00Z")),
+            Some(at("2026-11-30T09:30:00Z"))
+        );
         let weekdays = Schedule::parse("cron(0/15 8 ? * MON-FRI *)").unwrap();
-        assert_eq!(weekdays.next_after(at("2026-11-28T12:00:00Z")), Some(at("2026-11-30T08:00:00Z")));
-        assert_eq!(weekdays.next_after(at("2026-11-30T08:00:00Z")), Some(at("2026-11-30T08:15:00Z")));
+        assert_eq!(
+            weekdays.next_after(at("2026-11-28T12:00:00Z")),
+            Some(at("2026-11-30T08:00:00Z"))
+        );
+        assert_eq!(
+            weekdays.next_after(at("2026-11-30T08:00:00Z")),
+            Some(at("2026-11-30T08:15:00Z"))
+        );
     }
 
     #[test]
     fn cron_errors_are_clear() {
-        assert!(Schedule::parse("cron(0 2 * * *)").unwrap_err().contains("6 fields"));
-        assert!(Schedule::parse("cron(0 2 * * * *)").unwrap_err().contains("'?'"));
-        assert!(Schedule::parse("every day").unwrap_err().contains("rate(5 minutes)"));
+        assert!(
+            Schedule::parse("cron(0 2 * * *)")
+                .unwrap_err()
+                .contains("6 fields")
+        );
+        assert!(
+            Schedule::parse("cron(0 2 * * * *)")
+                .unwrap_err()
+                .contains("'?'")
+        );
+        assert!(
+            Schedule::parse("every day")
+                .unwrap_err()
+                .contains("rate(5 minutes)")
+        );
     }
 }

@@ -46,13 +46,19 @@ impl Templates {
         if !src.contains("{{") && !src.contains("{%") {
             return Ok(src.to_owned());
         }
-        let tmpl = self.env.template_from_str(src).map_err(|e| error(src, &e))?;
+        let tmpl = self
+            .env
+            .template_from_str(src)
+            .map_err(|e| error(src, &e))?;
         tmpl.render(ctx).map_err(|e| error(src, &e))
     }
 
     /// Evaluate an expression (no `{{ }}`) to a value.
     pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
-        let compiled = self.env.compile_expression(expr).map_err(|e| error(expr, &e))?;
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| error(expr, &e))?;
         compiled.eval(ctx).map_err(|e| error(expr, &e))
     }
 
@@ -68,14 +74,23 @@ impl Templates {
     }
 
     /// Render every string leaf of a JSON value; `"{{ expr }}"` alone keeps its type.
-    pub fn render_json(&self, v: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
+    pub fn render_json(
+        &self,
+        v: &serde_json::Value,
+        ctx: &Value,
+    ) -> Result<serde_json::Value, TemplateError> {
         use serde_json::Value as J;
         Ok(match v {
             J::String(s) => match sole_expression(s) {
                 Some(expr) => self.eval_json(expr, ctx)?,
                 None => J::String(self.render(s, ctx)?),
             },
-            J::Array(items) => J::Array(items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<_, _>>()?),
+            J::Array(items) => J::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_json(i, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
             J::Object(map) => {
                 let mut out = serde_json::Map::with_capacity(map.len());
                 for (k, item) in map {
@@ -104,9 +119,15 @@ fn sole_expression(s: &str) -> Option<&str> {
 
 fn to_json(src: &str, v: &Value) -> Result<serde_json::Value, TemplateError> {
     if v.is_undefined() {
-        return Err(TemplateError { template: src.to_owned(), message: "evaluates to an undefined value".into() });
+        return Err(TemplateError {
+            template: src.to_owned(),
+            message: "evaluates to an undefined value".into(),
+        });
     }
-    serde_json::to_value(v).map_err(|e| TemplateError { template: src.to_owned(), message: format!("result is not JSON: {e}") })
+    serde_json::to_value(v).map_err(|e| TemplateError {
+        template: src.to_owned(),
+        message: format!("result is not JSON: {e}"),
+    })
 }
 
 fn error(src: &str, e: &minijinja::Error) -> TemplateError {
@@ -120,9 +141,15 @@ fn error(src: &str, e: &minijinja::Error) -> TemplateError {
         (ErrorKind::UndefinedError, Some(c)) => format!("missing field `{c}`"),
         (ErrorKind::UndefinedError, None) => "refers to a missing field".to_owned(),
         (_, Some(c)) => format!("{} (at `{c}`)", e.detail().unwrap_or(&e.kind().to_string())),
-        (_, None) => e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string()),
+        (_, None) => e
+            .detail()
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.kind().to_string()),
     };
-    TemplateError { template: src.to_owned(), message }
+    TemplateError {
+        template: src.to_owned(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +165,10 @@ mod tests {
     fn renders_filters_and_nested_fields() {
         let t = Templates::new();
         let c = ctx(json!({"body": {"email": "  Ada@Example.COM ", "first": "Ada"}}));
-        assert_eq!(t.render("{{ body.email | lower | trim }}", &c).unwrap(), "ada@example.com");
+        assert_eq!(
+            t.render("{{ body.email | lower | trim }}", &c).unwrap(),
+            "ada@example.com"
+        );
         assert_eq!(t.render("Hi {{ body.first }}!", &c).unwrap(), "Hi Ada!");
     }
 
@@ -146,9 +176,13 @@ mod tests {
     fn missing_field_is_an_error_naming_the_field() {
         let t = Templates::new();
         let c = ctx(json!({"body": {"email": "a@b.c"}}));
-        let err = t.render("{{ body.first_name }} {{ body.last_name }}", &c).unwrap_err();
+        let err = t
+            .render("{{ body.first_name }} {{ body.last_name }}", &c)
+            .unwrap_err();
         assert_eq!(err.message, "missing field `body.first_name`");
-        let err = t.render_json(&json!({"x": "{{ steps.contact.response.body.id }}"}), &c).unwrap_err();
+        let err = t
+            .render_json(&json!({"x": "{{ steps.contact.response.body.id }}"}), &c)
+            .unwrap_err();
         assert!(err.message.contains("steps.contact"), "{err}");
     }
 
@@ -167,6 +201,9 @@ mod tests {
         let out = t
             .render_json(&json!({"n": "{{ body.n }}", "tags": "{{ body.tags }}", "text": "n={{ body.n }}", "lit": 7}), &c)
             .unwrap();
-        assert_eq!(out, json!({"n": 42, "tags": ["a"], "text": "n=42", "lit": 7}));
+        assert_eq!(
+            out,
+            json!({"n": 42, "tags": ["a"], "text": "n=42", "lit": 7})
+        );
     }
 }

@@ -68,7 +68,11 @@ pub async fn run_workers(hub: Arc<Hub>, n: usize, stop: watch::Receiver<bool>) {
                     }
                 }
                 for msg in pending {
-                    let _ = hub.ports.queue.change_visibility(&msg.receipt, Duration::ZERO).await;
+                    let _ = hub
+                        .ports
+                        .queue
+                        .change_visibility(&msg.receipt, Duration::ZERO)
+                        .await;
                 }
             }
         });

@@ -1,0 +1,310 @@
+//! `ferry dev`: the whole hub in one process on the embedded store — webhook
+//! URLs, queue workers, the sync scheduler and the sandbox.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{any, get};
+use clap::{Args, Subcommand};
+use ferry::clock::{Clock, SystemClock};
+use ferry::hub::Hub;
+use ferry::ingest::{Inbound, ingest};
+use ferry::schedule::Schedule;
+use ferry::store::{SqliteOptions, SqliteStore};
+use tokio::sync::watch;
+
+use crate::env::load_config;
+use crate::sandbox::Sandbox;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// Default data directory.
+pub const DEFAULT_DATA: &str = ".ferry";
+/// Receives before the embedded queue dead-letters a message that keeps failing to settle.
+pub const MAX_RECEIVES: u32 = 100;
+
+/// `ferry dev` options.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The config file.
+    #[arg(long, short, default_value = "examples/new-lead.yaml")]
+    pub config: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Directory for the embedded store.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// KEY=VALUE file for `${env:NAME}` references (default: `<config>.env` when it exists).
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Concurrent queue workers.
+    #[arg(long, default_value_t = 16)]
+    pub workers: usize,
+}
+
+/// `ferry sync ...`.
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Run sync NAME once now (its runs execute when `ferry dev` runs on the same data).
+    Run {
+        /// Sync name.
+        name: String,
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Directory of the embedded store.
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// Env file.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+    },
+}
+
+/// Open the embedded store under `data`.
+pub fn open_store(data: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("creating data directory {}", data.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    SqliteStore::open(
+        &data.join("ferry.db"),
+        SqliteOptions {
+            max_receives: MAX_RECEIVES,
+            clock,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("opening the store in {}: {e}", data.display()))
+}
+
+fn build_hub(
+    config: &Path,
+    env_file: Option<&Path>,
+    data: &Path,
+) -> anyhow::Result<Option<Arc<Hub>>> {
+    let loaded = match load_config(config, env_file) {
+        Ok(l) => l,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(None);
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let store = open_store(data)?;
+    let hub =
+        Hub::new(loaded.config, loaded.secrets, store.ports()).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(hub))
+}
+
+/// Run the hub until Ctrl-C.
+pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let Some(hub) = build_hub(&args.config, args.env_file.as_deref(), &args.data)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = tokio::spawn(ferry::worker::run_workers(
+        hub.clone(),
+        args.workers,
+        stop_rx.clone(),
+    ));
+    let scheduler = tokio::spawn(scheduler(hub.clone(), stop_rx.clone()));
+    print_banner(&hub, addr, &args);
+
+    let app = router(hub.clone());
+    let mut stop_http = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_http.wait_for(|s| *s).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    eprintln!("ferry: shutting down — finishing in-flight runs (Ctrl-C again to force)");
+    let _ = stop_tx.send(true);
+    let drain = async {
+        let _ = workers.await;
+        let _ = scheduler.await;
+        let _ = server.await;
+    };
+    tokio::select! {
+        _ = drain => eprintln!("ferry: stopped cleanly"),
+        _ = tokio::signal::ctrl_c() => eprintln!("ferry: forced stop; unfinished runs resume on the next start"),
+        _ = tokio::time::sleep(Duration::from_secs(30)) => eprintln!("ferry: gave up waiting; unfinished runs resume on the next start"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The HTTP surface of `ferry dev`.
+pub fn router(hub: Arc<Hub>) -> Router {
+    let sandbox = Router::new()
+        .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
+        .with_state(Sandbox::default());
+    Router::new()
+        .route("/hooks/{source}", any(hook))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({ "ok": true })) }),
+        )
+        .with_state(hub)
+        .merge(sandbox)
+}
+
+async fn hook(
+    State(hub): State<Arc<Hub>>,
+    method: Method,
+    UrlPath(source): UrlPath<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = ingest(
+        &hub,
+        Inbound {
+            method,
+            source,
+            headers,
+            query,
+            body,
+        },
+    )
+    .await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(reply.body)).into_response()
+}
+
+/// Fire each sync on its schedule until `stop`.
+async fn scheduler(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
+    let mut plans = Vec::new();
+    for (name, def) in &hub.config.syncs {
+        match Schedule::parse(&def.schedule) {
+            Ok(s) => plans.push((name.clone(), s)),
+            Err(e) => tracing::error!(sync = %name, error = %e, "bad schedule"),
+        }
+    }
+    if plans.is_empty() {
+        return;
+    }
+    let now = hub.ports.clock.now_ms();
+    let mut due: Vec<(String, Schedule, i64)> = plans
+        .into_iter()
+        .filter_map(|(n, s)| s.next_after(now).map(|t| (n, s, t)))
+        .collect();
+    loop {
+        let Some(next) = due.iter().map(|d| d.2).min() else {
+            return;
+        };
+        let wait = Duration::from_millis((next - hub.ports.clock.now_ms()).max(0) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let now = hub.ports.clock.now_ms();
+        for (name, schedule, at) in &mut due {
+            if *at <= now {
+                match ferry::sync::run_sync(&hub, name).await {
+                    Ok(r) => {
+                        tracing::info!(sync = %name, seen = r.seen, enqueued = r.enqueued, "scheduled sync ran")
+                    }
+                    Err(e) => tracing::error!(sync = %name, error = %e, "scheduled sync failed"),
+                }
+                *at = schedule.next_after(now).unwrap_or(i64::MAX);
+            }
+        }
+    }
+}
+
+/// `ferry sync run NAME`.
+pub async fn sync_command(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
+    let SyncCommand::Run {
+        name,
+        config,
+        data,
+        env_file,
+    } = cmd;
+    let Some(hub) = build_hub(&config, env_file.as_deref(), &data)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    match ferry::sync::run_sync(&hub, &name).await {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) {
+    let base = format!("http://{addr}");
+    println!("ferry dev — the hub is running on {base}");
+    println!("  config:  {}", args.config.display());
+    println!("  data:    {}", args.data.join("ferry.db").display());
+    println!("  webhook URLs:");
+    for name in hub.config.sources.keys() {
+        println!("    POST {base}/hooks/{name}");
+    }
+    println!(
+        "  sandbox: {base}/_sandbox/<bin>/...  (GET {base}/_sandbox/<bin>/_requests shows what a bin received)"
+    );
+    for (name, def) in &hub.config.syncs {
+        println!("  sync {name}: {}", def.schedule);
+    }
+    if let Some(source) = hub.config.sources.keys().next() {
+        let exe = std::env::args().next().unwrap_or_else(|| "ferry".into());
+        let sample = args.config.with_file_name(format!("{source}.json"));
+        let file = if sample.is_file() {
+            sample.display().to_string()
+        } else {
+            "PAYLOAD.json".into()
+        };
+        println!("  fire a signed sample event:");
+        println!(
+            "    {exe} send {source} --config {} --file {file} --url {base}",
+            args.config.display()
+        );
+        println!("  then: {exe} runs list --data {}", args.data.display());
+    }
+    println!("Ctrl-C stops (in-flight runs finish first).");
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

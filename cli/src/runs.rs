@@ -1,0 +1,135 @@
+//! `ferry runs list|show`: the run log, for people and for scripts (`--json`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use ferry::model::{RunQuery, RunRecord, RunStatus};
+
+use crate::dev::{DEFAULT_DATA, open_store};
+
+/// `ferry runs ...`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Recent runs, newest first.
+    List {
+        /// Directory of the embedded store.
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// Only this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only this status (queued, running, retrying, succeeded, skipped, dead_lettered).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run with its steps and attempts.
+    Show {
+        /// Run id.
+        id: String,
+        /// Directory of the embedded store.
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| anyhow::anyhow!("unknown status {s:?}; one of queued, running, retrying, succeeded, skipped, dead_lettered"))
+}
+
+/// Run a `runs` subcommand.
+pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RunsCommand::List {
+            data,
+            workflow,
+            status,
+            limit,
+            json,
+        } => {
+            let store = open_store(&data)?;
+            let status = status.as_deref().map(parse_status).transpose()?;
+            let runs = store
+                .ports()
+                .runs
+                .list(&RunQuery {
+                    workflow,
+                    status,
+                    limit,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else if runs.is_empty() {
+                println!("no runs yet");
+            } else {
+                println!(
+                    "{:<36}  {:<14}  {:<16}  {:>8}  EVENT",
+                    "RUN", "STATUS", "WORKFLOW", "ATTEMPTS"
+                );
+                for r in &runs {
+                    println!(
+                        "{:<36}  {:<14}  {:<16}  {:>8}  {}",
+                        r.id,
+                        r.status.as_str(),
+                        r.workflow,
+                        r.attempts,
+                        r.event_id
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Show { id, data, json } => {
+            let store = open_store(&data)?;
+            let Some(run) = store.ports().runs.get(&id).await? else {
+                eprintln!("no run with id {id}");
+                return Ok(ExitCode::FAILURE);
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+            } else {
+                print_run(&run);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_run(r: &RunRecord) {
+    println!("run       {}", r.id);
+    println!(
+        "workflow  {}  (source {}, event {})",
+        r.workflow, r.source, r.event_id
+    );
+    println!(
+        "status    {}  after {} deliveries",
+        r.status.as_str(),
+        r.attempts
+    );
+    if let Some(e) = &r.error {
+        println!("error     {e}");
+    }
+    for s in &r.steps {
+        println!("  step {:<16} {:?}", s.id, s.status);
+        for a in &s.attempts {
+            let code = a.status_code.map_or("---".to_owned(), |c| c.to_string());
+            println!(
+                "    #{} {code} {}ms {}",
+                a.n,
+                a.duration_ms,
+                a.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+}
