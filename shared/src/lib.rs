@@ -1,10 +1,17 @@
 //! ferry's shared crate: everything the Lambda functions and the `ferry` binary
 //! have in common. Entry points stay thin; the logic lives here.
 //!
-//! - [`config`]: the YAML format, loading and validation.
-//! - [`ports`]: the storage capabilities the domain needs; [`store`] has the adapters.
-//! - [`model`]: queue payloads and run-log records.
+//! Where to look:
+//! - a webhook is verified in [`verify`], and accepted (dedupe, enqueue) in [`ingest`];
+//! - a run is executed step by step in [`execute`]; whether a failure is
+//!   retried, and when, is decided in [`retry`];
+//! - a rate limit is spent in [`execute`] through the [`ports::RateLimits`] port,
+//!   with the bucket shape from [`hub::bucket`];
+//! - syncs poll in [`sync`], on schedules parsed in [`schedule`];
+//! - storage is behind [`ports`]; [`store`] has the adapters;
+//! - the config format and its validation are in [`config`].
 
+pub mod boot;
 pub mod clock;
 pub mod config;
 pub mod execute;
@@ -15,6 +22,7 @@ pub mod outbound;
 pub mod ports;
 pub mod retry;
 pub mod schedule;
+pub mod store;
 pub mod sync;
 pub mod template;
 pub mod verify;

@@ -35,11 +35,11 @@ pub async fn settle(queue: &dyn WorkQueue, msg: &Message, d: Disposition) {
     }
 }
 
-/// Run `n` workers until `stop` turns true. In-flight runs finish; messages
+/// Run `n` workers (0: accept only) until `stop` turns true. In-flight runs finish; messages
 /// received but not started are released at once for the next start.
 pub async fn run_workers(hub: Arc<Hub>, n: usize, stop: watch::Receiver<bool>) {
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..n.max(1) {
+    for _ in 0..n {
         let hub = hub.clone();
         let mut stop = stop.clone();
         tasks.spawn(async move {

@@ -1,0 +1,96 @@
+//! The `ferry` command line: validate, schema, send.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Hub, Target, ferry};
+
+#[test]
+fn validate_reports_every_mistake_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(
+        &path,
+        r#"version: 1
+connections:
+  crm:
+    base_url: "${env:FERRY_TEST_CRM_URL}"
+    auth: { type: bearer, token: "hunter2-literal" }
+    rate_limit: { requests: 100, per: 10 parsecs }
+  chat:
+    base_url: "http://127.0.0.1:9/chat"
+sources:
+  website-form:
+    verify: { scheme: hmac-sha256, header: X-Signature, secret: "${env:FERRY_TEST_UNSET_SECRET}" }
+workflows:
+  new-lead:
+    trigger: { source: website-from }
+    steps:
+      - id: contact
+        connection: crm
+        request: { method: POST, path: /contacts, json: { name: "{{ body.name " } }
+      - id: notify
+        connection: chatt
+        reqest: { path: /messages }
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = ferry(&["validate", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    for expected in [
+        "FERRY_TEST_CRM_URL",
+        "hunter2",
+        "connections.crm.rate_limit.per",
+        "FERRY_TEST_UNSET_SECRET",
+        "workflows.new-lead.trigger.source",
+        "workflows.new-lead.steps[0].request.json.name",
+        "workflows.new-lead.steps[1].connection: unknown connection \"chatt\"; did you mean \"chat\"?",
+        "reqest",
+    ] {
+        if expected == "hunter2" {
+            assert!(!err.contains(expected), "a literal secret is never echoed:\n{err}");
+        } else {
+            assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+        }
+    }
+    assert!(err.contains("line 21"), "errors carry line numbers:\n{err}");
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let (code, out, err) = ferry(&["validate", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/new-lead.yaml")]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn schema_is_json_schema_for_the_format() {
+    let (code, out, _) = ferry(&["schema"]);
+    assert_eq!(code, 0);
+    let schema: Value = serde_json::from_str(&out).unwrap();
+    for key in ["version", "connections", "sources", "workflows", "syncs"] {
+        assert!(schema["properties"].get(key).is_some(), "{key} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn send_signs_like_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    let crm = format!("{}/crm", target.url());
+    let chat = format!("{}/chat", target.url());
+    let env = [("CRM_URL", crm.as_str()), ("CRM_TOKEN", "t0ken-for-send"), ("CHAT_URL", chat.as_str()), ("FORM_SECRET", "send-secret")];
+    let hub = Hub::start(dir.path(), include_str!("../examples/minimal.yaml"), &env);
+    let payload = dir.path().join("lead.json");
+    std::fs::write(&payload, json!({"submission_id": "via-send", "email": "x@y.z", "first_name": "X", "last_name": "Y"}).to_string()).unwrap();
+    let out = std::process::Command::new(support::ferry_bin())
+        .args(["send", "website-form", "--config", hub.config.to_str().unwrap(), "--file", payload.to_str().unwrap(), "--url", &hub.url("")])
+        .envs(env)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("202"), "{stdout}");
+    let reply: Value = serde_json::from_str(stdout.lines().nth(1).unwrap()).unwrap();
+    let run = hub.finished(reply["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded");
+}

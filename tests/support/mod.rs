@@ -1,0 +1,267 @@
+//! Helpers for the end-to-end tests: the real `ferry` binary, a target HTTP
+//! server on 127.0.0.1 that can misbehave on purpose, signing, polling.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+/// The `ferry` binary under test.
+pub fn ferry_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferry")
+}
+
+/// Run `ferry args…` to completion: (exit code, stdout, stderr).
+pub fn ferry(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(ferry_bin()).args(args).output().expect("ferry runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// HMAC-SHA256 of `body` with `secret`, hex — computed here, independently of ferry.
+pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Poll `f` until it returns `Some`, or panic after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+// ------------------------------------------------------------------ target
+
+/// One request the target received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+}
+
+/// A scripted answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn status(status: u16, body: Value) -> Self {
+        Answer { status, body, headers: vec![], delay: Duration::ZERO }
+    }
+}
+
+#[derive(Default)]
+struct TargetState {
+    seen: Vec<Seen>,
+    script: HashMap<String, VecDeque<Answer>>,
+    counter: u64,
+}
+
+/// A local HTTP server standing in for a CRM, a chat tool…: it records every
+/// request and answers from a per-path script, else 200 `{"id": "<path>-<n>"}`.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<TargetState>>,
+}
+
+impl Target {
+    pub async fn start() -> Target {
+        let state = Arc::new(Mutex::new(TargetState::default()));
+        let app = Router::new().fallback(target_handler).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Target { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The next answers for `path`, in order.
+    pub fn script(&self, path: &str, answers: Vec<Answer>) {
+        self.state.lock().unwrap().script.entry(path.to_owned()).or_default().extend(answers);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    pub fn seen_at(&self, path: &str) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.path == path).collect()
+    }
+}
+
+async fn target_handler(State(state): State<Arc<Mutex<TargetState>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().to_owned();
+    let answer = {
+        let mut st = state.lock().unwrap();
+        st.counter += 1;
+        let n = st.counter;
+        st.seen.push(Seen {
+            method: method.to_string(),
+            path: path.clone(),
+            headers: headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect(),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        });
+        st.script
+            .get_mut(&path)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| Answer::status(200, json!({ "id": format!("{}-{n}", path.trim_start_matches('/')) })))
+    };
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
+    }
+    let mut resp = (StatusCode::from_u16(answer.status).unwrap(), axum::Json(answer.body)).into_response();
+    for (k, v) in answer.headers {
+        resp.headers_mut().insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+    }
+    resp
+}
+
+// ------------------------------------------------------------------ the hub
+
+/// A running `ferry dev` process on its own data directory.
+pub struct Hub {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub http: reqwest::Client,
+}
+
+impl Hub {
+    /// Write `config` into `dir` and start `ferry dev` on it with `env`.
+    pub fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Hub {
+        Self::start_with(dir, config, env, &[])
+    }
+
+    pub fn start_with(dir: &Path, config: &str, env: &[(&str, &str)], extra: &[&str]) -> Hub {
+        let config_path = dir.join("ferry.yaml");
+        std::fs::write(&config_path, config).unwrap();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let data = dir.join("data");
+        let (child, addr) = Self::spawn(&config_path, &data, &env, extra);
+        Hub { child, addr, config: config_path, data, env, http: reqwest::Client::new() }
+    }
+
+    fn spawn(config: &Path, data: &Path, env: &[(String, String)], extra: &[&str]) -> (Child, SocketAddr) {
+        let mut cmd = Command::new(ferry_bin());
+        cmd.args(["dev", "--config", config.to_str().unwrap(), "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("FERRY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("ferry dev starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next().expect("ferry dev printed its banner").unwrap();
+            if let Some(rest) = line.split("running on http://").nth(1) {
+                break rest.trim().parse().unwrap();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        (child, addr)
+    }
+
+    /// Start a fresh `ferry dev` on the same config and data (after a stop or a kill).
+    pub fn restart(&mut self, extra: &[&str]) {
+        let _ = self.child.wait();
+        let (child, addr) = Self::spawn(&self.config, &self.data, &self.env, extra);
+        self.child = child;
+        self.addr = addr;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST raw `body` to `/hooks/<source>` with `headers`.
+    pub async fn post(&self, source: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = self.http.post(self.url(&format!("/hooks/{source}"))).body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST `body` signed with hmac-sha256 in `X-Signature`.
+    pub async fn post_signed(&self, source: &str, secret: &str, body: &Value) -> (u16, Value) {
+        let raw = serde_json::to_vec(body).unwrap();
+        let sig = hmac_hex(secret, &raw);
+        self.post(source, &raw, &[("content-type", "application/json"), ("x-signature", &sig)]).await
+    }
+
+    /// `ferry runs list --json` on this hub's data.
+    pub fn runs(&self) -> Vec<Value> {
+        let (code, out, err) = ferry(&["runs", "list", "--json", "--limit", "1000", "--data", self.data.to_str().unwrap()]);
+        assert_eq!(code, 0, "ferry runs list failed: {err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// `ferry runs show ID --json`.
+    pub fn run(&self, id: &str) -> Value {
+        let (code, out, err) = ferry(&["runs", "show", id, "--json", "--data", self.data.to_str().unwrap()]);
+        assert_eq!(code, 0, "ferry runs show failed: {err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// Wait until run `id` reaches a final status; return it.
+    pub async fn finished(&self, id: &str) -> Value {
+        eventually(&format!("run {id} to finish"), Duration::from_secs(20), || async {
+            let run = self.run(id);
+            matches!(run["status"].as_str(), Some("succeeded" | "skipped" | "dead_lettered")).then_some(run)
+        })
+        .await
+    }
+
+    /// Stop with SIGTERM (clean shutdown) and wait.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
