@@ -4,8 +4,10 @@
 //! - [`config`]: the YAML format, loading and validation.
 //! - [`ports`]: the storage capabilities the domain needs; [`store`] has the adapters.
 //! - [`model`]: queue payloads and run-log records.
+//! - [`verify`]: webhook signature verification and signing, per scheme.
 
 pub mod clock;
 pub mod config;
 pub mod model;
 pub mod ports;
+pub mod verify;
