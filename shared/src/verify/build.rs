@@ -87,13 +87,13 @@ pub(crate) fn build(v: &Verify) -> Result<Kind, Vec<String>> {
     let kind = match v.scheme {
         Scheme::None => Some(Kind::None(NoVerification)),
         Scheme::HmacSha256 => {
-            let stamped = stamped(v, tolerance, &mut errors);
             if v.header.is_none() {
                 errors.push(format!("header: required by scheme {name}"));
             }
             if v.prefix.as_deref() == Some("") {
                 errors.push("prefix: is empty; leave it out instead".into());
             }
+            let stamped = stamped(v, tolerance, &mut errors);
             let encoding = v.encoding.unwrap_or(Encoding::Hex);
             match (header, keys()) {
                 (Some(h), Some(k)) => Some(Kind::Header(HeaderHmac::generic(

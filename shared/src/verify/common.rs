@@ -88,12 +88,10 @@ impl Header {
         }
     }
 
-    /// The header's raw bytes, `None` when absent or empty.
+    /// The header's raw bytes, `None` when absent or blank.
     pub(crate) fn bytes<'h>(&self, headers: &'h HeaderMap) -> Option<&'h [u8]> {
-        headers
-            .get(&self.name)
-            .map(|v| v.as_bytes())
-            .filter(|b| !b.is_empty())
+        let value = headers.get(&self.name)?.as_bytes();
+        (!value.iter().all(u8::is_ascii_whitespace)).then_some(value)
     }
 
     /// The header as text, or the scheme's signature errors.

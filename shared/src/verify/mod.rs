@@ -68,13 +68,15 @@ pub struct Verifier {
 
 impl Verifier {
     /// Builds the verifier for a source's `verify:` settings, whose secrets are
-    /// already resolved. On failure, returns every problem found, each a
-    /// sentence starting with the field it is about (`secret: required by scheme github`).
-    pub fn from_config(verify: &Verify) -> Result<Self, Vec<String>> {
-        build::build(verify).map(|kind| Self {
-            scheme: verify.scheme,
-            kind,
-        })
+    /// already resolved. On failure, returns every problem found.
+    pub fn from_config(verify: &Verify) -> Result<Self, ConfigErrors> {
+        match build::build(verify) {
+            Ok(kind) => Ok(Self {
+                scheme: verify.scheme,
+                kind,
+            }),
+            Err(problems) => Err(ConfigErrors(problems)),
+        }
     }
 
     /// The scheme this verifier checks.

@@ -1,0 +1,8 @@
+//! Webhook verification through the public API: every scheme, the published
+//! vectors, config checking, and properties (no panics, sign→verify).
+
+mod config;
+mod props;
+mod schemes;
+mod support;
+mod vectors;
