@@ -30,10 +30,6 @@ impl ApiKey {
 }
 
 impl SchemeVerifier for ApiKey {
-    fn secret_headers(&self) -> Vec<&str> {
-        vec![self.header.lower()]
-    }
-
     fn check(
         &self,
         headers: &HeaderMap,
@@ -54,6 +50,10 @@ impl SchemeVerifier for ApiKey {
     fn sign(&self, _body: &[u8], _now_ms: i64, _event_id: Option<&str>) -> Vec<(String, String)> {
         let key = String::from_utf8_lossy(self.keys.first()).into_owned();
         vec![(self.header.as_str().to_string(), key)]
+    }
+
+    fn secret_headers(&self) -> Vec<&str> {
+        vec![self.header.lower()]
     }
 }
 
@@ -91,10 +91,6 @@ pub(crate) fn basic_credentials(value: &[u8]) -> Result<Vec<u8>, &'static str> {
 }
 
 impl SchemeVerifier for Basic {
-    fn secret_headers(&self) -> Vec<&str> {
-        vec![self.header.lower()]
-    }
-
     fn check(
         &self,
         headers: &HeaderMap,
@@ -121,6 +117,10 @@ impl SchemeVerifier for Basic {
         let token = BASE64.encode(self.pairs.first());
         vec![(self.header.as_str().to_string(), format!("Basic {token}"))]
     }
+
+    fn secret_headers(&self) -> Vec<&str> {
+        vec![self.header.lower()]
+    }
 }
 
 /// `none`: every request passes.
@@ -128,10 +128,6 @@ impl SchemeVerifier for Basic {
 pub(crate) struct NoVerification;
 
 impl SchemeVerifier for NoVerification {
-    fn secret_headers(&self) -> Vec<&str> {
-        Vec::new()
-    }
-
     fn check(
         &self,
         _headers: &HeaderMap,
@@ -142,6 +138,10 @@ impl SchemeVerifier for NoVerification {
     }
 
     fn sign(&self, _body: &[u8], _now_ms: i64, _event_id: Option<&str>) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn secret_headers(&self) -> Vec<&str> {
         Vec::new()
     }
 }

@@ -85,10 +85,6 @@ impl StandardWebhooks {
 }
 
 impl SchemeVerifier for StandardWebhooks {
-    fn secret_headers(&self) -> Vec<&str> {
-        vec![WEBHOOK.signature.lower(), SVIX.signature.lower()]
-    }
-
     fn check(&self, headers: &HeaderMap, body: &[u8], now_ms: i64) -> Result<Checked, VerifyError> {
         let fam = family(headers);
         let value = fam.signature.signature(headers)?;
@@ -146,6 +142,10 @@ impl SchemeVerifier for StandardWebhooks {
                 format!("v1,{}", BASE64.encode(mac)),
             ),
         ]
+    }
+
+    fn secret_headers(&self) -> Vec<&str> {
+        vec![WEBHOOK.signature.lower(), SVIX.signature.lower()]
     }
 }
 

@@ -58,10 +58,6 @@ impl Stripe {
 }
 
 impl SchemeVerifier for Stripe {
-    fn secret_headers(&self) -> Vec<&str> {
-        vec![self.header.lower()]
-    }
-
     fn check(&self, headers: &HeaderMap, body: &[u8], now_ms: i64) -> Result<Checked, VerifyError> {
         let value = self.header.signature(headers)?;
         let parsed = parse(value);
@@ -106,6 +102,10 @@ impl SchemeVerifier for Stripe {
             self.header.as_str().to_string(),
             format!("t={t},v1={}", hex::encode(mac)),
         )]
+    }
+
+    fn secret_headers(&self) -> Vec<&str> {
+        vec![self.header.lower()]
     }
 }
 

@@ -2,6 +2,7 @@
 //! vectors, config checking, and properties (no panics, sign→verify).
 
 mod config;
+mod docs;
 mod props;
 mod schemes;
 mod support;
