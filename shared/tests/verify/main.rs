@@ -3,6 +3,7 @@
 
 mod config;
 mod docs;
+mod particulars;
 mod props;
 mod schemes;
 mod support;
