@@ -17,6 +17,7 @@ use crate::hub::Hub;
 use crate::model::{Event, Job, RunJob, new_run_id};
 use crate::ports::Claim;
 use crate::template::context;
+use crate::verify::{Verified, Verifier};
 
 /// Largest body accepted when a source does not set `max_body_bytes`.
 pub const DEFAULT_MAX_BODY: u64 = 256 * 1024;
@@ -103,14 +104,14 @@ pub async fn ingest(hub: &Hub, req: Inbound) -> Reply {
         Ok(b) => b,
         Err(reply) => return reply,
     };
-    if let Some(challenge) = crate::verify::slack_challenge(source.verify.scheme, &body) {
+    if let Some(challenge) = verified.slack_challenge() {
         return Reply {
             status: 200,
             body: json!({ "challenge": challenge }),
         };
     }
     let event = Event {
-        headers: visible_headers(&req.headers, source),
+        headers: visible_headers(&req.headers, verifier),
         query: parse_query(req.query.as_deref()),
         body,
         received_at: now,
@@ -315,30 +316,13 @@ fn parse_body(headers: &http::HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
 }
 
 /// Headers templates may see: lower-case names, without credentials or signatures.
-fn visible_headers(headers: &http::HeaderMap, source: &Source) -> BTreeMap<String, String> {
-    let configured = source.verify.header.as_deref().map(str::to_ascii_lowercase);
+fn visible_headers(headers: &http::HeaderMap, verifier: &Verifier) -> BTreeMap<String, String> {
+    let secret = verifier.secret_headers();
     headers
         .iter()
-        .filter(|(k, _)| !is_sensitive(k.as_str()) && Some(k.as_str()) != configured.as_deref())
+        .filter(|(k, _)| !matches!(k.as_str(), "authorization" | "cookie" | "proxy-authorization") && !secret.contains(&k.as_str()))
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect()
-}
-
-fn is_sensitive(name: &str) -> bool {
-    matches!(
-        name,
-        "authorization"
-            | "cookie"
-            | "proxy-authorization"
-            | "x-signature"
-            | "x-hub-signature"
-            | "x-hub-signature-256"
-            | "stripe-signature"
-            | "x-shopify-hmac-sha256"
-            | "x-slack-signature"
-            | "webhook-signature"
-            | "x-api-key"
-    )
 }
 
 fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
@@ -354,7 +338,7 @@ fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
 fn event_id(
     hub: &Hub,
     source: &Source,
-    verified: &crate::verify::Verified,
+    verified: &Verified<'_>,
     event: &Event,
     raw: &[u8],
 ) -> Result<String, Reply> {
@@ -377,7 +361,7 @@ fn event_id(
     }
     // The scheme's own id (a delivery header, the body's id), else the body's hash.
     Ok(verified
-        .event_id
-        .clone()
+        .event_id()
+        .map(str::to_owned)
         .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw)))))
 }
