@@ -13,3 +13,4 @@ pub mod config;
 pub mod contract;
 pub mod model;
 pub mod ports;
+pub mod store;
