@@ -364,7 +364,21 @@ async fn throughput() {
     )
     .await;
     let accepts = N as f64 / start.elapsed().as_secs_f64();
-    println!("sqlite store: {sends:.0} sends/s; {accepts:.0} accepts/s (claim + send + create)");
+
+    // One caller at a time: every send is its own commit (and fsync).
+    let start = Instant::now();
+    for i in 0..500 {
+        ports
+            .queue
+            .send(&format!("seq{i}"), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let sequential = 500.0 / start.elapsed().as_secs_f64();
+    println!(
+        "sqlite store: {sends:.0} sends/s, {accepts:.0} accepts/s (claim + send + create), \
+         {CONCURRENCY} concurrent callers; {sequential:.0} sends/s from a single caller"
+    );
 }
 
 async fn run_concurrently<F, Fut>(n: usize, concurrency: usize, f: F, ports: &Ports)
