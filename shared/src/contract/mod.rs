@@ -109,6 +109,9 @@ impl Env {
     }
 }
 
+/// Longest a case may take (real-time queues sleep through their timeouts).
+const CASE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -144,7 +147,7 @@ pub fn cases() -> Vec<Case> {
 
 /// Run every case of `port` (or of every port for `"all"`) against `backend`,
 /// one after the other, each in its own task; panics at the end naming every
-/// case that failed (their panic messages are printed as they happen).
+/// case that failed or hung (their panic messages are printed as they happen).
 pub async fn run(backend: Arc<dyn Backend>, port: &str) {
     let cases: Vec<Case> = cases()
         .into_iter()
@@ -153,9 +156,17 @@ pub async fn run(backend: Arc<dyn Backend>, port: &str) {
     assert!(!cases.is_empty(), "no contract cases for port {port:?}");
     let mut failed = Vec::new();
     for case in cases {
-        let outcome = tokio::spawn((case.run)(backend.clone())).await;
-        if outcome.is_err() {
-            failed.push(format!("{}::{}", case.port, case.name));
+        let name = format!("{}::{}", case.port, case.name);
+        let task = tokio::spawn((case.run)(backend.clone()));
+        let abort = task.abort_handle();
+        match tokio::time::timeout(CASE_TIMEOUT, task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_panicked)) => failed.push(name),
+            Err(_elapsed) => {
+                abort.abort();
+                eprintln!("contract case {name} timed out after {CASE_TIMEOUT:?}");
+                failed.push(name);
+            }
         }
     }
     assert!(

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::ports::{Ports, StoreError, StoreResult};
@@ -42,8 +42,9 @@ use writer::Writer;
 /// The file name used when [`SqliteStore::open`] is given a directory.
 pub const DEFAULT_FILE_NAME: &str = "ferry.db";
 
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 4;
+/// Reads running at once (each on its own connection and blocking thread);
+/// as many idle read connections are kept open.
+const MAX_READERS: usize = 4;
 
 /// How an [`SqliteStore`] behaves.
 #[derive(Debug, Clone)]
@@ -72,6 +73,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReadPool>,
+    /// Bounds concurrent reads, hence read connections and blocking threads.
+    read_slots: Arc<Semaphore>,
     clock: Arc<dyn Clock>,
     max_receives: u32,
     /// Poked after every write that may make a message receivable.
@@ -90,9 +93,10 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Open (creating and migrating as needed) the store at `dir_or_file`: an
-    /// existing directory holds [`DEFAULT_FILE_NAME`]; anything else is the
-    /// database file itself (its parent directories are created).
+    /// Open (creating and migrating as needed) the store at `dir_or_file`: a
+    /// directory holds [`DEFAULT_FILE_NAME`]; a file (an existing one, or a new
+    /// path with an extension, like `hub.db`) is the database itself. A new
+    /// path without an extension (like `.ferry`) is created as a directory.
     ///
     /// Blocks briefly (opening, migrating); call it at startup.
     pub fn open(dir_or_file: &Path, opts: SqliteOptions) -> StoreResult<Arc<Self>> {
@@ -104,11 +108,7 @@ impl SqliteStore {
         opts: SqliteOptions,
         recheck: Duration,
     ) -> StoreResult<Arc<Self>> {
-        let path = if dir_or_file.is_dir() {
-            dir_or_file.join(DEFAULT_FILE_NAME)
-        } else {
-            dir_or_file.to_path_buf()
-        };
+        let path = db_file(dir_or_file);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
@@ -127,6 +127,7 @@ impl SqliteStore {
             path,
             writer,
             readers,
+            read_slots: Arc::new(Semaphore::new(MAX_READERS)),
             clock: opts.clock,
             max_receives: opts.max_receives.max(1),
             queue_changed: Notify::new(),
@@ -166,15 +167,35 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let slot = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's readers are closed".into()))?;
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let conn = pool.take()?;
             let out = f(&conn);
             pool.put(conn);
+            drop(slot);
             out
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+/// The database file for `dir_or_file` (see [`SqliteStore::open`]).
+fn db_file(dir_or_file: &Path) -> PathBuf {
+    let is_file = match std::fs::metadata(dir_or_file) {
+        Ok(meta) => !meta.is_dir(),
+        Err(_) => dir_or_file.extension().is_some(),
+    };
+    if is_file {
+        dir_or_file.to_path_buf()
+    } else {
+        dir_or_file.join(DEFAULT_FILE_NAME)
     }
 }
 
@@ -195,7 +216,7 @@ impl ReadPool {
 
     fn put(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE_READERS {
+        if idle.len() < MAX_READERS {
             idle.push(conn);
         }
     }

@@ -283,6 +283,32 @@ async fn long_poll_notices_a_manual_clock_jump() {
 }
 
 #[test]
+fn open_takes_a_directory_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (dir.path().to_path_buf(), dir.path().join("ferry.db")),
+        (
+            dir.path().join(".ferry"),
+            dir.path().join(".ferry/ferry.db"),
+        ),
+        (
+            dir.path().join("x/hub.sqlite"),
+            dir.path().join("x/hub.sqlite"),
+        ),
+    ];
+    for (given, expected) in cases {
+        let store = open(&given, Arc::new(SystemClock));
+        assert_eq!(store.path(), expected);
+        assert!(expected.is_file(), "{expected:?}");
+    }
+    // An existing file without an extension is used as is.
+    let bare = dir.path().join("bare");
+    drop(open(&dir.path().join("bare.db"), Arc::new(SystemClock)));
+    std::fs::rename(dir.path().join("bare.db"), &bare).unwrap();
+    assert_eq!(open(&bare, Arc::new(SystemClock)).path(), bare);
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f.db");
