@@ -1,7 +1,7 @@
 //! The embedded adapter: every port on one SQLite file, with the semantics of
 //! DynamoDB + SQS (see `docs/store.md`).
 //!
-//! - Writes go through one writer thread with group commit ([`writer`]).
+//! - Writes go through one writer thread with group commit (`writer.rs`).
 //! - Reads use a small pool of read connections on blocking threads (WAL lets
 //!   them run while the writer commits).
 //! - Time comes from the injected [`Clock`], never from the system directly.
