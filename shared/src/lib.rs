@@ -9,11 +9,15 @@
 //!   with the bucket shape from [`hub::bucket`];
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`];
 //! - storage is behind [`ports`]; [`store`] has the adapters;
-//! - the config format and its validation are in [`config`].
+//! - the config format and its validation are in [`config`];
+//! - `contract` (tests, or the `contract` feature): the port contract suites
+//!   every adapter must pass.
 
 pub mod boot;
 pub mod clock;
 pub mod config;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 pub mod execute;
 pub mod hub;
 pub mod ingest;

@@ -61,9 +61,13 @@ pub enum Claim {
 }
 
 /// Claim a key once: lease while in progress, result when done, expiry by TTL.
+///
+/// A lease or TTL has expired once the port's clock reaches its end; an expired
+/// key behaves exactly as an absent one.
 #[async_trait]
 pub trait Idempotency: Send + Sync {
     /// Claim `key` with a lease of `lease`, storing `payload_hash` and `data`.
+    /// A live key with another payload hash is `PayloadMismatch`, whatever its state.
     async fn claim(
         &self,
         key: &str,
@@ -72,8 +76,10 @@ pub trait Idempotency: Send + Sync {
         lease: Duration,
     ) -> StoreResult<Claim>;
     /// Mark `key` completed with `result`; it expires after `ttl`.
+    /// `NotFound` when nobody holds the key (never claimed, or released).
     async fn complete(&self, key: &str, result: &str, ttl: Duration) -> StoreResult<()>;
     /// Give up a claim so another caller can claim the key at once.
+    /// Releasing an absent key is not an error.
     async fn release(&self, key: &str) -> StoreResult<()>;
 }
 
@@ -84,7 +90,8 @@ pub trait Idempotency: Send + Sync {
 pub struct Message {
     /// Stable message id.
     pub id: String,
-    /// Handle for delete / change-visibility / dead-letter; valid for this receive only.
+    /// Handle for delete / change-visibility / dead-letter; valid until the next
+    /// receive of the message (then `NotFound`).
     pub receipt: String,
     /// The payload.
     pub body: String,
@@ -108,13 +115,18 @@ pub struct DeadLetter {
 }
 
 /// Durable queue with delay, visibility timeout, receive count, dead-letter.
+///
+/// Delays and visibility timeouts follow the backend's time: the port's clock
+/// for the embedded adapter, the server's for SQS. A long poll (`wait`) is
+/// real time. A stale or unknown receipt is `NotFound`.
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     /// Enqueue `body`, invisible for `delay`. Returns the message id.
     async fn send(&self, body: &str, delay: Duration) -> StoreResult<String>;
     /// Enqueue several bodies; all or nothing for the embedded adapter, per item for SQS.
     async fn send_batch(&self, items: &[(String, Duration)]) -> StoreResult<Vec<String>>;
-    /// Receive up to `max` visible messages, hiding them for `visibility`.
+    /// Receive up to `max` visible messages, oldest visible first (SQS: best
+    /// effort), hiding them for `visibility`; each gets a new receipt.
     /// Waits up to `wait` for one to become available (long poll).
     /// A message already received `max_receives` times goes to the dead-letter
     /// queue instead of being delivered again.
@@ -130,9 +142,11 @@ pub trait WorkQueue: Send + Sync {
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> StoreResult<()>;
     /// Move a received message to the dead-letter queue at once, with a reason.
     async fn dead_letter(&self, receipt: &str, reason: &str) -> StoreResult<()>;
-    /// The newest dead letters, up to `limit`.
+    /// The newest dead letters first, up to `limit`.
     async fn dead_letters(&self, limit: usize) -> StoreResult<Vec<DeadLetter>>;
-    /// Move a dead letter back to the queue (replay). Returns the new message id.
+    /// Move a dead letter back to the queue (replay), visible at once with its
+    /// receive count reset. Returns the new message id (may be the same).
+    /// `NotFound` when no dead letter has that id.
     async fn redrive(&self, id: &str) -> StoreResult<String>;
 }
 
@@ -147,7 +161,7 @@ pub trait RunLog: Send + Sync {
     async fn put(&self, run: &RunRecord) -> StoreResult<()>;
     /// One run by id.
     async fn get(&self, id: &str) -> StoreResult<Option<RunRecord>>;
-    /// Runs matching `query`, newest first.
+    /// Runs matching `query`, newest first (by `created_at`, then id).
     async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>>;
 }
 
@@ -199,9 +213,12 @@ pub enum Acquire {
 /// and a shared "paused until" after a 429.
 #[async_trait]
 pub trait RateLimits: Send + Sync {
-    /// Take one token from bucket `key`.
+    /// Take one token from bucket `key`. A bucket starts full and refills at
+    /// `rate_per_sec` up to `burst`. `Wait` is the time until the next token or
+    /// the end of a pause, whichever is later, rounded up to a whole millisecond.
     async fn acquire(&self, key: &str, bucket: Bucket) -> StoreResult<Acquire>;
     /// Pause `key` for everyone until `until` (e.g. after a 429 with Retry-After).
+    /// A pause only extends: an earlier `until` than the current one changes nothing.
     async fn pause(&self, key: &str, until: Millis) -> StoreResult<()>;
 }
 

@@ -1,0 +1,406 @@
+//! The [`RunLog`](crate::ports::RunLog), [`Cursors`](crate::ports::Cursors) and
+//! [`RateLimits`](crate::ports::RateLimits) contracts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Backend, Case, Env, T0, case_list, unique};
+use crate::model::{Attempt, RunQuery, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::ports::{Acquire, Bucket};
+
+pub(super) fn cases() -> Vec<Case> {
+    let mut all = case_list!("runs":
+        create_is_insert_if_absent,
+        put_get_roundtrip,
+        list_filters_newest_first,
+        list_default_limit,
+    );
+    all.extend(case_list!("cursors":
+        cursor_optimistic_versions,
+        cursor_concurrent_puts_one_wins,
+    ));
+    all.extend(case_list!("limits":
+        burst_then_exact_wait,
+        refill_over_time,
+        pause_holds_every_caller,
+        pause_only_extends,
+        bucket_shared_by_concurrent_callers,
+    ));
+    all
+}
+
+fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
+    RunRecord {
+        id: crate::model::new_run_id(),
+        workflow: workflow.into(),
+        source: "github".into(),
+        event_id: unique("evt"),
+        status,
+        attempts: 0,
+        created_at,
+        updated_at: created_at,
+        error: None,
+        steps: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------- runs
+
+/// `create` inserts once; a second create with the same id changes nothing.
+async fn create_is_insert_if_absent(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let first = run(&unique("wf"), RunStatus::Queued, T0);
+    assert!(runs.create(&first).await.unwrap());
+    let mut second = first.clone();
+    second.status = RunStatus::Running;
+    assert!(!runs.create(&second).await.unwrap());
+    assert_eq!(runs.get(&first.id).await.unwrap(), Some(first));
+}
+
+/// `put` replaces the whole record; `get` returns exactly what was put.
+async fn put_get_roundtrip(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let mut r = run(&unique("wf"), RunStatus::Queued, T0);
+    assert_eq!(runs.get(&r.id).await.unwrap(), None);
+    runs.put(&r).await.unwrap();
+    assert_eq!(runs.get(&r.id).await.unwrap().as_ref(), Some(&r));
+    r.status = RunStatus::Retrying;
+    r.attempts = 2;
+    r.updated_at = T0 + 5_000;
+    r.error = Some("slack: 503 Service Unavailable".into());
+    r.steps = vec![StepRecord {
+        id: "notify".into(),
+        status: StepStatus::Retrying,
+        attempts: vec![Attempt {
+            n: 1,
+            started_at: T0 + 1_000,
+            duration_ms: 120,
+            status_code: Some(503),
+            error: Some("503".into()),
+        }],
+        last_error: Some("503".into()),
+    }];
+    runs.put(&r).await.unwrap();
+    assert_eq!(runs.get(&r.id).await.unwrap(), Some(r));
+    assert_eq!(runs.get(&unique("no-such-run")).await.unwrap(), None);
+}
+
+/// `list` filters by workflow and status, newest first, up to the limit, and
+/// follows status changes made by `put`.
+async fn list_filters_newest_first(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let (wf, other) = (unique("wf"), unique("wf-other"));
+    let statuses = [
+        RunStatus::Succeeded,
+        RunStatus::DeadLettered,
+        RunStatus::Succeeded,
+        RunStatus::Queued,
+    ];
+    let mut made = Vec::new();
+    for (i, status) in statuses.into_iter().enumerate() {
+        let r = run(&wf, status, T0 + i as i64 * 1_000);
+        runs.create(&r).await.unwrap();
+        made.push(r);
+    }
+    runs.create(&run(&other, RunStatus::Succeeded, T0 + 10_000))
+        .await
+        .unwrap();
+    let ids = |rs: Vec<RunRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let query = |status, limit| RunQuery {
+        workflow: Some(wf.clone()),
+        status,
+        limit,
+    };
+
+    let all = ids(runs.list(&query(None, 0)).await.unwrap());
+    assert_eq!(
+        all,
+        made.iter().rev().map(|r| r.id.clone()).collect::<Vec<_>>()
+    );
+    let ok = ids(runs
+        .list(&query(Some(RunStatus::Succeeded), 0))
+        .await
+        .unwrap());
+    assert_eq!(ok, [made[2].id.clone(), made[0].id.clone()]);
+    let top = ids(runs.list(&query(None, 2)).await.unwrap());
+    assert_eq!(top, [made[3].id.clone(), made[2].id.clone()]);
+
+    let mut done = made[3].clone();
+    done.status = RunStatus::Succeeded;
+    runs.put(&done).await.unwrap();
+    let ok = ids(runs
+        .list(&query(Some(RunStatus::Succeeded), 0))
+        .await
+        .unwrap());
+    assert_eq!(
+        ok,
+        [made[3].id.clone(), made[2].id.clone(), made[0].id.clone()]
+    );
+    assert!(
+        runs.list(&query(Some(RunStatus::Queued), 0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Without a workflow filter: newest first, and only matching statuses.
+    let any = runs
+        .list(&RunQuery {
+            workflow: None,
+            status: Some(RunStatus::DeadLettered),
+            limit: 50,
+        })
+        .await
+        .unwrap();
+    assert!(any.len() <= 50);
+    assert!(any.iter().all(|r| r.status == RunStatus::DeadLettered));
+    assert!(any.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+}
+
+/// `limit: 0` means the default of 100.
+async fn list_default_limit(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let wf = unique("wf-many");
+    for i in 0..105 {
+        runs.create(&run(&wf, RunStatus::Succeeded, T0 + i))
+            .await
+            .unwrap();
+    }
+    let listed = runs
+        .list(&RunQuery {
+            workflow: Some(wf),
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 100);
+    assert_eq!(listed[0].created_at, T0 + 104);
+}
+
+// ---------------------------------------------------------------- cursors
+
+/// Versions start at 1 and go up by one; a stale expectation writes nothing.
+async fn cursor_optimistic_versions(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let cursors = &env.ports.cursors;
+    let name = unique("sync");
+    assert_eq!(cursors.get(&name).await.unwrap(), None);
+    assert_eq!(
+        cursors.put(&name, "p1", Some(1)).await.unwrap(),
+        None,
+        "must exist"
+    );
+    assert_eq!(cursors.put(&name, "p1", None).await.unwrap(), Some(1));
+    assert_eq!(
+        cursors.put(&name, "again", None).await.unwrap(),
+        None,
+        "already exists"
+    );
+    env.advance(Duration::from_secs(5));
+    assert_eq!(cursors.put(&name, "p2", Some(1)).await.unwrap(), Some(2));
+    assert_eq!(cursors.put(&name, "stale", Some(1)).await.unwrap(), None);
+    assert_eq!(cursors.put(&name, "future", Some(3)).await.unwrap(), None);
+    let c = cursors.get(&name).await.unwrap().unwrap();
+    assert_eq!(
+        (c.value.as_str(), c.version, c.updated_at),
+        ("p2", 2, T0 + 5_000)
+    );
+    assert_eq!(cursors.get(&unique("other")).await.unwrap(), None);
+}
+
+/// Of many writers expecting the same version, exactly one wins.
+async fn cursor_concurrent_puts_one_wins(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let name = unique("race");
+    assert_eq!(
+        env.ports.cursors.put(&name, "start", None).await.unwrap(),
+        Some(1)
+    );
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (cursors, name) = (env.ports.cursors.clone(), name.clone());
+            tokio::spawn(
+                async move { cursors.put(&name, &format!("w{i}"), Some(1)).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        if let Some(v) = t.await.unwrap() {
+            assert_eq!(v, 2);
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(
+        env.ports.cursors.get(&name).await.unwrap().unwrap().version,
+        2
+    );
+}
+
+// ---------------------------------------------------------------- rate limits
+
+const TEN_PER_SEC: Bucket = Bucket {
+    rate_per_sec: 10.0,
+    burst: 3.0,
+};
+
+fn wait_ms(ms: u64) -> Acquire {
+    Acquire::Wait(Duration::from_millis(ms))
+}
+
+/// A full bucket grants `burst` tokens, then says exactly how long to wait.
+async fn burst_then_exact_wait(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let limits = &env.ports.limits;
+    let key = unique("conn");
+    for _ in 0..3 {
+        assert_eq!(
+            limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+            Acquire::Granted
+        );
+    }
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        wait_ms(100)
+    );
+    // Another key has its own bucket.
+    assert_eq!(
+        limits.acquire(&unique("conn"), TEN_PER_SEC).await.unwrap(),
+        Acquire::Granted
+    );
+    // Slow buckets: one token every two seconds.
+    let slow = Bucket {
+        rate_per_sec: 0.5,
+        burst: 1.0,
+    };
+    let key = unique("slow");
+    assert_eq!(limits.acquire(&key, slow).await.unwrap(), Acquire::Granted);
+    assert_eq!(limits.acquire(&key, slow).await.unwrap(), wait_ms(2_000));
+}
+
+/// Tokens come back at the rate, never beyond the burst.
+async fn refill_over_time(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let limits = &env.ports.limits;
+    let key = unique("conn");
+    for _ in 0..3 {
+        assert_eq!(
+            limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+            Acquire::Granted
+        );
+    }
+    env.advance(Duration::from_millis(40));
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        wait_ms(60)
+    );
+    env.advance(Duration::from_millis(60));
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        Acquire::Granted
+    );
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        wait_ms(100)
+    );
+    env.advance(Duration::from_secs(3600));
+    for _ in 0..3 {
+        assert_eq!(
+            limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+            Acquire::Granted
+        );
+    }
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        wait_ms(100)
+    );
+}
+
+/// A pause makes every caller wait until it ends, tokens or not.
+async fn pause_holds_every_caller(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let key = unique("conn");
+    let limits = env.ports.limits.clone();
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        Acquire::Granted
+    );
+    limits.pause(&key, T0 + 5_000).await.unwrap();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (limits, key) = (limits.clone(), key.clone());
+            tokio::spawn(async move { limits.acquire(&key, TEN_PER_SEC).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), wait_ms(5_000));
+    }
+    env.advance(Duration::from_millis(4_999));
+    assert_eq!(limits.acquire(&key, TEN_PER_SEC).await.unwrap(), wait_ms(1));
+    env.advance(Duration::from_millis(1));
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        Acquire::Granted
+    );
+    // Pausing a key nobody acquired yet works too, and leaves its bucket full.
+    let fresh = unique("conn");
+    limits.pause(&fresh, T0 + 6_000).await.unwrap();
+    assert_eq!(
+        limits.acquire(&fresh, TEN_PER_SEC).await.unwrap(),
+        wait_ms(1_000)
+    );
+    env.advance(Duration::from_secs(1));
+    for _ in 0..3 {
+        assert_eq!(
+            limits.acquire(&fresh, TEN_PER_SEC).await.unwrap(),
+            Acquire::Granted
+        );
+    }
+}
+
+/// A shorter pause does not cut a longer one; a wait is the later of the
+/// pause end and the next token.
+async fn pause_only_extends(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let limits = &env.ports.limits;
+    let key = unique("conn");
+    limits.pause(&key, T0 + 10_000).await.unwrap();
+    limits.pause(&key, T0 + 2_000).await.unwrap();
+    assert_eq!(
+        limits.acquire(&key, TEN_PER_SEC).await.unwrap(),
+        wait_ms(10_000)
+    );
+    // A slow bucket, drained; a pause shorter than its refill.
+    let slow = Bucket {
+        rate_per_sec: 0.25,
+        burst: 1.0,
+    };
+    let key = unique("slow");
+    assert_eq!(limits.acquire(&key, slow).await.unwrap(), Acquire::Granted);
+    limits.pause(&key, T0 + 1_000).await.unwrap();
+    assert_eq!(limits.acquire(&key, slow).await.unwrap(), wait_ms(4_000));
+}
+
+/// Concurrent callers share one bucket: exactly `burst` of them get a token.
+async fn bucket_shared_by_concurrent_callers(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let key = unique("conn");
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (limits, key) = (env.ports.limits.clone(), key.clone());
+            tokio::spawn(async move { limits.acquire(&key, TEN_PER_SEC).await.unwrap() })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in tasks {
+        if t.await.unwrap() == Acquire::Granted {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 3);
+}

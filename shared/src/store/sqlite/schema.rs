@@ -1,0 +1,178 @@
+//! Connection settings and the schema, migrated on open (`PRAGMA user_version`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::sql_err;
+use crate::ports::{StoreError, StoreResult};
+
+/// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
+
+/// How long a connection waits for another one (another process, e.g. the CLI)
+/// holding the write lock before giving up with `Unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Step `i` migrates from `user_version` `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: every port.
+    r#"
+    CREATE TABLE idempotency (
+        key          TEXT PRIMARY KEY,
+        payload_hash TEXT NOT NULL,
+        data         TEXT NOT NULL,
+        completed    INTEGER NOT NULL DEFAULT 0,
+        result       TEXT,
+        -- lease end while in progress, TTL end once completed
+        expires_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_expires ON idempotency (expires_at);
+
+    CREATE TABLE queue (
+        seq           INTEGER PRIMARY KEY,
+        id            TEXT NOT NULL UNIQUE,
+        body          TEXT NOT NULL,
+        sent_at       INTEGER NOT NULL,
+        visible_at    INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        -- handle of the latest receive; NULL before the first
+        receipt       TEXT UNIQUE
+    );
+    CREATE INDEX queue_visible ON queue (visible_at, seq);
+
+    CREATE TABLE dead_letters (
+        seq           INTEGER PRIMARY KEY,
+        id            TEXT NOT NULL UNIQUE,
+        body          TEXT NOT NULL,
+        sent_at       INTEGER NOT NULL,
+        reason        TEXT NOT NULL,
+        receive_count INTEGER NOT NULL,
+        dead_at       INTEGER NOT NULL
+    );
+    CREATE INDEX dead_letters_dead_at ON dead_letters (dead_at, seq);
+
+    CREATE TABLE runs (
+        id         TEXT PRIMARY KEY,
+        workflow   TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        record     TEXT NOT NULL
+    );
+    CREATE INDEX runs_created ON runs (created_at, id);
+    CREATE INDEX runs_workflow ON runs (workflow, created_at, id);
+    CREATE INDEX runs_status ON runs (status, created_at, id);
+
+    CREATE TABLE cursors (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE rate_limits (
+        key          TEXT PRIMARY KEY,
+        -- NULL: full (the bucket's shape is only known at acquire)
+        tokens       REAL,
+        updated_at   INTEGER NOT NULL,
+        paused_until INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Open the write connection: WAL, `synchronous=FULL`, schema migrated.
+///
+/// Durability: in WAL mode `synchronous=NORMAL` only syncs at checkpoints, so a
+/// power loss can undo transactions that were already reported committed. The
+/// ingest path answers 2xx only once a webhook is durably accepted, so we use
+/// `FULL`: every commit syncs the WAL. Group commit (see `writer`) pays that
+/// sync once per batch, not once per operation.
+pub(super) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(|e| open_err(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "{}: cannot switch to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;",
+    )
+    .map_err(sql_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// Open a read connection (the writer must have opened and migrated the file).
+pub(super) fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
+    conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -8000;")
+        .map_err(sql_err)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection, path: &Path) -> StoreResult<()> {
+    // Each step re-reads the version under the write lock, so two processes
+    // opening the same new file at once do not both create the tables.
+    loop {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+        let step = migrate_step(conn, path);
+        let done = match step {
+            Ok(done) => conn.execute_batch("COMMIT").map_err(sql_err).map(|()| done),
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Apply the next migration, if any. Returns whether the schema is current.
+fn migrate_step(conn: &Connection, path: &Path) -> StoreResult<bool> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "{}: schema version {version} is newer than this ferry understands ({SCHEMA_VERSION})",
+            path.display()
+        )));
+    }
+    let Some(step) = MIGRATIONS.get(version.max(0) as usize) else {
+        return Ok(true);
+    };
+    let to = version + 1;
+    conn.execute_batch(&format!("{step}\nPRAGMA user_version = {to};"))
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "{}: migrating the schema to version {to} failed: {}",
+                path.display(),
+                sql_err(e)
+            ))
+        })?;
+    Ok(false)
+}
+
+fn open_err(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+}

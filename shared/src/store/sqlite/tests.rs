@@ -1,0 +1,433 @@
+//! The contract suites against SQLite, plus what only this adapter promises:
+//! durability across reopen, group commit under concurrency, schema checks.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{SqliteOptions, SqliteStore};
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::contract::{self, Backend};
+use crate::model::{RunRecord, RunStatus};
+use crate::ports::{Claim, Ports, StoreError};
+
+const MAX_RECEIVES: u32 = 3;
+
+/// Every `ports` call opens a new database file in one temp directory.
+struct SqliteBackend {
+    dir: tempfile::TempDir,
+}
+
+impl SqliteBackend {
+    fn shared() -> Arc<dyn Backend> {
+        Arc::new(Self {
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn ports(&self, clock: Arc<ManualClock>) -> Ports {
+        let file = self.dir.path().join(format!("{}.db", uuid::Uuid::now_v7()));
+        let opts = SqliteOptions {
+            max_receives: MAX_RECEIVES,
+            clock,
+        };
+        SqliteStore::open(&file, opts).unwrap().ports()
+    }
+
+    fn max_receives(&self) -> u32 {
+        MAX_RECEIVES
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_contract() {
+    contract::run(SqliteBackend::shared(), "idempotency").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_contract() {
+    contract::run(SqliteBackend::shared(), "queue").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_contract() {
+    contract::run(SqliteBackend::shared(), "runs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_contract() {
+    contract::run(SqliteBackend::shared(), "cursors").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_contract() {
+    contract::run(SqliteBackend::shared(), "limits").await;
+}
+
+fn open(path: &Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
+    SqliteStore::open(
+        path,
+        SqliteOptions {
+            max_receives: MAX_RECEIVES,
+            clock,
+        },
+    )
+    .unwrap()
+}
+
+fn queued_run(id: &str) -> RunRecord {
+    RunRecord {
+        id: id.into(),
+        workflow: "wf".into(),
+        source: "src".into(),
+        event_id: "evt".into(),
+        status: RunStatus::Queued,
+        attempts: 0,
+        created_at: contract::T0,
+        updated_at: contract::T0,
+        error: None,
+        steps: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn everything_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(contract::T0);
+    let lease = Duration::from_secs(60);
+    let id = {
+        let ports = open(dir.path(), clock.clone()).ports();
+        let id = ports.queue.send("durable", Duration::ZERO).await.unwrap();
+        assert_eq!(
+            ports.idempotency.claim("k", "h", "d", lease).await.unwrap(),
+            Claim::Claimed
+        );
+        assert!(ports.runs.create(&queued_run("run-1")).await.unwrap());
+        assert_eq!(ports.cursors.put("c", "v", None).await.unwrap(), Some(1));
+        id
+    }; // every handle dropped: the writer has finished and closed the file
+    let store = open(dir.path(), clock);
+    assert_eq!(store.path(), dir.path().join(super::DEFAULT_FILE_NAME));
+    let ports = store.ports();
+    let got = ports
+        .queue
+        .receive(10, lease, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|m| (&*m.id, &*m.body)).collect::<Vec<_>>(),
+        [(&*id, "durable")]
+    );
+    assert!(matches!(
+        ports.idempotency.claim("k", "h", "x", lease).await.unwrap(),
+        Claim::InProgress { .. }
+    ));
+    assert_eq!(
+        ports.runs.get("run-1").await.unwrap(),
+        Some(queued_run("run-1"))
+    );
+    assert_eq!(
+        ports.cursors.get("c").await.unwrap().map(|c| c.version),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_lands_every_concurrent_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = open(dir.path(), Arc::new(SystemClock)).ports();
+    let sends: Vec<_> = (0..1000)
+        .map(|i| {
+            let queue = ports.queue.clone();
+            tokio::spawn(async move { queue.send(&format!("m{i}"), Duration::ZERO).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for s in sends {
+        ids.push(s.await.unwrap().unwrap());
+    }
+    let mut bodies = Vec::new();
+    loop {
+        let got = ports
+            .queue
+            .receive(500, Duration::from_secs(600), Duration::ZERO)
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        bodies.extend(got.into_iter().map(|m| m.body));
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000);
+    bodies.sort();
+    let mut expected: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_op_does_not_fail_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = open(dir.path(), Arc::new(SystemClock)).ports();
+    // Failing ops (stale receipts) interleaved with good ones, all in flight at once.
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let queue = ports.queue.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    queue.send("ok", Duration::ZERO).await.map(drop)
+                } else {
+                    queue.delete("no-such-receipt").await
+                }
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        if i % 2 == 0 {
+            r.unwrap();
+        } else {
+            assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        }
+    }
+    let got = ports
+        .queue
+        .receive(1000, Duration::from_secs(600), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 100);
+}
+
+#[tokio::test]
+async fn long_poll_is_woken_by_send_not_by_its_recheck() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SqliteOptions {
+        max_receives: MAX_RECEIVES,
+        clock: Arc::new(SystemClock),
+    };
+    let ports = SqliteStore::open_with_recheck(dir.path(), opts, Duration::from_secs(3600))
+        .unwrap()
+        .ports();
+    let queue = ports.queue.clone();
+    let start = Instant::now();
+    let poller = tokio::spawn(async move {
+        queue
+            .receive(1, Duration::from_secs(30), Duration::from_secs(60))
+            .await
+    });
+    // Give the poller a moment to park; the assertion holds either way.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ports.queue.send("ping", Duration::ZERO).await.unwrap();
+    let got = poller.await.unwrap().unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn long_poll_wakes_when_a_delay_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = open(dir.path(), Arc::new(SystemClock)).ports();
+    let start = Instant::now();
+    ports
+        .queue
+        .send("soon", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let got = ports
+        .queue
+        .receive(1, Duration::from_secs(30), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "delivered early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[tokio::test]
+async fn long_poll_notices_a_manual_clock_jump() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(contract::T0);
+    let ports = open(dir.path(), clock.clone()).ports();
+    ports
+        .queue
+        .send("delayed", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let queue = ports.queue.clone();
+    let poller = tokio::spawn(async move {
+        queue
+            .receive(1, Duration::from_secs(30), Duration::from_secs(20))
+            .await
+    });
+    // Give the poller a moment to park; the assertion holds either way.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    clock.advance(3_600_000);
+    let got = poller.await.unwrap().unwrap();
+    assert_eq!(got.len(), 1, "re-checked within the recheck interval");
+}
+
+#[test]
+fn open_takes_a_directory_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (dir.path().to_path_buf(), dir.path().join("ferry.db")),
+        (
+            dir.path().join(".ferry"),
+            dir.path().join(".ferry/ferry.db"),
+        ),
+        (
+            dir.path().join("x/hub.sqlite"),
+            dir.path().join("x/hub.sqlite"),
+        ),
+    ];
+    for (given, expected) in cases {
+        let store = open(&given, Arc::new(SystemClock));
+        assert_eq!(store.path(), expected);
+        assert!(expected.is_file(), "{expected:?}");
+    }
+    // An existing file without an extension is used as is.
+    let bare = dir.path().join("bare");
+    drop(open(&dir.path().join("bare.db"), Arc::new(SystemClock)));
+    std::fs::rename(dir.path().join("bare.db"), &bare).unwrap();
+    assert_eq!(open(&bare, Arc::new(SystemClock)).path(), bare);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.db");
+    drop(open(&file, Arc::new(SystemClock)));
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&file, SqliteOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("99")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn opens_wal_with_full_sync_and_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b/ferry.sqlite");
+    let store = open(&nested, Arc::new(SystemClock));
+    assert_eq!(store.path(), nested);
+    drop(store);
+    let conn = rusqlite::Connection::open(&nested).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(version, super::schema::SCHEMA_VERSION);
+}
+
+/// Rough throughput, for the docs: `cargo test --release -p ferry-shared -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn throughput() {
+    const N: usize = 40_000;
+    const CONCURRENCY: usize = 512;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = open(dir.path(), Arc::new(SystemClock)).ports();
+
+    let start = Instant::now();
+    run_concurrently(
+        N,
+        CONCURRENCY,
+        |i, p: Ports| async move {
+            p.queue
+                .send(&format!(r#"{{"n":{i}}}"#), Duration::ZERO)
+                .await
+                .unwrap();
+        },
+        &ports,
+    )
+    .await;
+    let sends = N as f64 / start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    run_concurrently(
+        N,
+        CONCURRENCY,
+        |i, p: Ports| async move {
+            let key = format!("src:evt-{i}");
+            let run_id = crate::model::new_run_id();
+            let claim = p
+                .idempotency
+                .claim(&key, "hash", &run_id, Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(claim, Claim::Claimed);
+            p.queue
+                .send(&format!(r#"{{"run":"{run_id}"}}"#), Duration::ZERO)
+                .await
+                .unwrap();
+            let mut run = queued_run(&run_id);
+            run.created_at = p.clock.now_ms();
+            p.runs.create(&run).await.unwrap();
+        },
+        &ports,
+    )
+    .await;
+    let accepts = N as f64 / start.elapsed().as_secs_f64();
+
+    // One caller at a time: every send is its own commit (and fsync).
+    let start = Instant::now();
+    for i in 0..500 {
+        ports
+            .queue
+            .send(&format!("seq{i}"), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let sequential = 500.0 / start.elapsed().as_secs_f64();
+    println!(
+        "sqlite store: {sends:.0} sends/s, {accepts:.0} accepts/s (claim + send + create), \
+         {CONCURRENCY} concurrent callers; {sequential:.0} sends/s from a single caller"
+    );
+}
+
+async fn run_concurrently<F, Fut>(n: usize, concurrency: usize, f: F, ports: &Ports)
+where
+    F: Fn(usize, Ports) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (f, next, ports) = (f.clone(), next.clone(), ports.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    f(i, ports.clone()).await;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+}

@@ -1,0 +1,231 @@
+//! The single writer thread and its group commit.
+//!
+//! Every write goes through one thread that owns the write connection. It takes
+//! whatever operations are queued (up to [`MAX_BATCH`]), runs them in ONE
+//! transaction, each in its own `SAVEPOINT` so that a failing operation rolls
+//! back only its own changes, commits once (one fsync for the whole batch), and
+//! only then answers each caller. While a commit is syncing, new operations
+//! queue up and form the next batch, so throughput grows with concurrency
+//! instead of being capped at one fsync per operation.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::sql_err;
+use crate::clock::{Clock, Millis};
+use crate::ports::{StoreError, StoreResult};
+
+/// Most operations committed in one transaction.
+const MAX_BATCH: usize = 2048;
+/// Operations that may wait for the writer before senders are held back.
+const CHANNEL_CAPACITY: usize = 8192;
+/// How often (in clock time) the writer runs housekeeping.
+const MAINTENANCE_EVERY_MS: Millis = 10_000;
+
+/// Housekeeping run inside a batch's transaction now and then (e.g. purging
+/// expired idempotency keys). Errors are logged and otherwise ignored.
+pub(super) type Maintenance = fn(&Connection, Millis) -> rusqlite::Result<()>;
+
+/// One queued write: run inside the batch's transaction, answered after commit.
+trait Op: Send {
+    /// Run the operation; returns whether it succeeded (else its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection, now: Millis) -> bool;
+    /// Answer the caller: with the operation's own result when the batch
+    /// committed, else with the commit's failure.
+    fn answer(self: Box<Self>, commit_failure: Option<&str>);
+}
+
+struct Call<T, F> {
+    f: Option<F>,
+    out: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Op for Call<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, conn: &Connection, now: Millis) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let out = catch_unwind(AssertUnwindSafe(|| f(conn, now)))
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("store operation panicked".into())));
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn answer(self: Box<Self>, commit_failure: Option<&str>) {
+        let out = match (commit_failure, self.out) {
+            (_, Some(Err(e))) => Err(e),
+            (None, Some(ok)) => ok,
+            (Some(why), _) => Err(StoreError::Unavailable(why.to_string())),
+            (None, None) => Err(StoreError::Unavailable("operation did not run".into())),
+        };
+        // The caller may have gone away (timeout, cancelled request): nothing to do.
+        let _ = self.reply.send(out);
+    }
+}
+
+/// Handle to the writer thread. Dropping it lets the thread finish what is
+/// queued, close the connection and exit; drop waits for that.
+pub(super) struct Writer {
+    tx: Option<mpsc::Sender<Box<dyn Op>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Start the writer thread on `conn` (already configured and migrated).
+    pub(super) fn start(
+        conn: Connection,
+        clock: Arc<dyn Clock>,
+        maintenance: Maintenance,
+    ) -> StoreResult<Self> {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("ferry-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, clock, maintenance))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Run `f` on the write connection, inside the next batch, and return its
+    /// result once the batch is durably committed. `f` gets the clock's now.
+    pub(super) async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+    {
+        let stopped = || StoreError::Unavailable("the store's writer has stopped".into());
+        let tx = self.tx.as_ref().ok_or_else(stopped)?;
+        let (reply, answer) = oneshot::channel();
+        let op = Box::new(Call {
+            f: Some(f),
+            out: None,
+            reply,
+        });
+        tx.send(op).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            // Only the queued operations remain; this returns in one batch's time.
+            let _ = thread.join();
+        }
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Op>>,
+    clock: Arc<dyn Clock>,
+    maintenance: Maintenance,
+) {
+    let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
+    let mut last_maintenance: Millis = clock.now_ms();
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let now = clock.now_ms();
+        let maintain = now.saturating_sub(last_maintenance) >= MAINTENANCE_EVERY_MS;
+        if maintain {
+            last_maintenance = now;
+        }
+        run_batch(&conn, &mut batch, &*clock, maintain.then_some(maintenance));
+    }
+}
+
+/// Run `batch` in one transaction and answer every operation after the commit.
+fn run_batch(
+    conn: &Connection,
+    batch: &mut Vec<Box<dyn Op>>,
+    clock: &dyn Clock,
+    maintenance: Option<Maintenance>,
+) {
+    // Operations that ran in the open transaction, waiting for its commit.
+    let mut ran: Vec<Box<dyn Op>> = Vec::with_capacity(batch.len());
+    let mut ops = batch.drain(..);
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let why = format!("cannot begin a transaction: {}", sql_err(e));
+        ops.for_each(|op| op.answer(Some(&why)));
+        return;
+    }
+    while let Some(mut op) = ops.next() {
+        let ok = in_savepoint(conn, |conn| op.run(conn, clock.now_ms()));
+        ran.push(op);
+        if !ok && conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (I/O error, disk full,
+            // ...): everything that ran in it is lost. Fail those and go on in a
+            // new transaction.
+            let why = "the store rolled back the transaction (I/O error?)";
+            ran.drain(..).for_each(|op| op.answer(Some(why)));
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                let why = format!("cannot begin a transaction: {}", sql_err(e));
+                ops.by_ref().for_each(|op| op.answer(Some(&why)));
+                return;
+            }
+        }
+    }
+    drop(ops);
+    if let Some(maintain) = maintenance {
+        let now = clock.now_ms();
+        let ok = in_savepoint(conn, |conn| match maintain(conn, now) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "sqlite store housekeeping failed");
+                false
+            }
+        });
+        if !ok && conn.is_autocommit() {
+            let why = "the store rolled back the transaction (I/O error?)";
+            ran.drain(..).for_each(|op| op.answer(Some(why)));
+            return;
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => ran.drain(..).for_each(|op| op.answer(None)),
+        Err(e) => {
+            let why = format!("commit failed: {}", sql_err(e));
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            ran.drain(..).for_each(|op| op.answer(Some(&why)));
+        }
+    }
+}
+
+/// Run `f` inside a savepoint: released when `f` returns true, rolled back otherwise.
+fn in_savepoint(conn: &Connection, f: impl FnOnce(&Connection) -> bool) -> bool {
+    let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    if exec("SAVEPOINT op").is_err() {
+        return false;
+    }
+    let ok = f(conn);
+    if conn.is_autocommit() {
+        // The transaction (and the savepoint with it) is already gone.
+        return ok;
+    }
+    if !ok {
+        let _ = exec("ROLLBACK TO op");
+    }
+    let _ = exec("RELEASE op");
+    ok
+}
