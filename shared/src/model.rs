@@ -85,7 +85,10 @@ impl RunStatus {
     }
     /// Whether the run will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Skipped | RunStatus::DeadLettered)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Skipped | RunStatus::DeadLettered
+        )
     }
 }
 

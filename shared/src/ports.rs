@@ -64,7 +64,13 @@ pub enum Claim {
 #[async_trait]
 pub trait Idempotency: Send + Sync {
     /// Claim `key` with a lease of `lease`, storing `payload_hash` and `data`.
-    async fn claim(&self, key: &str, payload_hash: &str, data: &str, lease: Duration) -> StoreResult<Claim>;
+    async fn claim(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        data: &str,
+        lease: Duration,
+    ) -> StoreResult<Claim>;
     /// Mark `key` completed with `result`; it expires after `ttl`.
     async fn complete(&self, key: &str, result: &str, ttl: Duration) -> StoreResult<()>;
     /// Give up a claim so another caller can claim the key at once.
@@ -112,7 +118,12 @@ pub trait WorkQueue: Send + Sync {
     /// Waits up to `wait` for one to become available (long poll).
     /// A message already received `max_receives` times goes to the dead-letter
     /// queue instead of being delivered again.
-    async fn receive(&self, max: usize, visibility: Duration, wait: Duration) -> StoreResult<Vec<Message>>;
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> StoreResult<Vec<Message>>;
     /// Delete a received message (done).
     async fn delete(&self, receipt: &str) -> StoreResult<()>;
     /// Make a received message visible again after `timeout` (retry with backoff, or release).
@@ -160,7 +171,8 @@ pub trait Cursors: Send + Sync {
     async fn get(&self, name: &str) -> StoreResult<Option<Cursor>>;
     /// Write `value` if the stored version equals `expected` (`None`: must not exist).
     /// Returns the new version, or `None` when the version did not match.
-    async fn put(&self, name: &str, value: &str, expected: Option<u64>) -> StoreResult<Option<u64>>;
+    async fn put(&self, name: &str, value: &str, expected: Option<u64>)
+    -> StoreResult<Option<u64>>;
 }
 
 // ---------------------------------------------------------------- rate limits

@@ -26,9 +26,11 @@ impl fmt::Display for Dur {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim())
-            .map(Dur)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?} ({e}); expected e.g. \"500ms\", \"10s\", \"5m\"")))
+        humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); expected e.g. \"500ms\", \"10s\", \"5m\""
+            ))
+        })
     }
 }
 
