@@ -1,7 +1,33 @@
-//! Configuration: the format ([`model`]), durations, loading and validation.
+//! Configuration: the YAML format ([`model`]), loading and validation.
+//!
+//! [`load_file`] / [`load_str`] read a config, replace `${env:NAME}` references
+//! from the environment, and check everything before anything runs: YAML
+//! syntax, unknown keys, types, references between sections, step ids, URLs,
+//! schedules, verification schemes, template syntax. Every problem is reported
+//! at once as a [`Diagnostic`] with its path and line, inside [`ConfigErrors`].
+//!
+//! ```
+//! let yaml = "version: 1\nconnections:\n  crm: { base_url: \"${env:CRM_URL}\" }\n";
+//! let env = |name: &str| (name == "CRM_URL").then(|| "https://crm.example.com".to_owned());
+//! let loaded = ferry::config::load_str(yaml, &env).unwrap();
+//! assert_eq!(loaded.config.connections["crm"].base_url, "https://crm.example.com");
+//! ```
 
+mod de;
+mod de_error;
+mod diagnostic;
 pub mod duration;
+mod env;
+mod load;
 pub mod model;
+mod schedule;
+mod sources;
+mod templates;
+mod validate;
+mod yaml;
 
+pub use diagnostic::{ConfigErrors, Diagnostic};
 pub use duration::Dur;
+pub use env::EnvLookup;
+pub use load::{Loaded, json_schema, load_file, load_str};
 pub use model::*;

@@ -53,7 +53,8 @@ pub struct Connection {
 }
 
 /// Connection authentication. Secret fields must be references such as `${env:NAME}`.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+/// `Debug` shows secrets as `[redacted]`.
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
     /// `Authorization: Bearer <token>`.
@@ -79,6 +80,36 @@ pub enum Auth {
         /// The key (a secret reference).
         key: String,
     },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Bearer { .. } => f.debug_struct("Bearer").field("token", &REDACTED).finish(),
+            Auth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &REDACTED)
+                .finish(),
+            Auth::ApiKey { header, query, .. } => f
+                .debug_struct("ApiKey")
+                .field("header", header)
+                .field("query", query)
+                .field("key", &REDACTED)
+                .finish(),
+        }
+    }
+}
+
+/// What `Debug` prints in place of a secret.
+#[derive(Clone, Copy)]
+struct Redacted;
+const REDACTED: Redacted = Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// A documented rate limit: `requests` per `per`.
@@ -149,13 +180,55 @@ pub enum Encoding {
 }
 
 /// One secret reference or a list of them (rotation: any one valid secret passes).
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+///
+/// `Deserialize` is written by hand so a wrong value says what was expected,
+/// instead of serde's "data did not match any variant of untagged enum".
+/// `Debug` shows secrets as `[redacted]`.
+#[derive(Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Secrets {
     /// A single secret reference.
     One(String),
     /// Several secret references.
     Many(Vec<String>),
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secrets::One(_) => f.debug_tuple("One").field(&REDACTED).finish(),
+            Secrets::Many(v) => f
+                .debug_tuple("Many")
+                .field(&vec![REDACTED; v.len()])
+                .finish(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secrets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Secrets;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a secret reference such as \"${env:NAME}\", or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Secrets, E> {
+                Ok(Secrets::One(s.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Secrets, A::Error> {
+                let mut all = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    all.push(s);
+                }
+                Ok(Secrets::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Secrets {

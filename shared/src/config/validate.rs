@@ -1,0 +1,325 @@
+//! Semantic checks: what a well-typed config can still get wrong — references
+//! between sections (read from the tree, so a step that failed to parse is
+//! still checked), step ids, URLs, schedules, limits. Source verification
+//! rules are in `sources`; template syntax in `templates`.
+
+use std::collections::{HashMap, HashSet};
+
+use super::diagnostic::{Diagnostic, Path, did_you_mean};
+use super::load::{Flow, Parsed, Target};
+use super::model::{Auth, Connection, RateLimit, RetryPolicy, Step, SyncDef, Workflow};
+use super::templates::{Jinja, Scope};
+use super::yaml::Index;
+use super::{schedule, sources};
+
+/// Errors and warnings, each placed at its line through the index.
+pub(crate) struct Report<'a> {
+    index: &'a Index,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl<'a> Report<'a> {
+    pub(crate) fn new(index: &'a Index, errors: Vec<Diagnostic>) -> Self {
+        Self {
+            index,
+            errors,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn diagnostic(&self, path: &Path, message: String) -> Diagnostic {
+        Diagnostic {
+            path: path.to_string(),
+            line: self.index.line(path),
+            message,
+        }
+    }
+
+    pub(crate) fn error(&mut self, path: &Path, message: impl Into<String>) {
+        let d = self.diagnostic(path, message.into());
+        self.errors.push(d);
+    }
+
+    pub(crate) fn warn(&mut self, path: &Path, message: impl Into<String>) {
+        let d = self.diagnostic(path, message.into());
+        self.warnings.push(d);
+    }
+
+    /// Whether an error was already reported at `path` (e.g. an unset variable).
+    pub(crate) fn has_error_at(&self, path: &Path) -> bool {
+        let p = path.to_string();
+        self.errors.iter().any(|d| d.path == p)
+    }
+
+    /// `value` as it may appear in a message (the `${env:NAME}` text when it came from there).
+    pub(crate) fn shown<'v>(&'v self, path: &Path, value: &'v str) -> &'v str {
+        self.index.shown(path, value)
+    }
+}
+
+/// Run every semantic check on what could be read.
+pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
+    let root = Path::root();
+    if let Some(v) = p.version.filter(|v| *v != 1) {
+        r.error(
+            &root.key("version"),
+            format!("unsupported version {v}; this ferry reads version 1"),
+        );
+    }
+    let jinja = Jinja::new();
+    let conns: Vec<&str> = p.connections.keys().map(String::as_str).collect();
+    let sources: Vec<&str> = p.sources.keys().map(String::as_str).collect();
+    let mut used: HashSet<(Target, &str)> = HashSet::new();
+    for rf in &p.references {
+        let (names, kind) = match rf.target {
+            Target::Connection => (&conns, "connection"),
+            Target::Source => (&sources, "source"),
+        };
+        if names.contains(&rf.name.as_str()) {
+            used.insert((rf.target, &rf.name));
+        } else {
+            let hint = did_you_mean(&rf.name, names.iter().copied());
+            r.error(&rf.path, format!("unknown {kind} {:?}{hint}", rf.name));
+        }
+    }
+
+    for (name, c) in &p.connections {
+        if let Some(c) = c {
+            connection(c, &root.key("connections").key(name), &jinja, r);
+        }
+    }
+    for (name, s) in &p.sources {
+        let path = root.key("sources").key(name);
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            r.error(&path, "a source name is part of its webhook URL (/hooks/<name>); use only letters, digits, `-` and `_`");
+        }
+        if let Some(s) = s {
+            sources::check(s, &path, &jinja, r);
+        }
+    }
+
+    for (name, f) in &p.workflows {
+        let path = root.key("workflows").key(name);
+        if let Some(w) = &f.def {
+            workflow(w, &path, &jinja, r);
+        }
+        steps(f, &path, &jinja, r);
+    }
+    for (name, f) in &p.syncs {
+        let path = root.key("syncs").key(name);
+        if let Some(s) = &f.def {
+            sync(s, &path, &jinja, r);
+        }
+        steps(f, &path, &jinja, r);
+    }
+
+    for name in conns
+        .iter()
+        .filter(|c| !used.contains(&(Target::Connection, **c)))
+    {
+        r.warn(
+            &root.key("connections").key(name),
+            "no step or sync uses this connection",
+        );
+    }
+    for name in sources
+        .iter()
+        .filter(|s| !used.contains(&(Target::Source, **s)))
+    {
+        r.warn(
+            &root.key("sources").key(name),
+            "no workflow is triggered by this source; its events are recorded but nothing runs",
+        );
+    }
+}
+
+fn connection(c: &Connection, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    let url_path = path.key("base_url");
+    if !r.has_error_at(&url_path) {
+        let shown = r.shown(&url_path, &c.base_url).to_owned();
+        match c.base_url.parse::<http::Uri>() {
+            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty()) => {
+                if u.query().is_some() {
+                    r.error(&url_path, format!("base_url {shown:?} has a query string; put query parameters in each step's `query`"));
+                }
+            }
+            _ => r.error(
+                &url_path,
+                format!("base_url {shown:?} is not an absolute http(s) URL such as \"https://api.example.com/v2\""),
+            ),
+        }
+    }
+    for (name, value) in &c.headers {
+        header(name, Some(value), &path.key("headers").key(name), r);
+    }
+    match &c.auth {
+        Some(Auth::ApiKey {
+            header: Some(_),
+            query: Some(_),
+            ..
+        }) => {
+            r.error(
+                &path.key("auth"),
+                "api_key auth goes in a `header` or in the `query`, not both",
+            );
+        }
+        Some(Auth::ApiKey {
+            header: Some(h), ..
+        }) => header(h, None, &path.key("auth").key("header"), r),
+        Some(Auth::Basic { username, .. }) if username.is_empty() || username.contains(':') => {
+            r.error(
+                &path.key("auth").key("username"),
+                "username must be non-empty and must not contain `:`",
+            );
+        }
+        _ => {}
+    }
+    if let Some(rl) = &c.rate_limit {
+        rate_limit(rl, &path.key("rate_limit"), jinja, r);
+    }
+    if c.timeout.is_some_and(|t| t.get().is_zero()) {
+        r.error(&path.key("timeout"), "timeout must be greater than zero");
+    }
+}
+
+fn rate_limit(rl: &RateLimit, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    if rl.per.get().is_zero() {
+        r.error(&path.key("per"), "the window must be greater than zero");
+    }
+    if let Some(h) = rl.headroom.filter(|h| !(*h > 0.0 && *h <= 1.0)) {
+        r.error(
+            &path.key("headroom"),
+            format!(
+                "headroom is the fraction of the limit ferry spends, in (0, 1] (e.g. 0.8); got {h}"
+            ),
+        );
+    }
+    if let Some(key) = &rl.key {
+        jinja.template(key, &path.key("key"), &Scope::NO_STEPS, r);
+    }
+}
+
+/// A header name (and value, when it is not a template) that HTTP accepts.
+pub(crate) fn header(name: &str, value: Option<&str>, path: &Path, r: &mut Report<'_>) {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        r.error(path, format!("{name:?} is not a valid HTTP header name"));
+    } else if value.is_some_and(|v| http::HeaderValue::from_str(v).is_err()) {
+        r.error(
+            path,
+            "the value is not a valid HTTP header value (no line breaks or control characters)",
+        );
+    }
+}
+
+fn workflow(w: &Workflow, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    if let Some(when) = &w.when {
+        jinja.expression(when, &path.key("when"), &Scope::NO_STEPS, r);
+    }
+    if let Some(retry) = &w.retry {
+        retry_policy(retry, &path.key("retry"), r);
+    }
+}
+
+fn sync(s: &SyncDef, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    if let Err(e) = schedule::check(&s.schedule) {
+        r.error(&path.key("schedule"), e);
+    }
+    jinja.request(&s.request, &path.key("request"), &Scope::NO_STEPS, r);
+    let exprs = [
+        ("records", Some(&s.records)),
+        ("id", Some(&s.id)),
+        ("version", s.version.as_ref()),
+        ("cursor", Some(&s.cursor)),
+    ];
+    for (key, expr) in exprs {
+        if let Some(expr) = expr {
+            jinja.expression(expr, &path.key(key), &Scope::NO_STEPS, r);
+        }
+    }
+    if let Some(retry) = &s.retry {
+        retry_policy(retry, &path.key("retry"), r);
+    }
+}
+
+/// The steps of a workflow or sync: ids, connections, templates, retries.
+fn steps<T>(f: &Flow<T>, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    let steps_path = path.key("steps");
+    if f.def.is_some() && f.steps.is_empty() {
+        r.error(&steps_path, "there are no steps; add at least one");
+    }
+    let mut first_use: HashMap<&str, usize> = HashMap::new();
+    for (i, id) in f.step_ids.iter().enumerate() {
+        let Some(id) = id else { continue };
+        let id_path = steps_path.index(i).key("id");
+        if let Some(earlier) = first_use.get(id.as_str()) {
+            r.error(&id_path, format!("duplicate step id {id:?} (also steps[{earlier}]); ids must be unique in a workflow"));
+        } else {
+            first_use.insert(id, i);
+        }
+        if !is_identifier(id) {
+            let fixed: String = id
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            r.error(
+                &id_path,
+                format!(
+                    "step id {id:?} cannot be written as steps.{id} in a later template; use letters, digits and `_`, not starting with a digit (e.g. {:?})",
+                    if fixed.starts_with(|c: char| c.is_ascii_digit()) { format!("_{fixed}") } else { fixed }
+                ),
+            );
+        }
+    }
+    for (i, step) in f.steps.iter().enumerate() {
+        let Some(step) = step else { continue };
+        let sp = steps_path.index(i);
+        self::step(
+            step,
+            &sp,
+            &Scope {
+                ids: &f.step_ids,
+                current: Some(i),
+            },
+            jinja,
+            r,
+        );
+    }
+}
+
+fn step(s: &Step, path: &Path, scope: &Scope<'_>, jinja: &Jinja, r: &mut Report<'_>) {
+    if let Some(when) = &s.when {
+        jinja.expression(when, &path.key("when"), scope, r);
+    }
+    jinja.request(&s.request, &path.key("request"), scope, r);
+    if let Some(retry) = &s.retry {
+        retry_policy(retry, &path.key("retry"), r);
+    }
+}
+
+fn retry_policy(p: &RetryPolicy, path: &Path, r: &mut Report<'_>) {
+    if p.initial_backoff.is_some_and(|b| b.get().is_zero()) {
+        r.error(
+            &path.key("initial_backoff"),
+            "initial_backoff must be greater than zero",
+        );
+    }
+    if let (Some(i), Some(m)) = (p.initial_backoff, p.max_backoff)
+        && i > m
+    {
+        r.error(
+            &path.key("max_backoff"),
+            format!("max_backoff ({m}) is shorter than initial_backoff ({i})"),
+        );
+    }
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: usable as `steps.<id>` in a template.
+fn is_identifier(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
