@@ -48,7 +48,10 @@ workflows:
         "reqest",
     ] {
         if expected == "hunter2" {
-            assert!(!err.contains(expected), "a literal secret is never echoed:\n{err}");
+            assert!(
+                !err.contains(expected),
+                "a literal secret is never echoed:\n{err}"
+            );
         } else {
             assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
         }
@@ -58,7 +61,11 @@ workflows:
 
 #[test]
 fn validate_accepts_the_examples() {
-    let (code, out, err) = ferry(&["validate", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/new-lead.yaml")]);
+    let (code, out, err) = ferry(&[
+        "validate",
+        "--config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/new-lead.yaml"),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
 }
 
@@ -78,19 +85,42 @@ async fn send_signs_like_the_provider() {
     let target = Target::start().await;
     let crm = format!("{}/crm", target.url());
     let chat = format!("{}/chat", target.url());
-    let env = [("CRM_URL", crm.as_str()), ("CRM_TOKEN", "t0ken-for-send"), ("CHAT_URL", chat.as_str()), ("FORM_SECRET", "send-secret")];
+    let env = [
+        ("CRM_URL", crm.as_str()),
+        ("CRM_TOKEN", "t0ken-for-send"),
+        ("CHAT_URL", chat.as_str()),
+        ("FORM_SECRET", "send-secret"),
+    ];
     let hub = Hub::start(dir.path(), include_str!("../examples/minimal.yaml"), &env);
     let payload = dir.path().join("lead.json");
-    std::fs::write(&payload, json!({"submission_id": "via-send", "email": "x@y.z", "first_name": "X", "last_name": "Y"}).to_string()).unwrap();
+    std::fs::write(
+        &payload,
+        json!({"submission_id": "via-send", "email": "x@y.z", "first_name": "X", "last_name": "Y"})
+            .to_string(),
+    )
+    .unwrap();
     let out = std::process::Command::new(support::ferry_bin())
-        .args(["send", "website-form", "--config", hub.config.to_str().unwrap(), "--file", payload.to_str().unwrap(), "--url", &hub.url("")])
+        .args([
+            "send",
+            "website-form",
+            "--config",
+            hub.config.to_str().unwrap(),
+            "--file",
+            payload.to_str().unwrap(),
+            "--url",
+            &hub.url(""),
+        ])
         .envs(env)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("202"), "{stdout}");
     let reply: Value = serde_json::from_str(stdout.lines().nth(1).unwrap()).unwrap();
     let run = hub.finished(reply["run_id"].as_str().unwrap()).await;
-    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["status"], "succeeded", "{run}");
 }

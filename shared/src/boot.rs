@@ -24,15 +24,25 @@ pub fn hub_from_env() -> Result<Arc<Hub>, String> {
     for w in &loaded.warnings {
         tracing::warn!(warning = %w, "config warning");
     }
-    let store = std::env::var("FERRY_STORE").unwrap_or_else(|_| "sqlite:/tmp/ferry/ferry.db".into());
+    let store =
+        std::env::var("FERRY_STORE").unwrap_or_else(|_| "sqlite:/tmp/ferry/ferry.db".into());
     let ports = match store.split_once(':') {
         Some(("sqlite", file)) => {
             let file = PathBuf::from(file);
             if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("FERRY_STORE: creating {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("FERRY_STORE: creating {}: {e}", dir.display()))?;
             }
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            SqliteStore::open(&file, SqliteOptions { max_receives: MAX_RECEIVES, clock }).map_err(|e| format!("FERRY_STORE {store}: {e}"))?.ports()
+            SqliteStore::open(
+                &file,
+                SqliteOptions {
+                    max_receives: MAX_RECEIVES,
+                    clock,
+                },
+            )
+            .map_err(|e| format!("FERRY_STORE {store}: {e}"))?
+            .ports()
         }
         _ => return Err(format!("FERRY_STORE={store:?}: expected sqlite:<path>")),
     };

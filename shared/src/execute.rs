@@ -255,7 +255,9 @@ async fn run_step(
 
     match verdict {
         Verdict::Success => {
-            let output = result.map(|r| r.to_output()).unwrap_or(Value::Null);
+            let output = result
+                .map(|r| json!({ "response": r.to_output() }))
+                .unwrap_or(Value::Null);
             if let Err(e) = ports
                 .idempotency
                 .complete(&key, &output.to_string(), STEP_RESULT_TTL)

@@ -208,14 +208,15 @@ pub async fn accept(
             )
         })
         .collect();
-    if !messages.is_empty() {
-        if let Err(e) = ports.queue.send_batch(&messages).await {
-            if let Err(r) = ports.idempotency.release(&key).await {
-                tracing::warn!(key, error = %r, "could not release event claim");
-            }
-            return Accepted::Unavailable(e.to_string());
+    if !messages.is_empty()
+        && let Err(e) = ports.queue.send_batch(&messages).await
+    {
+        if let Err(r) = ports.idempotency.release(&key).await {
+            tracing::warn!(key, error = %r, "could not release event claim");
         }
+        return Accepted::Unavailable(e.to_string());
     }
+
     let now = ports.clock.now_ms();
     for job in &jobs {
         // The work is enqueued: a lost run-log write is recreated by execute.
@@ -320,7 +321,12 @@ fn visible_headers(headers: &http::HeaderMap, verifier: &Verifier) -> BTreeMap<S
     let secret = verifier.secret_headers();
     headers
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "authorization" | "cookie" | "proxy-authorization") && !secret.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "authorization" | "cookie" | "proxy-authorization"
+            ) && !secret.contains(&k.as_str())
+        })
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect()
 }

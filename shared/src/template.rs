@@ -132,8 +132,18 @@ fn to_json(src: &str, v: &Value) -> Result<serde_json::Value, TemplateError> {
 
 fn error(src: &str, e: &minijinja::Error) -> TemplateError {
     // Point at the expression that failed: for an undefined field this is its name.
+    // minijinja's range may start at the failing attribute (`.response`):
+    // widen it back over the path it hangs off (`steps.contact.response`).
     let culprit = e
         .range()
+        .map(|r| {
+            let start = src[..r.start.min(src.len())]
+                .rfind(|c: char| {
+                    !(c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '"' | '\''))
+                })
+                .map_or(0, |i| i + 1);
+            start..r.end.min(src.len())
+        })
         .and_then(|r| src.get(r))
         .map(str::trim)
         .filter(|s| !s.is_empty());

@@ -25,8 +25,15 @@ pub fn ferry_bin() -> &'static str {
 
 /// Run `ferry args…` to completion: (exit code, stdout, stderr).
 pub fn ferry(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(ferry_bin()).args(args).output().expect("ferry runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(ferry_bin())
+        .args(args)
+        .output()
+        .expect("ferry runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// HMAC-SHA256 of `body` with `secret`, hex — computed here, independently of ferry.
@@ -76,7 +83,12 @@ pub struct Answer {
 
 impl Answer {
     pub fn status(status: u16, body: Value) -> Self {
-        Answer { status, body, headers: vec![], delay: Duration::ZERO }
+        Answer {
+            status,
+            body,
+            headers: vec![],
+            delay: Duration::ZERO,
+        }
     }
 }
 
@@ -98,7 +110,9 @@ pub struct Target {
 impl Target {
     pub async fn start() -> Target {
         let state = Arc::new(Mutex::new(TargetState::default()));
-        let app = Router::new().fallback(target_handler).with_state(state.clone());
+        let app = Router::new()
+            .fallback(target_handler)
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -111,7 +125,13 @@ impl Target {
 
     /// The next answers for `path`, in order.
     pub fn script(&self, path: &str, answers: Vec<Answer>) {
-        self.state.lock().unwrap().script.entry(path.to_owned()).or_default().extend(answers);
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .entry(path.to_owned())
+            .or_default()
+            .extend(answers);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -123,7 +143,13 @@ impl Target {
     }
 }
 
-async fn target_handler(State(state): State<Arc<Mutex<TargetState>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn target_handler(
+    State(state): State<Arc<Mutex<TargetState>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let answer = {
         let mut st = state.lock().unwrap();
@@ -132,20 +158,35 @@ async fn target_handler(State(state): State<Arc<Mutex<TargetState>>>, method: Me
         st.seen.push(Seen {
             method: method.to_string(),
             path: path.clone(),
-            headers: headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
         st.script
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
-            .unwrap_or_else(|| Answer::status(200, json!({ "id": format!("{}-{n}", path.trim_start_matches('/')) })))
+            .unwrap_or_else(|| {
+                Answer::status(
+                    200,
+                    json!({ "id": format!("{}-{n}", path.trim_start_matches('/')) }),
+                )
+            })
     };
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
-    let mut resp = (StatusCode::from_u16(answer.status).unwrap(), axum::Json(answer.body)).into_response();
+    let mut resp = (
+        StatusCode::from_u16(answer.status).unwrap(),
+        axum::Json(answer.body),
+    )
+        .into_response();
     for (k, v) in answer.headers {
-        resp.headers_mut().insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        resp.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     resp
 }
@@ -171,20 +212,43 @@ impl Hub {
     pub fn start_with(dir: &Path, config: &str, env: &[(&str, &str)], extra: &[&str]) -> Hub {
         let config_path = dir.join("ferry.yaml");
         std::fs::write(&config_path, config).unwrap();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let data = dir.join("data");
         let (child, addr) = Self::spawn(&config_path, &data, &env, extra);
-        Hub { child, addr, config: config_path, data, env, http: reqwest::Client::new() }
+        Hub {
+            child,
+            addr,
+            config: config_path,
+            data,
+            env,
+            http: reqwest::Client::new(),
+        }
     }
 
-    fn spawn(config: &Path, data: &Path, env: &[(String, String)], extra: &[&str]) -> (Child, SocketAddr) {
+    fn spawn(
+        config: &Path,
+        data: &Path,
+        env: &[(String, String)],
+        extra: &[&str],
+    ) -> (Child, SocketAddr) {
         let mut cmd = Command::new(ferry_bin());
-        cmd.args(["dev", "--config", config.to_str().unwrap(), "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("FERRY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "dev",
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("FERRY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("ferry dev starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
@@ -213,7 +277,10 @@ impl Hub {
 
     /// POST raw `body` to `/hooks/<source>` with `headers`.
     pub async fn post(&self, source: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut req = self.http.post(self.url(&format!("/hooks/{source}"))).body(body.to_vec());
+        let mut req = self
+            .http
+            .post(self.url(&format!("/hooks/{source}")))
+            .body(body.to_vec());
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -226,35 +293,65 @@ impl Hub {
     pub async fn post_signed(&self, source: &str, secret: &str, body: &Value) -> (u16, Value) {
         let raw = serde_json::to_vec(body).unwrap();
         let sig = hmac_hex(secret, &raw);
-        self.post(source, &raw, &[("content-type", "application/json"), ("x-signature", &sig)]).await
+        self.post(
+            source,
+            &raw,
+            &[("content-type", "application/json"), ("x-signature", &sig)],
+        )
+        .await
     }
 
     /// `ferry runs list --json` on this hub's data.
     pub fn runs(&self) -> Vec<Value> {
-        let (code, out, err) = ferry(&["runs", "list", "--json", "--limit", "1000", "--data", self.data.to_str().unwrap()]);
+        let (code, out, err) = ferry(&[
+            "runs",
+            "list",
+            "--json",
+            "--limit",
+            "1000",
+            "--data",
+            self.data.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "ferry runs list failed: {err}");
         serde_json::from_str(&out).unwrap()
     }
 
     /// `ferry runs show ID --json`.
     pub fn run(&self, id: &str) -> Value {
-        let (code, out, err) = ferry(&["runs", "show", id, "--json", "--data", self.data.to_str().unwrap()]);
+        let (code, out, err) = ferry(&[
+            "runs",
+            "show",
+            id,
+            "--json",
+            "--data",
+            self.data.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "ferry runs show failed: {err}");
         serde_json::from_str(&out).unwrap()
     }
 
     /// Wait until run `id` reaches a final status; return it.
     pub async fn finished(&self, id: &str) -> Value {
-        eventually(&format!("run {id} to finish"), Duration::from_secs(20), || async {
-            let run = self.run(id);
-            matches!(run["status"].as_str(), Some("succeeded" | "skipped" | "dead_lettered")).then_some(run)
-        })
+        eventually(
+            &format!("run {id} to finish"),
+            Duration::from_secs(20),
+            || async {
+                let run = self.run(id);
+                matches!(
+                    run["status"].as_str(),
+                    Some("succeeded" | "skipped" | "dead_lettered")
+                )
+                .then_some(run)
+            },
+        )
         .await
     }
 
     /// Stop with SIGTERM (clean shutdown) and wait.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         self.child.wait().unwrap()
     }
 }

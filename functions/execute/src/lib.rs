@@ -17,22 +17,28 @@ pub async fn handle(hub: &Hub, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        if let Some(retry) = handle_record(hub, record).await {
-            if retry {
-                failures.push(BatchItemFailure { item_identifier: id, ..Default::default() });
-            }
+        if handle_record(hub, record).await {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failures.push(failure);
         }
     }
-    SqsBatchResponse { batch_item_failures: failures, ..Default::default() }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
 }
 
-/// `Some(true)` when the record must be retried by SQS.
-async fn handle_record(hub: &Hub, record: SqsMessage) -> Option<bool> {
+/// `true` when the record must be retried by SQS.
+async fn handle_record(hub: &Hub, record: SqsMessage) -> bool {
     let msg = Message {
         id: record.message_id.unwrap_or_default(),
         receipt: record.receipt_handle.unwrap_or_default(),
         body: record.body.unwrap_or_default(),
-        receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+        receive_count: record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
     };
     let disposition = execute(hub, &msg).await;
     let queue = hub.ports.queue.as_ref();
@@ -44,5 +50,5 @@ async fn handle_record(hub: &Hub, record: SqsMessage) -> Option<bool> {
     } else if !matches!(disposition, Disposition::Done) {
         ferry::worker::settle(queue, &msg, disposition).await;
     }
-    Some(retry)
+    retry
 }

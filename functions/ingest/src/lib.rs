@@ -20,7 +20,17 @@ pub async fn handle(hub: &Hub, req: Request) -> Result<Response<Body>, lambda_ht
         Body::Binary(b) => bytes::Bytes::from(b),
         _ => bytes::Bytes::new(),
     };
-    let reply = ingest(hub, Inbound { method: parts.method, source, headers: parts.headers, query, body }).await;
+    let reply = ingest(
+        hub,
+        Inbound {
+            method: parts.method,
+            source,
+            headers: parts.headers,
+            query,
+            body,
+        },
+    )
+    .await;
     Ok(Response::builder()
         .status(reply.status)
         .header("content-type", "application/json")
