@@ -377,6 +377,21 @@ mod tests {
     }
 
     #[test]
+    fn anchors_and_aliases_resolve() {
+        let root = parse("base: &b { x: 1 }\nother: *b\n").unwrap();
+        assert_eq!(
+            root.get("other")
+                .unwrap()
+                .get("x")
+                .unwrap()
+                .scalar()
+                .unwrap()
+                .text,
+            "1"
+        );
+    }
+
+    #[test]
     fn tags_are_rejected_with_a_hint() {
         let e = parse("a: !Ref x\n").unwrap_err();
         assert!(e[0].message.contains("`!Ref`"), "{e:?}");
