@@ -345,7 +345,7 @@ sources:
   b: { verify: { scheme: basic, secret: "${env:FORM_SECRET}" } }
   c: { verify: { scheme: github, secret: "${env:FORM_SECRET}", tolerance: 5m } }
   d: { verify: { scheme: stripe } }
-  e: { verify: { scheme: hmac-sha256, header: X-Sig, secret: "${env:FORM_SECRET}", timestamp_header: X-Ts } }
+  e: { verify: { scheme: hmac-sha256, header: X-Sig, secret: "${env:FORM_SECRET}", timestamp_header: "X Ts" } }
   f: { verify: { scheme: hmac-sha256, header: X-Sig, secret: "${env:FORM_SECRET}", timestamp_header: X-Ts, signed_content: "{timestamp}" } }
   g: { verify: { scheme: api-key, header: "Bad Header", secret: "${env:FORM_SECRET}" } }
 "#;
@@ -357,7 +357,7 @@ sources:
                 "line 4: sources.b.verify.username: scheme basic needs a `username`",
                 "line 5: sources.c.verify.tolerance: `tolerance` does not apply to scheme github",
                 "line 6: sources.d.verify.secret: scheme stripe needs a `secret`, as ${env:NAME}",
-                r#"line 7: sources.e.verify.signed_content: `timestamp_header` needs `signed_content`, the signed string, e.g. "{timestamp}.{body}""#,
+                r#"line 7: sources.e.verify.timestamp_header: "X Ts" is not a valid HTTP header name"#,
                 r#"line 8: sources.f.verify.signed_content: must contain {body} and {timestamp} exactly once each (in "{timestamp}")"#,
                 r#"line 9: sources.g.verify.header: "Bad Header" is not a valid HTTP header name"#,
             ]

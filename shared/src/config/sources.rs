@@ -120,7 +120,8 @@ fn verify(v: &Verify, path: &Path, r: &mut Report<'_>) {
     }
 }
 
-/// `hmac-sha256` replay protection: `timestamp_header` and `signed_content` go together.
+/// `hmac-sha256` replay protection: `signed_content` needs a `timestamp_header`;
+/// a `timestamp_header` alone signs `{timestamp}.{body}` (as the verifier does).
 fn stamped(v: &Verify, path: &Path, r: &mut Report<'_>) {
     match (&v.timestamp_header, &v.signed_content) {
         (Some(h), Some(content)) => {
@@ -129,10 +130,7 @@ fn stamped(v: &Verify, path: &Path, r: &mut Report<'_>) {
                 r.error(&path.key("signed_content"), e);
             }
         }
-        (Some(_), None) => r.error(
-            &path.key("signed_content"),
-            "`timestamp_header` needs `signed_content`, the signed string, e.g. \"{timestamp}.{body}\"",
-        ),
+        (Some(h), None) => header(h, None, &path.key("timestamp_header"), r),
         (None, Some(_)) => r.error(
             &path.key("timestamp_header"),
             "`signed_content` needs `timestamp_header`, the header that carries the timestamp",
