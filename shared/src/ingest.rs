@@ -20,7 +20,11 @@ use crate::template::context;
 use crate::verify::{Verified, Verifier};
 
 /// Largest body accepted when a source does not set `max_body_bytes`.
-pub const DEFAULT_MAX_BODY: u64 = 256 * 1024;
+pub const DEFAULT_MAX_BODY: u64 = 200 * 1024;
+/// Largest queue message (SQS's classic limit; the embedded queue keeps the same one),
+/// so an event that fits `ferry dev` also fits AWS. An event whose message would
+/// be larger is refused with 413 rather than truncated.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// How long an event id is remembered when a source does not set `dedupe_window`
 /// (Stripe retries for up to 3 days; this covers it with room to spare).
 pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -150,6 +154,8 @@ pub enum Accepted {
     Busy,
     /// The store could not take it; nothing was written.
     Unavailable(String),
+    /// Its queue message would be this many bytes, over [`MAX_MESSAGE_BYTES`].
+    TooLarge(usize),
 }
 
 /// Dedupe `event_id` of `source` over `window`, then enqueue one run per flow
@@ -168,26 +174,6 @@ pub async fn accept(
     let hash = hex::encode(Sha256::digest(payload));
     let run_ids: Vec<String> = flows.iter().map(|_| new_run_id()).collect();
     let data = serde_json::to_string(&run_ids).expect("strings serialize");
-    let deadline = ports.clock.now_ms() + DUPLICATE_WAIT.as_millis() as i64;
-    loop {
-        match ports
-            .idempotency
-            .claim(&key, &hash, &data, ACCEPT_LEASE)
-            .await
-        {
-            Ok(Claim::Claimed) => break,
-            Ok(Claim::Completed { result }) => {
-                return Accepted::Duplicate(serde_json::from_str(&result).unwrap_or_default());
-            }
-            Ok(Claim::PayloadMismatch { .. }) => return Accepted::Conflict,
-            Ok(Claim::InProgress { .. }) if ports.clock.now_ms() < deadline => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Ok(Claim::InProgress { .. }) => return Accepted::Busy,
-            Err(e) => return Accepted::Unavailable(e.to_string()),
-        }
-    }
-
     let jobs: Vec<RunJob> = flows
         .iter()
         .zip(&run_ids)
@@ -208,6 +194,33 @@ pub async fn accept(
             )
         })
         .collect();
+    if let Some(too_big) = messages
+        .iter()
+        .map(|(m, _)| m.len())
+        .find(|n| *n > MAX_MESSAGE_BYTES)
+    {
+        return Accepted::TooLarge(too_big);
+    }
+    let deadline = ports.clock.now_ms() + DUPLICATE_WAIT.as_millis() as i64;
+    loop {
+        match ports
+            .idempotency
+            .claim(&key, &hash, &data, ACCEPT_LEASE)
+            .await
+        {
+            Ok(Claim::Claimed) => break,
+            Ok(Claim::Completed { result }) => {
+                return Accepted::Duplicate(serde_json::from_str(&result).unwrap_or_default());
+            }
+            Ok(Claim::PayloadMismatch { .. }) => return Accepted::Conflict,
+            Ok(Claim::InProgress { .. }) if ports.clock.now_ms() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(Claim::InProgress { .. }) => return Accepted::Busy,
+            Err(e) => return Accepted::Unavailable(e.to_string()),
+        }
+    }
+
     if !messages.is_empty()
         && let Err(e) = ports.queue.send_batch(&messages).await
     {
@@ -259,6 +272,13 @@ fn reply(event_id: &str, accepted: Accepted) -> Reply {
                 "the event could not be stored; please retry",
             )
         }
+        Accepted::TooLarge(n) => Reply::error(
+            413,
+            "payload_too_large",
+            format!(
+                "the event with its headers is {n} bytes as a queue message; the limit is {MAX_MESSAGE_BYTES}"
+            ),
+        ),
     }
 }
 

@@ -143,6 +143,9 @@ pub async fn run_sync(hub: &Hub, name: &str) -> Result<SyncReport, String> {
         {
             Accepted::New(_) => report.enqueued += 1,
             Accepted::Duplicate(_) | Accepted::Conflict => report.skipped += 1,
+            Accepted::TooLarge(n) => report.failed.push(format!(
+                "record {event_id}: {n} bytes is too large for a queue message"
+            )),
             Accepted::Busy => report
                 .failed
                 .push(format!("record {event_id}: being enqueued by another run")),

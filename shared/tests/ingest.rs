@@ -1,0 +1,136 @@
+//! Ingest when the store cannot take the event: 503 (so the provider retries)
+//! and nothing half-written — the retry is accepted as new.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry::clock::SystemClock;
+use ferry::hub::Hub;
+use ferry::ingest::{Inbound, ingest};
+use ferry::model::RunQuery;
+use ferry::ports::{DeadLetter, Message, StoreError, StoreResult, WorkQueue};
+use ferry::store::{SqliteOptions, SqliteStore};
+
+/// The real embedded queue, with a switch that makes sends fail as if the disk were gone.
+struct Flaky {
+    inner: Arc<dyn WorkQueue>,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl WorkQueue for Flaky {
+    async fn send(&self, body: &str, delay: Duration) -> StoreResult<String> {
+        self.inner.send(body, delay).await
+    }
+    async fn send_batch(&self, items: &[(String, Duration)]) -> StoreResult<Vec<String>> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("disk I/O error".into()));
+        }
+        self.inner.send_batch(items).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> StoreResult<Vec<Message>> {
+        self.inner.receive(max, visibility, wait).await
+    }
+    async fn delete(&self, receipt: &str) -> StoreResult<()> {
+        self.inner.delete(receipt).await
+    }
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> StoreResult<()> {
+        self.inner.change_visibility(receipt, timeout).await
+    }
+    async fn dead_letter(&self, receipt: &str, reason: &str) -> StoreResult<()> {
+        self.inner.dead_letter(receipt, reason).await
+    }
+    async fn dead_letters(&self, limit: usize) -> StoreResult<Vec<DeadLetter>> {
+        self.inner.dead_letters(limit).await
+    }
+    async fn redrive(&self, id: &str) -> StoreResult<String> {
+        self.inner.redrive(id).await
+    }
+}
+
+const CONFIG: &str = r#"version: 1
+connections:
+  crm: { base_url: "http://127.0.0.1:9/crm" }
+sources:
+  form: { verify: { scheme: api-key, header: X-Key, secret: "${env:KEY}" }, event_id: "{{ body.id }}" }
+workflows:
+  w: { trigger: { source: form }, steps: [ { id: a, connection: crm, request: { path: /x, json: { id: "{{ body.id }}" } } } ] }
+"#;
+
+#[tokio::test]
+async fn store_down_answers_503_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        SqliteOptions {
+            max_receives: 5,
+            clock: Arc::new(SystemClock),
+        },
+    )
+    .unwrap();
+    let mut ports = store.ports();
+    let flaky = Arc::new(Flaky {
+        inner: ports.queue.clone(),
+        down: AtomicBool::new(true),
+    });
+    ports.queue = flaky.clone();
+    let loaded = ferry::config::load_str(CONFIG, &|_| Some("the-key".into())).unwrap();
+    let hub = Hub::new(loaded.config, loaded.secrets, ports).unwrap();
+
+    let request = || {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-key", "the-key".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        Inbound {
+            method: http::Method::POST,
+            source: "form".into(),
+            headers,
+            query: None,
+            body: bytes::Bytes::from_static(br#"{"id": "e-1"}"#),
+        }
+    };
+    let reply = ingest(&hub, request()).await;
+    assert_eq!(reply.status, 503, "{:?}", reply.body);
+    assert_eq!(reply.body["error"], "store_unavailable");
+    assert!(
+        !reply.body.to_string().contains("disk"),
+        "internal errors stay in the log"
+    );
+    assert!(
+        hub.ports
+            .runs
+            .list(&RunQuery::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "no run recorded"
+    );
+
+    // The provider retries once the store is back: accepted as new, not as a duplicate.
+    flaky.down.store(false, Ordering::SeqCst);
+    let reply = ingest(&hub, request()).await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    assert_eq!(
+        hub.ports
+            .runs
+            .list(&RunQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let msgs = hub
+        .ports
+        .queue
+        .receive(10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(msgs.len(), 1, "exactly one job enqueued");
+}
