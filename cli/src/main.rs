@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod dev;
 mod env;
 mod runs;
@@ -41,11 +42,22 @@ enum Command {
         #[command(subcommand)]
         command: runs::RunsCommand,
     },
+    /// Load generators for measuring a running hub.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Run a sync once, now.
     Sync {
         #[command(subcommand)]
         command: dev::SyncCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Post signed, distinct events to SOURCE as fast as the hub accepts them.
+    Ingest(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +81,9 @@ fn main() -> ExitCode {
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
             Command::Sync { command } => dev::sync_command(command).await,
+            Command::Bench {
+                command: BenchCommand::Ingest(args),
+            } => bench::run(args).await,
         }
     });
     match result {
