@@ -121,7 +121,7 @@ fn print_run(r: &RunRecord) {
         println!("error     {e}");
     }
     for s in &r.steps {
-        println!("  step {:<16} {:?}", s.id, s.status);
+        println!("  step {:<16} {}", s.id, step_status(s.status));
         for a in &s.attempts {
             let code = a.status_code.map_or("---".to_owned(), |c| c.to_string());
             println!(
@@ -132,4 +132,11 @@ fn print_run(r: &RunRecord) {
             );
         }
     }
+}
+
+fn step_status(s: ferry::model::StepStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -290,6 +290,7 @@ async fn run_step(
                 return StepOutcome::Stop(fail_step(hub, run, i, reason).await);
             }
             let delay = after.unwrap_or_else(|| policy.backoff(n));
+            tracing::warn!(run_id = %run.id, step = %step.id, attempt = n, retry_in_ms = delay.as_millis() as u64, error = %hub.redact(&error), "step failed; will retry");
             run.status = RunStatus::Retrying;
             run.steps[i].status = StepStatus::Retrying;
             run.error = Some(format!(
@@ -343,6 +344,7 @@ async fn fail_step(hub: &Hub, run: &mut RunRecord, i: usize, reason: String) -> 
 
 async fn finish_dead(hub: &Hub, run: &mut RunRecord, reason: String) -> Disposition {
     let reason = hub.redact(&reason);
+    tracing::error!(run_id = %run.id, workflow = %run.workflow, event_id = %run.event_id, reason = %reason, "run dead-lettered");
     run.status = RunStatus::DeadLettered;
     run.error = Some(reason.clone());
     save(hub, run, Disposition::DeadLetter(reason)).await
