@@ -20,7 +20,6 @@ pub mod duration;
 mod env;
 mod load;
 pub mod model;
-mod schedule;
 mod sources;
 mod templates;
 mod validate;

@@ -169,6 +169,45 @@ pub enum Scheme {
     None,
 }
 
+impl Scheme {
+    /// The scheme as written in config (`hmac-sha256`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::HmacSha256 => "hmac-sha256",
+            Scheme::Github => "github",
+            Scheme::Stripe => "stripe",
+            Scheme::Shopify => "shopify",
+            Scheme::Slack => "slack",
+            Scheme::StandardWebhooks => "standard-webhooks",
+            Scheme::ApiKey => "api-key",
+            Scheme::Basic => "basic",
+            Scheme::None => "none",
+        }
+    }
+
+    /// The settings of [`Verify`] besides `scheme` that this scheme reads;
+    /// any other one set in config is an error. The config loader and the
+    /// verifier both judge by this one table.
+    pub fn settings(self) -> &'static [&'static str] {
+        match self {
+            Scheme::HmacSha256 => &[
+                "header",
+                "secret",
+                "encoding",
+                "prefix",
+                "timestamp_header",
+                "signed_content",
+                "tolerance",
+            ],
+            Scheme::Github | Scheme::Shopify | Scheme::ApiKey => &["header", "secret"],
+            Scheme::Stripe | Scheme::Slack => &["header", "secret", "tolerance"],
+            Scheme::StandardWebhooks => &["secret", "tolerance"],
+            Scheme::Basic => &["secret", "username"],
+            Scheme::None => &[],
+        }
+    }
+}
+
 /// Signature encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -271,6 +310,28 @@ pub struct Verify {
     /// User name for `basic`.
     #[serde(default)]
     pub username: Option<String>,
+}
+
+impl Verify {
+    /// The settings written in config that `scheme` does not read.
+    pub fn settings_not_read(&self) -> Vec<&'static str> {
+        let given = [
+            ("header", self.header.is_some()),
+            ("secret", self.secret.is_some()),
+            ("encoding", self.encoding.is_some()),
+            ("prefix", self.prefix.is_some()),
+            ("timestamp_header", self.timestamp_header.is_some()),
+            ("signed_content", self.signed_content.is_some()),
+            ("tolerance", self.tolerance.is_some()),
+            ("username", self.username.is_some()),
+        ];
+        let read = self.scheme.settings();
+        given
+            .into_iter()
+            .filter(|(f, set)| *set && !read.contains(f))
+            .map(|(f, _)| f)
+            .collect()
+    }
 }
 
 /// A workflow.

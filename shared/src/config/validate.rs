@@ -10,7 +10,7 @@ use super::load::{Flow, Parsed, Target};
 use super::model::{Auth, Connection, RateLimit, RetryPolicy, Step, SyncDef, Workflow};
 use super::templates::{Jinja, Scope};
 use super::yaml::Index;
-use super::{schedule, sources};
+use super::sources;
 
 /// Errors and warnings, each placed at its line through the index.
 pub(crate) struct Report<'a> {
@@ -225,7 +225,7 @@ fn workflow(w: &Workflow, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
 }
 
 fn sync(s: &SyncDef, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
-    if let Err(e) = schedule::check(&s.schedule) {
+    if let Err(e) = crate::schedule::Schedule::parse(&s.schedule) {
         r.error(&path.key("schedule"), e);
     }
     jinja.request(&s.request, &path.key("request"), &Scope::NO_STEPS, r);

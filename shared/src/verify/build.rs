@@ -22,58 +22,11 @@ pub(crate) enum Kind {
     None(NoVerification),
 }
 
-/// The name of a scheme as written in config.
-pub(crate) fn scheme_name(scheme: Scheme) -> &'static str {
-    match scheme {
-        Scheme::HmacSha256 => "hmac-sha256",
-        Scheme::Github => "github",
-        Scheme::Stripe => "stripe",
-        Scheme::Shopify => "shopify",
-        Scheme::Slack => "slack",
-        Scheme::StandardWebhooks => "standard-webhooks",
-        Scheme::ApiKey => "api-key",
-        Scheme::Basic => "basic",
-        Scheme::None => "none",
-    }
-}
-
-/// Fields of [`Verify`] besides `scheme` that each scheme reads.
-fn fields_read_by(scheme: Scheme) -> &'static [&'static str] {
-    match scheme {
-        Scheme::HmacSha256 => &[
-            "header",
-            "secret",
-            "encoding",
-            "prefix",
-            "timestamp_header",
-            "signed_content",
-            "tolerance",
-        ],
-        Scheme::Github | Scheme::Shopify | Scheme::ApiKey => &["header", "secret"],
-        Scheme::Stripe | Scheme::Slack => &["header", "secret", "tolerance"],
-        Scheme::StandardWebhooks => &["secret", "tolerance"],
-        Scheme::Basic => &["secret", "username"],
-        Scheme::None => &[],
-    }
-}
-
 pub(crate) fn build(v: &Verify) -> Result<Kind, Vec<String>> {
     let mut errors = Vec::new();
-    let name = scheme_name(v.scheme);
-    let set = [
-        ("header", v.header.is_some()),
-        ("secret", v.secret.is_some()),
-        ("encoding", v.encoding.is_some()),
-        ("prefix", v.prefix.is_some()),
-        ("timestamp_header", v.timestamp_header.is_some()),
-        ("signed_content", v.signed_content.is_some()),
-        ("tolerance", v.tolerance.is_some()),
-        ("username", v.username.is_some()),
-    ];
-    for (field, is_set) in set {
-        if is_set && !fields_read_by(v.scheme).contains(&field) {
-            errors.push(format!("{field}: does not apply to scheme {name}"));
-        }
+    let name = v.scheme.as_str();
+    for field in v.settings_not_read() {
+        errors.push(format!("{field}: does not apply to scheme {name}"));
     }
 
     let header = v
@@ -163,10 +116,7 @@ fn secret_field(v: &Verify, i: usize) -> String {
 fn secrets<'v>(v: &'v Verify, errors: &mut Vec<String>) -> Vec<&'v str> {
     let Some(secret) = &v.secret else {
         if v.scheme != Scheme::None {
-            errors.push(format!(
-                "secret: required by scheme {}",
-                scheme_name(v.scheme)
-            ));
+            errors.push(format!("secret: required by scheme {}", v.scheme.as_str()));
         }
         return Vec::new();
     };
