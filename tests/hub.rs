@@ -407,3 +407,46 @@ async fn sandbox_records_and_fails_on_request() {
     assert_eq!(seen.as_array().unwrap().len(), 3);
     assert_eq!(seen[0]["body"], json!({"email": "a@b.c"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_letter_is_listed_with_its_reason_and_replays_from_the_failed_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    target.script(
+        "/chat/messages",
+        vec![Answer::status(422, json!({"error": "channel is archived"}))],
+    );
+    let hub = start(dir.path(), &target);
+    let (_, reply) = hub
+        .post_signed("website-form", SECRET, &lead("dlq-1"))
+        .await;
+    let id = run_id(&reply);
+    assert_eq!(hub.finished(&id).await["status"], "dead_lettered");
+
+    let (code, out, err) = hub.ferry(&["dlq", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let letters: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(letters.as_array().unwrap().len(), 1, "{letters}");
+    assert_eq!(letters[0]["run_id"], id.as_str());
+    assert!(
+        letters[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("channel is archived"),
+        "{letters}"
+    );
+
+    // The cause is fixed (the target answers 200 again): replay.
+    let (code, out, err) = hub.ferry(&["dlq", "replay", letters[0]["id"].as_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let run = hub.finished(&id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        target.seen_at("/crm/contacts").len(),
+        1,
+        "the contact step is not called again"
+    );
+    assert_eq!(target.seen_at("/chat/messages").len(), 2);
+    let (_, out, _) = hub.ferry(&["dlq", "list", "--json"]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]));
+}

@@ -86,7 +86,8 @@ pub fn open_store(data: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     .map_err(|e| anyhow::anyhow!("opening the store in {}: {e}", data.display()))
 }
 
-fn build_hub(
+/// Load the config (printing every problem) and build the hub on the embedded store in `data`.
+pub fn build_hub(
     config: &Path,
     env_file: Option<&Path>,
     data: &Path,

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod dev;
+mod dlq;
 mod env;
 mod runs;
 mod sandbox;
@@ -47,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The dead-letter queue: list what failed for good, replay it.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+    },
     /// Run a sync once, now.
     Sync {
         #[command(subcommand)]
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
             Command::Sync { command } => dev::sync_command(command).await,
+            Command::Dlq { command } => dlq::run(command).await,
             Command::Bench {
                 command: BenchCommand::Ingest(args),
             } => bench::run(args).await,

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+pub mod dlq;
 pub mod execute;
 pub mod hub;
 pub mod ingest;

@@ -301,6 +301,27 @@ impl Hub {
         .await
     }
 
+    /// Run `ferry args…` with this hub's environment, `--config` and `--data` appended.
+    pub fn ferry(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(ferry_bin())
+            .args(args)
+            .args([
+                "--config",
+                self.config.to_str().unwrap(),
+                "--data",
+                self.data.to_str().unwrap(),
+            ])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("FERRY_LOG", "warn")
+            .output()
+            .expect("ferry runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// `ferry runs list --json` on this hub's data.
     pub fn runs(&self) -> Vec<Value> {
         let (code, out, err) = ferry(&[

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 use super::diagnostic::{Diagnostic, Path, did_you_mean};
 use super::load::{Flow, Parsed, Target};
 use super::model::{Auth, Connection, RateLimit, RetryPolicy, Step, SyncDef, Workflow};
+use super::sources;
 use super::templates::{Jinja, Scope};
 use super::yaml::Index;
-use super::sources;
 
 /// Errors and warnings, each placed at its line through the index.
 pub(crate) struct Report<'a> {
