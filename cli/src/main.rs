@@ -10,6 +10,7 @@ mod env;
 mod runs;
 mod sandbox;
 mod send;
+mod sync;
 
 /// ferry — a serverless integration hub.
 #[derive(Debug, Parser)]
@@ -41,10 +42,10 @@ enum Command {
         #[command(subcommand)]
         command: runs::RunsCommand,
     },
-    /// Run a sync once, now.
+    /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
-        command: dev::SyncCommand,
+        command: sync::SyncCommand,
     },
 }
 
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
             }
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
-            Command::Sync { command } => dev::sync_command(command).await,
+            Command::Sync { command } => sync::run(command).await,
         }
     });
     match result {
