@@ -121,7 +121,8 @@ fn to_json(src: &str, v: &Value) -> Result<serde_json::Value, TemplateError> {
     if v.is_undefined() {
         return Err(TemplateError {
             template: src.to_owned(),
-            message: "evaluates to an undefined value".into(),
+            // Strict mode lets an expression end on a missing attribute: name it.
+            message: format!("missing field `{}`", src.trim()),
         });
     }
     serde_json::to_value(v).map_err(|e| TemplateError {
@@ -208,6 +209,8 @@ mod tests {
         let err = t.render("{{ body.email | lower }}", &c).unwrap();
         assert_eq!(err, "a@b.c");
         let err = t.render("{{ body.phone | lower }}", &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.phone`");
+        let err = t.render_json(&json!("{{ body.phone }}"), &c).unwrap_err();
         assert_eq!(err.message, "missing field `body.phone`");
     }
 
