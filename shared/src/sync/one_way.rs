@@ -7,7 +7,8 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Handler, PassEnd, RECORD_MEMORY, Run, SyncError, scalar};
+use super::pass::{Handler, PassEnd, Run};
+use super::{RECORD_MEMORY, SyncError, scalar};
 use crate::config::{Poll, SyncDef};
 use crate::hub::Hub;
 use crate::ingest::{Accepted, accept};

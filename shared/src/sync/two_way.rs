@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Handler, PassEnd, RECORD_MEMORY, Run, SyncError, later, scalar};
+use super::pass::{Handler, PassEnd, Run};
+use super::{RECORD_MEMORY, SyncError, later, scalar};
 use crate::config::{ConflictRule, Poll, SideName, TwoWay};
 use crate::hub::Hub;
 use crate::ingest::{Accepted, accept};
