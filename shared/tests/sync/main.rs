@@ -3,6 +3,7 @@
 //! executed by the real executor against a target that counts deliveries.
 
 mod api;
+mod docs;
 mod one_way;
 mod resume;
 mod support;

@@ -277,3 +277,28 @@ async fn deletions_run_the_delete_action() {
     let again = run_sync(h, "contacts").await.unwrap();
     assert_eq!(again.counts.sent, 0, "deletes are not repeated: {again:?}");
 }
+
+/// Records per second of a 2,500-record backfill: the sync alone (read and
+/// enqueue), then the runs executed against the target.
+/// `cargo test --release -p ferry-shared --test sync throughput -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand in release"]
+async fn backfill_throughput() {
+    for style in ["cursor", "link", "offset"] {
+        let api = Api::start().await;
+        api.seed(2500, 1);
+        let env = hub(&config(style, ""), &[("API_URL", &api.url)], None);
+        let t = std::time::Instant::now();
+        let r = run_sync(&env.hub, "contacts").await.unwrap();
+        let sync = t.elapsed();
+        assert_eq!(r.counts.sent, 2500);
+        let t = std::time::Instant::now();
+        assert_eq!(drain(&env.hub).await, 2500);
+        let exec = t.elapsed();
+        println!(
+            "{style:>6}: sync {:>6.0} records/s ({sync:.2?}); executing the runs {:>6.0} runs/s ({exec:.2?})",
+            2500.0 / sync.as_secs_f64(),
+            2500.0 / exec.as_secs_f64()
+        );
+    }
+}
