@@ -2,7 +2,7 @@
 //! page 8; overlapping runs never both advance the cursor.
 
 use ferry::clock::ManualClock;
-use ferry::sync::{Outcome, PagePos, RunOptions, run_sync, run_sync_with};
+use ferry::sync::{Outcome, PagePos, RunOptions, SyncError, run_sync, run_sync_with};
 use std::time::Duration;
 
 use crate::api::Api;
@@ -87,4 +87,40 @@ async fn overlapping_runs_hold_a_lease() {
     // The lease is given back: the next run goes ahead.
     let next = run_sync(h, "contacts").await.unwrap();
     assert_eq!(next.outcome, Outcome::Completed);
+}
+
+/// A run whose cursor another run saved in the meantime (its lease ran out)
+/// stops instead of moving the cursor back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_cursor_moved_under_it_stops() {
+    let api = Api::start().await;
+    api.seed(500, 1);
+    let env = hub(&config("cursor", ""), &[("API_URL", &api.url)], None);
+    let h = &env.hub;
+    let ports = h.ports.clone();
+    api.on_get(move |uri| {
+        if uri.contains("cursor=tok-200") {
+            // Another run saves its own state while this one reads page 3.
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    let c = ports.cursors.get("sync:contacts").await.unwrap().unwrap();
+                    let theirs = r#"{"polls":{"source":{"watermark":"theirs"}}}"#;
+                    ports
+                        .cursors
+                        .put("sync:contacts", theirs, Some(c.version))
+                        .await
+                        .unwrap();
+                });
+            });
+        }
+    });
+    let e = run_sync(h, "contacts").await.unwrap_err();
+    assert_eq!(e, SyncError::Moved("contacts".into()));
+    let (state, _) = ferry::sync::status(h, "contacts").await.unwrap().unwrap();
+    assert_eq!(
+        state.polls["source"].watermark.as_deref(),
+        Some("theirs"),
+        "the other run's cursor stands"
+    );
+    assert_eq!(state.last_run.unwrap().outcome, "failed");
 }
