@@ -14,12 +14,13 @@ use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get};
-use clap::{Args, Subcommand};
+use clap::Args;
 use ferry::clock::{Clock, SystemClock};
 use ferry::hub::Hub;
 use ferry::ingest::{Inbound, ingest};
-use ferry::schedule::Schedule;
+use ferry::scheduler::Scheduler;
 use ferry::store::{SqliteOptions, SqliteStore};
+use ferry::sync::{RunOptions, Trigger, run_sync_with};
 use tokio::sync::watch;
 
 use crate::env::load_config;
@@ -50,25 +51,9 @@ pub struct DevArgs {
     /// Concurrent queue workers.
     #[arg(long, default_value_t = 16)]
     pub workers: usize,
-}
-
-/// `ferry sync ...`.
-#[derive(Debug, Subcommand)]
-pub enum SyncCommand {
-    /// Run sync NAME once now (its runs execute when `ferry dev` runs on the same data).
-    Run {
-        /// Sync name.
-        name: String,
-        /// The config file.
-        #[arg(long, short)]
-        config: PathBuf,
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
-        /// Env file.
-        #[arg(long)]
-        env_file: Option<PathBuf>,
-    },
+    /// Time budget of each scheduled sync run, e.g. `2m` (default: each sync's `budget`, else 5m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub sync_budget: Option<Duration>,
 }
 
 /// Open the embedded store under `data`.
@@ -125,7 +110,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         args.workers,
         stop_rx.clone(),
     ));
-    let scheduler = tokio::spawn(scheduler(hub.clone(), stop_rx.clone()));
+    let scheduler = tokio::spawn(scheduler(hub.clone(), args.sync_budget, stop_rx.clone()));
     print_banner(&hub, addr, &args);
 
     let app = router(hub.clone());
@@ -189,68 +174,44 @@ async fn hook(
     (status, Json(reply.body)).into_response()
 }
 
-/// Fire each sync on its schedule until `stop`.
-async fn scheduler(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
-    let mut plans = Vec::new();
-    for (name, def) in &hub.config.syncs {
-        match Schedule::parse(&def.schedule) {
-            Ok(s) => plans.push((name.clone(), s)),
-            Err(e) => tracing::error!(sync = %name, error = %e, "bad schedule"),
-        }
-    }
-    if plans.is_empty() {
-        return;
-    }
+/// Fire each sync on its schedule until `stop`, each run within `budget`
+/// (default: the sync's own `budget`).
+async fn scheduler(hub: Arc<Hub>, budget: Option<Duration>, stop: watch::Receiver<bool>) {
     let now = hub.ports.clock.now_ms();
-    let mut due: Vec<(String, Schedule, i64)> = plans
-        .into_iter()
-        .filter_map(|(n, s)| s.next_after(now).map(|t| (n, s, t)))
-        .collect();
-    loop {
-        let Some(next) = due.iter().map(|d| d.2).min() else {
+    let plans = hub
+        .config
+        .syncs
+        .iter()
+        .map(|(name, def)| (name.as_str(), def.schedule.as_str()));
+    let plan = match Scheduler::new(plans, now) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "bad schedule; the scheduler is off");
             return;
-        };
-        let wait = Duration::from_millis((next - hub.ports.clock.now_ms()).max(0) as u64);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
         }
-        let now = hub.ports.clock.now_ms();
-        for (name, schedule, at) in &mut due {
-            if *at <= now {
-                match ferry::sync::run_sync(&hub, name).await {
-                    Ok(r) => {
-                        tracing::info!(sync = %name, seen = r.seen, enqueued = r.enqueued, "scheduled sync ran")
-                    }
-                    Err(e) => tracing::error!(sync = %name, error = %e, "scheduled sync failed"),
-                }
-                *at = schedule.next_after(now).unwrap_or(i64::MAX);
+    };
+    let clock = hub.ports.clock.clone();
+    ferry::scheduler::run(clock, plan, ferry::scheduler::TICK, stop, move |name| {
+        let hub = hub.clone();
+        async move {
+            let opts = RunOptions {
+                budget,
+                trigger: Trigger::Schedule,
+                ..RunOptions::default()
+            };
+            match run_sync_with(&hub, &name, &opts).await {
+                Ok(r) => tracing::info!(
+                    sync = %name,
+                    outcome = ?r.outcome,
+                    seen = r.counts.seen,
+                    sent = r.counts.sent,
+                    "scheduled sync ran"
+                ),
+                Err(e) => tracing::error!(sync = %name, error = %e, "scheduled sync failed"),
             }
         }
-    }
-}
-
-/// `ferry sync run NAME`.
-pub async fn sync_command(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
-    let SyncCommand::Run {
-        name,
-        config,
-        data,
-        env_file,
-    } = cmd;
-    let Some(hub) = build_hub(&config, env_file.as_deref(), &data)? else {
-        return Ok(ExitCode::FAILURE);
-    };
-    match ferry::sync::run_sync(&hub, &name).await {
-        Ok(report) => {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    })
+    .await;
 }
 
 fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) {

@@ -12,6 +12,7 @@ mod env;
 mod runs;
 mod sandbox;
 mod send;
+mod sync;
 
 /// ferry — a serverless integration hub.
 #[derive(Debug, Parser)]
@@ -53,10 +54,10 @@ enum Command {
         #[command(subcommand)]
         command: dlq::DlqCommand,
     },
-    /// Run a sync once, now.
+    /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
-        command: dev::SyncCommand,
+        command: sync::SyncCommand,
     },
 }
 
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
             }
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
-            Command::Sync { command } => dev::sync_command(command).await,
+            Command::Sync { command } => sync::run(command).await,
             Command::Dlq { command } => dlq::run(command).await,
             Command::Bench {
                 command: BenchCommand::Ingest(args),

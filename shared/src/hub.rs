@@ -89,14 +89,24 @@ impl Hub {
         self.triggers.get(source).map_or(&[], Vec::as_slice)
     }
 
-    /// The flow named `name`: a workflow, or `sync:<name>` for a sync's steps.
+    /// The flow named `name`: a workflow, or `sync:<name>` for a sync's steps
+    /// (`sync:<name>:delete` its `on_delete`, `sync:<name>:a` / `:b` a two-way side's `write`).
     pub fn flow<'a>(&'a self, name: &'a str) -> Option<Flow<'a>> {
         if let Some(sync) = name.strip_prefix("sync:") {
+            // `sync:<name>` (upserts), `sync:<name>:delete`, `sync:<name>:a` / `:b` (two-way writes).
+            let (sync, part) = sync.split_once(':').unwrap_or((sync, ""));
             let s = self.config.syncs.get(sync)?;
+            let steps = match (part, &s.two_way) {
+                ("", None) => &s.steps,
+                ("delete", None) => &s.on_delete,
+                ("a", Some(tw)) => &tw.a.write,
+                ("b", Some(tw)) => &tw.b.write,
+                _ => return None,
+            };
             return Some(Flow {
                 name,
                 when: None,
-                steps: &s.steps,
+                steps,
                 retry: s.retry.as_ref(),
             });
         }

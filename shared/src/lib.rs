@@ -7,7 +7,8 @@
 //!   retried, and when, is decided in [`retry`];
 //! - a rate limit is spent in [`execute`] through the [`ports::RateLimits`] port,
 //!   with the bucket shape from [`hub::bucket`];
-//! - syncs poll in [`sync`], on schedules parsed in [`schedule`];
+//! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
+//!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
 //! - storage is behind [`ports`]; [`store`] has the adapters;
 //! - the config format and its validation are in [`config`];
 //! - `contract` (tests, or the `contract` feature): the port contract suites
@@ -27,6 +28,7 @@ pub mod outbound;
 pub mod ports;
 pub mod retry;
 pub mod schedule;
+pub mod scheduler;
 pub mod store;
 pub mod sync;
 pub mod template;

@@ -121,7 +121,8 @@ fn to_json(src: &str, v: &Value) -> Result<serde_json::Value, TemplateError> {
     if v.is_undefined() {
         return Err(TemplateError {
             template: src.to_owned(),
-            message: "evaluates to an undefined value".into(),
+            // Strict mode lets an expression end on a missing attribute: name it.
+            message: format!("missing field `{}`", src.trim()),
         });
     }
     serde_json::to_value(v).map_err(|e| TemplateError {
@@ -137,12 +138,23 @@ fn error(src: &str, e: &minijinja::Error) -> TemplateError {
     let culprit = e
         .range()
         .map(|r| {
-            let start = src[..r.start.min(src.len())]
-                .rfind(|c: char| {
-                    !(c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '"' | '\''))
-                })
-                .map_or(0, |i| i + 1);
-            start..r.end.min(src.len())
+            let path_start = |end: usize| {
+                src[..end]
+                    .rfind(|c: char| {
+                        !(c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '"' | '\''))
+                    })
+                    .map_or(0, |i| i + 1)
+            };
+            let start = path_start(r.start.min(src.len()));
+            // `record.email | lower`: the range is the filter; the culprit is what it filters.
+            let before = src[..start].trim_end();
+            match before.strip_suffix('|') {
+                Some(lhs) if !lhs.ends_with('|') => {
+                    let end = lhs.trim_end().len();
+                    path_start(end)..end
+                }
+                _ => start..r.end.min(src.len()),
+            }
         })
         .and_then(|r| src.get(r))
         .map(str::trim)
@@ -194,6 +206,12 @@ mod tests {
             .render_json(&json!({"x": "{{ steps.contact.response.body.id }}"}), &c)
             .unwrap_err();
         assert!(err.message.contains("steps.contact"), "{err}");
+        let err = t.render("{{ body.email | lower }}", &c).unwrap();
+        assert_eq!(err, "a@b.c");
+        let err = t.render("{{ body.phone | lower }}", &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.phone`");
+        let err = t.render_json(&json!("{{ body.phone }}"), &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.phone`");
     }
 
     #[test]

@@ -372,11 +372,12 @@ connections:
 syncs:
   contacts:
     schedule: rate(1 minutes)
-    connection: cmr
-    request: { method: GET, path: "/changes?since={{ cursor }}" }
-    records: response.body.results[
-    id: record.id
-    cursor: record.updated_at
+    source:
+      connection: cmr
+      request: { method: GET, path: "/changes?since={{ watermark }}" }
+      records: response.body.results[
+      id: record.id
+      watermark: record.updated_at
     steps:
       - { id: push, connection: crm, request: { path: "/c/{{ body.id }}" } }
 "#;
@@ -389,12 +390,66 @@ syncs:
         );
         assert_eq!(
             errs[1],
-            r#"line 7: syncs.contacts.connection: unknown connection "cmr"; did you mean "crm"?"#
+            r#"line 8: syncs.contacts.source.connection: unknown connection "cmr"; did you mean "crm"?"#
         );
         assert!(
-            errs[2].starts_with("line 9: syncs.contacts.records: expression syntax error:"),
+            errs[2].starts_with("line 10: syncs.contacts.source.records: expression syntax error:"),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn sync_shapes_are_checked_with_paths() {
+        let yaml = r#"version: 1
+connections:
+  api: { base_url: "https://api.example" }
+syncs:
+  "bad name":
+    schedule: rate(5 minutes)
+    budget: 0s
+    source:
+      connection: api
+      request: { method: GET, path: /items }
+      pagination: { style: cursor, token: "response.body.next", param: "" }
+      records: response.body.items
+      id: record.id
+      start: "2024-01-01T00:00:00Z"
+      deleted: record.gone
+    steps:
+      - { id: push, connection: api, request: { path: "/c" } }
+  both:
+    schedule: rate(1 hour)
+    two_way:
+      fields: {}
+      a:
+        source: { connection: api, request: { path: /a }, records: response.body, id: record.id }
+        write: []
+      b:
+        source: { connection: apo, request: { path: /b }, records: response.body, id: record.id, watermark: record.t }
+        write:
+          - { id: put, connection: api, request: { path: "/b/{{ body.key }}" } }
+    steps:
+      - { id: push, connection: api, request: { path: "/c" } }
+"#;
+        let errs = errors(yaml);
+        let want = [
+            "line 5: syncs[\"bad name\"]: a sync name is part of its cursor",
+            "line 7: syncs[\"bad name\"].budget: budget must be greater than zero",
+            "line 11: syncs[\"bad name\"].source.pagination.param: name the query parameter",
+            "line 14: syncs[\"bad name\"].source.start: `start` is a first watermark",
+            "syncs[\"bad name\"].on_delete: deleted records need steps to run",
+            "syncs.both.two_way.fields: list at least one field",
+            "syncs.both.two_way.a.source.watermark: a two-way side needs `watermark`",
+            "syncs.both.two_way.a.write: there are no steps",
+            "line 26: syncs.both.two_way.b.source.connection: unknown connection \"apo\"",
+            "line 29: syncs.both.steps: `steps` is for one-way syncs",
+        ];
+        for w in want {
+            assert!(
+                errs.iter().any(|e| e.contains(w)),
+                "missing {w:?} in {errs:#?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Lambda: EventBridge schedule (`{"sync": "<name>"}`) → one sync run.
 
-use ferry_sync::handle;
+use ferry_sync::handle_until;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "cannot start: bad config or store"))?;
     run(service_fn(move |ev: LambdaEvent<serde_json::Value>| {
         let hub = hub.clone();
-        async move { handle(&hub, ev.payload).await }
+        async move { handle_until(&hub, ev.payload, Some(ev.context.deadline())).await }
     }))
     .await
 }

@@ -336,11 +336,26 @@ fn references(root: &Node) -> Vec<Reference> {
             let path = Path::root().key(section).key(&flow.key);
             let def = &flow.value;
             if is_sync {
-                add(
-                    path.key("connection"),
-                    Target::Connection,
-                    def.get("connection"),
-                );
+                for poll in ["source", "tombstones"] {
+                    let conn = def.get(poll).and_then(|p| p.get("connection"));
+                    add(path.key(poll).key("connection"), Target::Connection, conn);
+                }
+                let mut lists = vec![(path.key("on_delete"), def.get("on_delete"))];
+                for side in ["a", "b"] {
+                    let node = def.get("two_way").and_then(|t| t.get(side));
+                    let sp = path.key("two_way").key(side);
+                    let conn = node
+                        .and_then(|n| n.get("source"))
+                        .and_then(|p| p.get("connection"));
+                    add(sp.key("source").key("connection"), Target::Connection, conn);
+                    lists.push((sp.key("write"), node.and_then(|n| n.get("write"))));
+                }
+                for (lp, list) in lists {
+                    for (i, step) in list.map_or(&[][..], Node::items).iter().enumerate() {
+                        let conn = step.get("connection");
+                        add(lp.index(i).key("connection"), Target::Connection, conn);
+                    }
+                }
             } else {
                 let source = def.get("trigger").and_then(|t| t.get("source"));
                 add(path.key("trigger").key("source"), Target::Source, source);

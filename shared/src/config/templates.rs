@@ -102,7 +102,14 @@ impl Jinja {
         }
     }
 
-    fn json(&self, v: &serde_json::Value, path: &Path, scope: &Scope<'_>, r: &mut Report<'_>) {
+    /// Every string leaf of a JSON value parses as a template.
+    pub(crate) fn json(
+        &self,
+        v: &serde_json::Value,
+        path: &Path,
+        scope: &Scope<'_>,
+        r: &mut Report<'_>,
+    ) {
         match v {
             serde_json::Value::String(s) => self.template(s, path, scope, r),
             serde_json::Value::Array(items) => {

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::diagnostic::{Diagnostic, Path, did_you_mean};
 use super::load::{Flow, Parsed, Target};
-use super::model::{Auth, Connection, RateLimit, RetryPolicy, Step, SyncDef, Workflow};
+use super::model::{
+    Auth, Connection, Pagination, Poll, RateLimit, RetryPolicy, Step, SyncDef, Workflow,
+};
 use super::sources;
 use super::templates::{Jinja, Scope};
 use super::yaml::Index;
@@ -107,14 +109,23 @@ pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
         if let Some(w) = &f.def {
             workflow(w, &path, &jinja, r);
         }
-        steps(f, &path, &jinja, r);
+        steps(f, &path.key("steps"), &jinja, r);
     }
     for (name, f) in &p.syncs {
         let path = root.key("syncs").key(name);
         if let Some(s) = &f.def {
-            sync(s, &path, &jinja, r);
+            sync(name, s, &path, &jinja, r);
         }
-        steps(f, &path, &jinja, r);
+        // A two-way sync has no `steps` of its own (each side has `write`).
+        let two_way = f.def.as_ref().is_some_and(|s| s.two_way.is_some());
+        if !two_way {
+            steps(f, &path.key("steps"), &jinja, r);
+        } else if !f.steps.is_empty() {
+            r.error(
+                &path.key("steps"),
+                "`steps` is for one-way syncs; a two-way sync writes with `two_way.a.write` and `two_way.b.write`",
+            );
+        }
     }
 
     for name in conns
@@ -224,30 +235,160 @@ fn workflow(w: &Workflow, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
     }
 }
 
-fn sync(s: &SyncDef, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+fn sync(name: &str, s: &SyncDef, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        r.error(path, "a sync name is part of its cursor and run names; use only letters, digits, `-` and `_`");
+    }
     if let Err(e) = crate::schedule::Schedule::parse(&s.schedule) {
         r.error(&path.key("schedule"), e);
     }
-    jinja.request(&s.request, &path.key("request"), &Scope::NO_STEPS, r);
+    if s.budget.is_some_and(|b| b.get().is_zero()) {
+        r.error(&path.key("budget"), "budget must be greater than zero");
+    }
+    if let Some(retry) = &s.retry {
+        retry_policy(retry, &path.key("retry"), r);
+    }
+    match (&s.source, &s.two_way) {
+        (Some(_), Some(_)) => r.error(
+            path,
+            "a sync has a `source` (one-way) or `two_way`, not both",
+        ),
+        (None, None) => r.error(
+            path,
+            "missing `source` (where a one-way sync reads records) or `two_way`",
+        ),
+        (Some(src), None) => {
+            poll(src, &path.key("source"), jinja, r);
+            if let Some(t) = &s.tombstones {
+                poll(t, &path.key("tombstones"), jinja, r);
+            }
+            if let Some(map) = &s.map {
+                jinja.json(map, &path.key("map"), &Scope::NO_STEPS, r);
+            }
+            let deletes = s.tombstones.is_some() || src.deleted.is_some();
+            if deletes && s.on_delete.is_empty() {
+                r.error(
+                    &path.key("on_delete"),
+                    "deleted records need steps to run: add `on_delete` (e.g. a DELETE or an archive call)",
+                );
+            }
+            if !deletes && !s.on_delete.is_empty() {
+                r.error(
+                    &path.key("on_delete"),
+                    "nothing marks records as deleted: set `source.deleted` or `tombstones`",
+                );
+            }
+            step_list(&s.on_delete, &path.key("on_delete"), jinja, r);
+        }
+        (None, Some(tw)) => {
+            let tp = path.key("two_way");
+            for (key, set) in [
+                ("tombstones", s.tombstones.is_some()),
+                ("map", s.map.is_some()),
+                ("steps", !s.steps.is_empty()),
+                ("on_delete", !s.on_delete.is_empty()),
+            ] {
+                if set {
+                    r.error(
+                        &path.key(key),
+                        format!("`{key}` is for one-way syncs; a two-way sync writes with `two_way.a.write` and `two_way.b.write`"),
+                    );
+                }
+            }
+            if tw.fields.is_empty() {
+                r.error(&tp.key("fields"), "list at least one field to keep in step");
+            }
+            for (field, f) in &tw.fields {
+                let fp = tp.key("fields").key(field);
+                jinja.expression(&f.a, &fp.key("a"), &Scope::NO_STEPS, r);
+                jinja.expression(&f.b, &fp.key("b"), &Scope::NO_STEPS, r);
+            }
+            for (key, side) in [("a", &tw.a), ("b", &tw.b)] {
+                let sp = tp.key(key);
+                poll(&side.source, &sp.key("source"), jinja, r);
+                if side.source.watermark.is_none() {
+                    r.error(
+                        &sp.key("source").key("watermark"),
+                        "a two-way side needs `watermark` (the record's update time): it drives both the incremental poll and the `newest` rule",
+                    );
+                }
+                if side.write.is_empty() {
+                    r.error(&sp.key("write"), "there are no steps; add at least one");
+                }
+                step_list(&side.write, &sp.key("write"), jinja, r);
+            }
+        }
+    }
+}
+
+/// A poll: its request, pagination and record expressions.
+fn poll(p: &Poll, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    jinja.request(&p.request, &path.key("request"), &Scope::NO_STEPS, r);
     let exprs = [
-        ("records", Some(&s.records)),
-        ("id", Some(&s.id)),
-        ("version", s.version.as_ref()),
-        ("cursor", Some(&s.cursor)),
+        ("records", Some(&p.records)),
+        ("id", Some(&p.id)),
+        ("version", p.version.as_ref()),
+        ("watermark", p.watermark.as_ref()),
+        ("deleted", p.deleted.as_ref()),
+        ("total", p.total.as_ref()),
     ];
     for (key, expr) in exprs {
         if let Some(expr) = expr {
             jinja.expression(expr, &path.key(key), &Scope::NO_STEPS, r);
         }
     }
-    if let Some(retry) = &s.retry {
-        retry_policy(retry, &path.key("retry"), r);
+    let pp = path.key("pagination");
+    match &p.pagination {
+        Some(Pagination::Cursor { token, param }) => {
+            jinja.expression(token, &pp.key("token"), &Scope::NO_STEPS, r);
+            if param.is_empty() {
+                r.error(
+                    &pp.key("param"),
+                    "name the query parameter that carries the token",
+                );
+            }
+        }
+        Some(Pagination::NextUrl { next }) => {
+            jinja.expression(next, &pp.key("next"), &Scope::NO_STEPS, r);
+        }
+        Some(Pagination::Page { param, .. }) if param.is_empty() => {
+            r.error(
+                &pp.key("param"),
+                "name the query parameter of the page number",
+            );
+        }
+        Some(Pagination::Offset {
+            param, limit_param, ..
+        }) if param.is_empty() || limit_param.is_empty() => {
+            r.error(&pp, "name both query parameters, `param` and `limit_param`");
+        }
+        _ => {}
+    }
+    if p.start.is_some() && p.watermark.is_none() {
+        r.error(
+            &path.key("start"),
+            "`start` is a first watermark, but there is no `watermark` expression",
+        );
     }
 }
 
+/// A list of steps outside the loader's step-by-step reading (`on_delete`, `write`).
+fn step_list(list: &[Step], path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    let ids: Vec<Option<String>> = list.iter().map(|s| Some(s.id.clone())).collect();
+    let f = Flow::<()> {
+        def: None,
+        steps: list.iter().cloned().map(Some).collect(),
+        step_ids: ids,
+    };
+    steps(&f, path, jinja, r);
+}
+
 /// The steps of a workflow or sync: ids, connections, templates, retries.
-fn steps<T>(f: &Flow<T>, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
-    let steps_path = path.key("steps");
+fn steps<T>(f: &Flow<T>, steps_path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    let steps_path = steps_path.clone();
     if f.def.is_some() && f.steps.is_empty() {
         r.error(&steps_path, "there are no steps; add at least one");
     }

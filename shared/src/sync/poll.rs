@@ -1,0 +1,310 @@
+//! Reading one page of a poll: build the request for a page position (a
+//! token, a URL the API gave, a page number, an offset), call the API within
+//! the connection's rate limit, and find the records, the next page and, when
+//! the API says, the total.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::SyncError;
+use super::state::PagePos;
+use crate::config::{Connection, Pagination, Poll};
+use crate::hub::{Hub, bucket};
+use crate::model::Attempt;
+use crate::outbound::{self, Prepared};
+use crate::ports::Acquire;
+use crate::template::context;
+
+/// One page as read.
+#[derive(Debug)]
+pub struct Page {
+    /// The records on it.
+    pub records: Vec<Value>,
+    /// The next page, or `None` at the end of the pass.
+    pub next: Option<PagePos>,
+    /// How many records match, when the API says.
+    pub total: Option<u64>,
+    /// The call, for the run log.
+    pub attempt: Attempt,
+}
+
+/// Where a pass starts.
+pub fn first_pos(p: &Poll) -> PagePos {
+    match &p.pagination {
+        Some(Pagination::Page { first, .. }) => PagePos::Page {
+            n: first.unwrap_or(1),
+        },
+        Some(Pagination::Offset { .. }) => PagePos::Offset { offset: 0 },
+        _ => PagePos::First,
+    }
+}
+
+/// Read the page at `pos` of a pass filtering from `since`.
+pub async fn fetch(
+    hub: &Hub,
+    sync: &str,
+    p: &Poll,
+    since: &str,
+    pos: &PagePos,
+    n: u32,
+) -> Result<Page, SyncError> {
+    let conn = hub
+        .connection(&p.connection)
+        .ok_or_else(|| SyncError::Config(format!("unknown connection {:?}", p.connection)))?;
+    let req = request(hub, conn, p, since, pos)?;
+    wait_for_token(hub, &p.connection, conn).await?;
+    let started_at = hub.ports.clock.now_ms();
+    let key = format!("sync:{sync}:{started_at}:{n}");
+    let what = format!("{} {}", req.method, req.url);
+    let resp = match hub.http.send(conn, &req, &key).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(SyncError::Source {
+                message: format!("{what}: {e}"),
+                retryable: true,
+            });
+        }
+    };
+    let attempt = Attempt {
+        n,
+        started_at,
+        duration_ms: resp.elapsed.as_millis() as u64,
+        status_code: Some(resp.status),
+        error: None,
+    };
+    if !(200..300).contains(&resp.status) {
+        let body = hub.redact(&outbound::excerpt(&resp.body, 300));
+        return Err(SyncError::Source {
+            message: format!("HTTP {} from {what}: {body}", resp.status),
+            retryable: resp.status >= 500 || matches!(resp.status, 408 | 429),
+        });
+    }
+    let t = &hub.templates;
+    let ctx = context(&json!({ "response": resp.to_output() }));
+    let records = match t.eval_json(&p.records, &ctx) {
+        Ok(Value::Array(items)) => items,
+        Ok(other) => {
+            return Err(SyncError::Config(format!(
+                "records: expected a list in the answer of {what}, got {}",
+                kind(&other)
+            )));
+        }
+        Err(e) => return Err(SyncError::Config(format!("records: {e}"))),
+    };
+    let total = match &p.total {
+        Some(expr) => t.eval_json(expr, &ctx).ok().and_then(|v| v.as_u64()),
+        None => None,
+    };
+    let next = if records.is_empty() {
+        None
+    } else {
+        next_pos(hub, p, pos, &ctx, &resp.headers, &req.url, records.len())?
+    };
+    Ok(Page {
+        records,
+        next,
+        total,
+        attempt,
+    })
+}
+
+/// The request for `pos`: the configured one (empty query parameters left
+/// out) plus the page's parameter, or the URL the API gave.
+fn request(
+    hub: &Hub,
+    conn: &Connection,
+    p: &Poll,
+    since: &str,
+    pos: &PagePos,
+) -> Result<Prepared, SyncError> {
+    let ctx = context(&json!({ "watermark": since }));
+    let mut req = outbound::prepare(&hub.templates, conn, &p.request, &ctx)
+        .map_err(|e| SyncError::Config(format!("request: {e}")))?;
+    req.query.retain(|(_, v)| !v.is_empty());
+    let mut set = |name: &str, value: String| {
+        req.query.retain(|(k, _)| k != name);
+        req.query.push((name.to_owned(), value));
+    };
+    match (pos, &p.pagination) {
+        (PagePos::First, _) => {}
+        (PagePos::Token { token }, Some(Pagination::Cursor { param, .. })) => {
+            set(param, token.clone());
+        }
+        (PagePos::Page { n }, Some(Pagination::Page { param, .. })) => set(param, n.to_string()),
+        (
+            PagePos::Offset { offset },
+            Some(Pagination::Offset {
+                param,
+                limit_param,
+                limit,
+            }),
+        ) => {
+            set(param, offset.to_string());
+            set(limit_param, limit.to_string());
+        }
+        (PagePos::Url { url }, _) => {
+            // Credentials go only where the connection points.
+            if !same_origin(url, &conn.base_url) {
+                return Err(SyncError::Config(format!(
+                    "the API gave a next page at {url}, outside the connection's base_url {}; ferry does not send the connection's credentials there",
+                    conn.base_url
+                )));
+            }
+            req.url.clone_from(url);
+            req.query.clear();
+        }
+        (pos, _) => {
+            return Err(SyncError::Config(format!(
+                "the saved position ({pos}) does not fit this pagination; the config changed during a pass? reset the sync's cursor"
+            )));
+        }
+    }
+    Ok(req)
+}
+
+fn next_pos(
+    hub: &Hub,
+    p: &Poll,
+    pos: &PagePos,
+    ctx: &minijinja::Value,
+    headers: &std::collections::BTreeMap<String, String>,
+    url: &str,
+    count: usize,
+) -> Result<Option<PagePos>, SyncError> {
+    let t = &hub.templates;
+    let text = |expr: &str, what: &str| -> Result<Option<String>, SyncError> {
+        let v = t
+            .eval(expr, ctx)
+            .map_err(|e| SyncError::Config(format!("pagination.{what}: {e}")))?;
+        if v.is_undefined() || v.is_none() {
+            return Ok(None);
+        }
+        let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        Ok((!s.is_empty()).then_some(s))
+    };
+    Ok(match &p.pagination {
+        None => None,
+        Some(Pagination::Cursor { token, .. }) => text(token, "token")?
+            .filter(|tok| !matches!(pos, PagePos::Token { token } if token == tok))
+            .map(|token| PagePos::Token { token }),
+        Some(Pagination::NextUrl { next }) => text(next, "next")?
+            .map(|n| resolve(url, &n))
+            .filter(|n| !matches!(pos, PagePos::Url { url } if url == n))
+            .map(|url| PagePos::Url { url }),
+        Some(Pagination::LinkHeader) => headers
+            .get("link")
+            .and_then(|l| link_next(l))
+            .map(|n| resolve(url, &n))
+            .filter(|n| !matches!(pos, PagePos::Url { url } if url == n))
+            .map(|url| PagePos::Url { url }),
+        Some(Pagination::Page { size, .. }) => {
+            let short = size.is_some_and(|s| count < s.get() as usize);
+            match pos {
+                PagePos::Page { n } if !short => Some(PagePos::Page { n: n + 1 }),
+                _ => None,
+            }
+        }
+        Some(Pagination::Offset { limit, .. }) => match pos {
+            PagePos::Offset { offset } if count >= limit.get() as usize => Some(PagePos::Offset {
+                offset: offset + count as u64,
+            }),
+            _ => None,
+        },
+    })
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+pub fn link_next(header: &str) -> Option<String> {
+    // Split on the commas between links, not those inside <...>.
+    let mut links = Vec::new();
+    let (mut depth, mut start) = (false, 0);
+    for (i, c) in header.char_indices() {
+        match c {
+            '<' => depth = true,
+            '>' => depth = false,
+            ',' if !depth => {
+                links.push(&header[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    links.push(&header[start..]);
+    links.into_iter().find_map(|link| {
+        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+        let is_next = params.split(';').any(|p| {
+            let Some((k, v)) = p.split_once('=') else {
+                return false;
+            };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim()
+                    .trim_matches('"')
+                    .split_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next"))
+        });
+        is_next.then(|| target.trim().to_owned())
+    })
+}
+
+/// `next` resolved against the URL of the page that gave it.
+fn resolve(base: &str, next: &str) -> String {
+    reqwest::Url::parse(base)
+        .and_then(|b| b.join(next))
+        .map_or_else(|_| next.to_owned(), |u| u.to_string())
+}
+
+fn same_origin(url: &str, base: &str) -> bool {
+    match (reqwest::Url::parse(url), reqwest::Url::parse(base)) {
+        (Ok(u), Ok(b)) => {
+            u.scheme() == b.scheme()
+                && u.host_str() == b.host_str()
+                && u.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
+}
+
+/// Spend a token of the connection's rate limit, as steps do.
+async fn wait_for_token(hub: &Hub, name: &str, conn: &Connection) -> Result<(), SyncError> {
+    let Some(rl) = &conn.rate_limit else {
+        return Ok(());
+    };
+    let b = bucket(rl);
+    let key = format!("conn:{name}");
+    loop {
+        match hub.ports.limits.acquire(&key, b).await {
+            Ok(Acquire::Granted) => return Ok(()),
+            Ok(Acquire::Wait(d)) => tokio::time::sleep(d.min(Duration::from_secs(5))).await,
+            Err(e) => return Err(SyncError::store(e)),
+        }
+    }
+}
+
+pub(crate) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_next;
+
+    #[test]
+    fn link_header_next() {
+        let h = r#"<https://api.example.com/items?page=3>; rel="next", <https://api.example.com/items?page=1>; rel="first""#;
+        assert_eq!(
+            link_next(h).as_deref(),
+            Some("https://api.example.com/items?page=3")
+        );
+        let gh = r#"<https://x.example/a?p=1,2>; rel="prev", <https://x.example/a?p=3>; rel="next last""#;
+        assert_eq!(link_next(gh).as_deref(), Some("https://x.example/a?p=3"));
+        assert_eq!(link_next(r#"<https://x.example/a>; rel="prev""#), None);
+    }
+}

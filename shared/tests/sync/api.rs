@@ -1,0 +1,247 @@
+//! A paginated API on 127.0.0.1 that acts like the real ones: records with
+//! ids and `updated_at`, an inclusive `updated_since` filter, every pagination
+//! style, edits, an upsert endpoint (two-way) and a target that counts what
+//! the executed runs deliver.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, put};
+use serde_json::{Value, json};
+
+/// Seconds after 2024-01-01T00:00:00Z, as the API writes times.
+pub fn ts(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(1_704_067_200 + secs, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+type Hook = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Default)]
+struct Inner {
+    records: BTreeMap<String, Value>,
+    tombstones: Vec<Value>,
+    /// Every GET, as path?query.
+    gets: Vec<String>,
+    /// What the target received: (method, id, body).
+    received: Vec<(String, String, Value)>,
+    on_get: Option<Hook>,
+}
+
+/// The fake API.
+#[derive(Clone)]
+pub struct Api {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+    /// Seconds since the base time; every edit moves it on (shared between two APIs for two-way).
+    pub tick: Arc<AtomicI64>,
+}
+
+impl Api {
+    pub async fn start() -> Api {
+        Self::start_with_tick(Arc::new(AtomicI64::new(1_000_000))).await
+    }
+
+    pub async fn start_with_tick(tick: Arc<AtomicI64>) -> Api {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let api = Api { url, inner, tick };
+        let app = Router::new()
+            .route("/{style}", get(list))
+            .route("/records/{id}", put(upsert))
+            .route("/warehouse/{id}", put(receive).delete(receive))
+            .with_state(api.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        api
+    }
+
+    /// `n` records `r00000`…, `per_group` of them sharing each `updated_at`.
+    pub fn seed(&self, n: usize, per_group: usize) {
+        let mut st = self.inner.lock().unwrap();
+        for i in 0..n {
+            let id = format!("r{i:05}");
+            let rec = json!({
+                "id": id, "updated_at": ts((i / per_group) as i64),
+                "first": "Ada", "last": format!("L{i}"), "email": format!("{id}@example.com"),
+                "status": "active", "deleted": false,
+            });
+            st.records.insert(id, rec);
+        }
+    }
+
+    pub fn put_record(&self, rec: Value) {
+        let id = rec["id"].as_str().unwrap().to_owned();
+        self.inner.lock().unwrap().records.insert(id, rec);
+    }
+
+    pub fn record(&self, id: &str) -> Value {
+        self.inner.lock().unwrap().records[id].clone()
+    }
+
+    pub fn now(&self) -> String {
+        ts(self.tick.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Change `fields` of record `id`; it gets a new `updated_at`.
+    pub fn edit(&self, id: &str, fields: Value) {
+        let at = self.now();
+        let mut st = self.inner.lock().unwrap();
+        let rec = st.records.get_mut(id).unwrap();
+        for (k, v) in fields.as_object().unwrap() {
+            rec[k] = v.clone();
+        }
+        rec["updated_at"] = json!(at);
+    }
+
+    pub fn tombstone(&self, id: &str) {
+        let at = self.now();
+        let mut st = self.inner.lock().unwrap();
+        st.records.remove(id);
+        st.tombstones.push(json!({ "id": id, "deleted_at": at }));
+    }
+
+    pub fn on_get(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        self.inner.lock().unwrap().on_get = Some(Arc::new(hook));
+    }
+
+    pub fn gets(&self) -> Vec<String> {
+        self.inner.lock().unwrap().gets.clone()
+    }
+
+    pub fn received(&self) -> Vec<(String, String, Value)> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// How many times the target received each id (PUTs).
+    pub fn deliveries(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for (m, id, _) in self.received() {
+            if m == "PUT" {
+                *out.entry(id).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+}
+
+async fn list(
+    State(api): State<Api>,
+    Path(style): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    uri: Uri,
+) -> Response {
+    let hook = {
+        let mut st = api.inner.lock().unwrap();
+        st.gets.push(uri.to_string());
+        st.on_get.clone()
+    };
+    if let Some(h) = hook {
+        h(&uri.to_string());
+    }
+    let since = q.get("updated_since").cloned().unwrap_or_default();
+    let st = api.inner.lock().unwrap();
+    let source: Vec<Value> = if style == "tombstones" {
+        st.tombstones.clone()
+    } else {
+        st.records.values().cloned().collect()
+    };
+    drop(st);
+    let time = |r: &Value| {
+        r.get("updated_at")
+            .or_else(|| r.get("deleted_at"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    // Inclusive filter, stable order: (updated_at, id).
+    let mut all: Vec<Value> = source.into_iter().filter(|r| time(r) >= since).collect();
+    all.sort_by_key(|r| (time(r), r["id"].as_str().unwrap_or("").to_owned()));
+    let total = all.len();
+    let num = |k: &str, d: usize| q.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let limit = num("limit", num("per_page", 100));
+    let start = match style.as_str() {
+        "cursor" => q
+            .get("cursor")
+            .map_or(0, |c| c.trim_start_matches("tok-").parse().unwrap()),
+        "next" | "link" => num("after", 0),
+        "page" => (num("page", 1) - 1) * limit,
+        _ => num("offset", 0),
+    };
+    let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+    let end = start + page.len();
+    let more = end < total;
+    let next_url = format!(
+        "{}/{style}?updated_since={}&limit={limit}&after={end}",
+        api.url,
+        urlencode(&since)
+    );
+    match style.as_str() {
+        "cursor" | "tombstones" => {
+            Json(json!({ "results": page, "next_cursor": more.then(|| format!("tok-{end}")) }))
+                .into_response()
+        }
+        "next" => {
+            Json(json!({ "results": page, "next": more.then_some(next_url) })).into_response()
+        }
+        "link" => {
+            let mut h = HeaderMap::new();
+            if more {
+                let v = format!(
+                    "<{next_url}>; rel=\"next\", <{}/link>; rel=\"first\"",
+                    api.url
+                );
+                h.insert("link", HeaderValue::from_str(&v).unwrap());
+            }
+            (h, Json(json!(page))).into_response()
+        }
+        "page" => Json(json!({ "results": page, "total": total })).into_response(),
+        "offset" => Json(json!({ "data": page, "meta": { "total": total } })).into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace(':', "%3A").replace('+', "%2B")
+}
+
+async fn upsert(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let at = api.now();
+    let mut st = api.inner.lock().unwrap();
+    let rec = st
+        .records
+        .entry(id.clone())
+        .or_insert_with(|| json!({ "id": id }));
+    for (k, v) in body.as_object().unwrap() {
+        rec[k] = v.clone();
+    }
+    rec["updated_at"] = json!(at);
+    let out = rec.clone();
+    st.received.push(("PUT".into(), id, body));
+    Json(out)
+}
+
+async fn receive(
+    State(api): State<Api>,
+    method: axum::http::Method,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Json<Value> {
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    api.inner
+        .lock()
+        .unwrap()
+        .received
+        .push((method.to_string(), id.clone(), body));
+    Json(json!({ "id": id }))
+}
