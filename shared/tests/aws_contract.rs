@@ -478,3 +478,52 @@ async fn runs_by_workflow_query_newest_first_without_a_scan() {
         );
     }
 }
+
+// ---------------------------------------------------------------- boot
+
+/// `FERRY_STORE=aws` builds the hub on DynamoDB + SQS from the names in the
+/// environment, with `AWS_ENDPOINT_URL` honoured (region and credentials come
+/// from the process environment, which `scripts/moto run` fills with dummies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_builds_the_hub_on_aws() {
+    let Some(b) = backend("boot_builds_the_hub_on_aws").await else {
+        return;
+    };
+    assert!(
+        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
+        "run under scripts/moto, which sets dummy credentials for the SDK's default chain"
+    );
+    let names = b.names().await;
+    let endpoint = std::env::var(ferry::contract::aws::ENDPOINT_VAR).unwrap();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/issue-example.yaml"
+    );
+    let vars = std::collections::HashMap::from([
+        ("FERRY_CONFIG", config.to_owned()),
+        ("FERRY_STORE", "aws".to_owned()),
+        ("FERRY_TABLE", names.table.clone()),
+        ("FERRY_QUEUE_URL", names.queue_url.clone()),
+        ("FERRY_DLQ_URL", names.dlq_url.clone()),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("CRM_URL", "http://127.0.0.1:9".to_owned()),
+        ("CRM_TOKEN", "t".to_owned()),
+        ("CHAT_URL", "http://127.0.0.1:9".to_owned()),
+        ("FORM_SECRET", "s".to_owned()),
+    ]);
+    let hub = ferry::boot::hub_from(&|name| vars.get(name).cloned())
+        .await
+        .unwrap();
+
+    let id = hub.ports.queue.send("{}", Duration::ZERO).await.unwrap();
+    let got = hub
+        .ports
+        .queue
+        .receive(1, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(got.iter().map(|m| &m.id).collect::<Vec<_>>(), [&id]);
+    let r = run("new-lead", T0);
+    assert!(hub.ports.runs.create(&r).await.unwrap());
+    assert_eq!(hub.ports.runs.get(&r.id).await.unwrap(), Some(r));
+}
