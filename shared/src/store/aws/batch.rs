@@ -12,8 +12,9 @@ use crate::ports::{StoreError, StoreResult};
 
 /// Entries per `SendMessageBatch` call.
 pub(super) const MAX_ENTRIES: usize = 10;
-/// Bytes of bodies per call (SQS counts the whole payload; bodies dominate).
-pub(super) const MAX_BYTES: usize = 256 * 1024;
+/// Bytes of bodies per call: SQS allows 256 KiB for the whole payload, and
+/// the rest (attributes) gets 8 KiB of headroom.
+pub(super) const MAX_BYTES: usize = 248 * 1024;
 /// Extra rounds for entries that failed through no fault of ours.
 const RETRIES: u32 = 3;
 /// Pause before the first retry round; doubles each round.
