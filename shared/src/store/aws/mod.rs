@@ -39,6 +39,7 @@ mod runs;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
 
@@ -48,6 +49,12 @@ use crate::ports::{Ports, StoreError};
 pub use message::{
     ID_ATTRIBUTE, MAX_DELAY, NOT_BEFORE_ATTRIBUTE, SqsRecord, due_in, message_from_sqs,
 };
+
+/// Each DynamoDB call attempt's timeout (when the SDK config sets none).
+pub const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Each SQS call attempt's timeout (when the SDK config sets none): above the
+/// longest long poll (20 s).
+pub const SQS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Where the adapter keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,14 +90,36 @@ impl std::fmt::Debug for AwsStore {
 
 impl AwsStore {
     /// Build the SDK clients from `config` (once; they pool connections).
+    ///
+    /// Unless `config` sets one, each attempt of a call gets a timeout, so a
+    /// stalled connection fails over to a retry instead of eating a Lambda's
+    /// time: [`DYNAMODB_ATTEMPT_TIMEOUT`], and [`SQS_ATTEMPT_TIMEOUT`] (above
+    /// the 20 s long poll).
     pub fn new(
         config: &aws_config::SdkConfig,
         names: AwsNames,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        let timeouts = |attempt: Duration| {
+            let base = config
+                .timeout_config()
+                .cloned()
+                .unwrap_or_else(TimeoutConfig::disabled);
+            if base.operation_attempt_timeout().is_some() {
+                base
+            } else {
+                base.to_builder().operation_attempt_timeout(attempt).build()
+            }
+        };
+        let dynamo = aws_sdk_dynamodb::config::Builder::from(config)
+            .timeout_config(timeouts(DYNAMODB_ATTEMPT_TIMEOUT))
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(config)
+            .timeout_config(timeouts(SQS_ATTEMPT_TIMEOUT))
+            .build();
         Self::from_clients(
-            aws_sdk_dynamodb::Client::new(config),
-            aws_sdk_sqs::Client::new(config),
+            aws_sdk_dynamodb::Client::from_conf(dynamo),
+            aws_sdk_sqs::Client::from_conf(sqs),
             names,
             clock,
         )
@@ -159,4 +188,46 @@ fn error_message<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> &str {
 /// `now + d` in clock milliseconds, saturating.
 fn after(now: Millis, d: Duration) -> Millis {
     now.saturating_add(Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn names() -> AwsNames {
+        AwsNames {
+            table: "t".into(),
+            queue_url: "http://127.0.0.1:1/q".into(),
+            dlq_url: "http://127.0.0.1:1/d".into(),
+        }
+    }
+
+    fn attempt_timeouts(store: &AwsStore) -> (Option<Duration>, Option<Duration>) {
+        let dynamo = store.dynamo.config().timeout_config().cloned();
+        let sqs = store.sqs.config().timeout_config().cloned();
+        (
+            dynamo.and_then(|t| t.operation_attempt_timeout()),
+            sqs.and_then(|t| t.operation_attempt_timeout()),
+        )
+    }
+
+    #[tokio::test]
+    async fn attempts_time_out_unless_the_config_says_otherwise() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let store = AwsStore::new(&config, names(), Arc::new(SystemClock));
+        assert_eq!(
+            attempt_timeouts(&store),
+            (Some(DYNAMODB_ATTEMPT_TIMEOUT), Some(SQS_ATTEMPT_TIMEOUT))
+        );
+        let mine = TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .build();
+        let config = config.to_builder().timeout_config(mine).build();
+        let store = AwsStore::new(&config, names(), Arc::new(SystemClock));
+        let sixty = Some(Duration::from_secs(60));
+        assert_eq!(attempt_timeouts(&store), (sixty, sixty));
+    }
 }
