@@ -146,13 +146,14 @@ async fn delay_beyond_15_minutes() {
             .is_empty()
     );
 
-    // What SQS hands out after its 15 minutes, 2 s before it is due (by the clock).
+    // What SQS hands out after its 15 minutes, 5 s before it is due (by the clock;
+    // long enough that the re-sent copy is still delayed when counted).
     let early = b
         .sqs
         .send_message()
         .queue_url(&queue_url)
         .message_body("early")
-        .message_attributes(NOT_BEFORE_ATTRIBUTE, number(T0 + 2_000))
+        .message_attributes(NOT_BEFORE_ATTRIBUTE, number(T0 + 5_000))
         .send()
         .await
         .unwrap()
@@ -186,8 +187,8 @@ async fn delay_beyond_15_minutes() {
         0,
         "the early copy is gone, not hidden"
     );
-    clock.advance(2_000);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    clock.advance(5_000);
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let got = store
         .receive(10, Duration::from_secs(60), Duration::from_secs(2))
         .await
