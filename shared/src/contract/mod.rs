@@ -23,6 +23,7 @@
 //! either that clock (embedded) or the server's real time (SQS): see
 //! [`QueueTime`]. Queue cases therefore use whole seconds.
 
+pub mod aws;
 mod idempotency;
 mod queue;
 mod records;
@@ -149,26 +150,58 @@ pub fn cases() -> Vec<Case> {
 /// one after the other, each in its own task; panics at the end naming every
 /// case that failed or hung (their panic messages are printed as they happen).
 pub async fn run(backend: Arc<dyn Backend>, port: &str) {
+    let mut failed = Vec::new();
+    for case in selected(port) {
+        failed.extend(run_case(backend.clone(), case).await);
+    }
+    report(failed);
+}
+
+/// Like [`run`], but every case at once. Cases never share state (each has
+/// its own ports, queue and clock), so this only saves time: with a queue on
+/// real time ([`QueueTime::Real`]) the suite takes as long as its slowest case
+/// instead of the sum of its sleeps.
+pub async fn run_concurrently(backend: Arc<dyn Backend>, port: &str) {
+    let tasks: Vec<_> = selected(port)
+        .into_iter()
+        .map(|case| tokio::spawn(run_case(backend.clone(), case)))
+        .collect();
+    let mut failed = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(outcome) => failed.extend(outcome),
+            Err(e) => failed.push(format!("(a case runner: {e})")),
+        }
+    }
+    report(failed);
+}
+
+fn selected(port: &str) -> Vec<Case> {
     let cases: Vec<Case> = cases()
         .into_iter()
         .filter(|c| port == "all" || c.port == port)
         .collect();
     assert!(!cases.is_empty(), "no contract cases for port {port:?}");
-    let mut failed = Vec::new();
-    for case in cases {
-        let name = format!("{}::{}", case.port, case.name);
-        let task = tokio::spawn((case.run)(backend.clone()));
-        let abort = task.abort_handle();
-        match tokio::time::timeout(CASE_TIMEOUT, task).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_panicked)) => failed.push(name),
-            Err(_elapsed) => {
-                abort.abort();
-                eprintln!("contract case {name} timed out after {CASE_TIMEOUT:?}");
-                failed.push(name);
-            }
+    cases
+}
+
+/// Run one case in its own task; its name if it failed or hung.
+async fn run_case(backend: Arc<dyn Backend>, case: Case) -> Option<String> {
+    let name = format!("{}::{}", case.port, case.name);
+    let task = tokio::spawn((case.run)(backend));
+    let abort = task.abort_handle();
+    match tokio::time::timeout(CASE_TIMEOUT, task).await {
+        Ok(Ok(())) => None,
+        Ok(Err(_panicked)) => Some(name),
+        Err(_elapsed) => {
+            abort.abort();
+            eprintln!("contract case {name} timed out after {CASE_TIMEOUT:?}");
+            Some(name)
         }
     }
+}
+
+fn report(failed: Vec<String>) {
     assert!(
         failed.is_empty(),
         "contract cases failed: {}",

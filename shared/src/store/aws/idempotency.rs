@@ -1,0 +1,175 @@
+//! [`Idempotency`] on DynamoDB, with the semantics of Powertools for AWS
+//! Lambda's idempotency utility: one item per key (`idem#<key>`),
+//!
+//! - `status`: `IN_PROGRESS` while a caller holds the lease, `COMPLETED` with
+//!   the stored `result` once done;
+//! - `valid_until` (clock ms): the lease end while in progress, the TTL end
+//!   once completed. A key whose `valid_until` the clock has reached is as good
+//!   as absent; the claim's condition says so, so exactly one of many
+//!   concurrent callers wins;
+//! - `payload_hash`: a claim with another hash on a live key is reported;
+//! - `expires_at`: DynamoDB's TTL (seconds), ten minutes after `valid_until`,
+//!   so a caller finishing just after its lease ended can still `complete`.
+//!
+//! The caller picks the lease: in Lambda, shorter than the time left before the
+//! invocation's deadline, so a timed-out invocation never leaves a key stuck
+//! longer than its lease.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
+use super::item::{EXPIRES_AT, Item, PK, get_n, get_s, key, n, opt_s, s, ttl_seconds};
+use super::{AwsStore, after, unavailable};
+use crate::clock::Millis;
+use crate::ports::{Claim, Idempotency, StoreError, StoreResult};
+
+const KIND: &str = "idem";
+const IN_PROGRESS: &str = "IN_PROGRESS";
+const COMPLETED: &str = "COMPLETED";
+/// How long DynamoDB keeps an expired key before its TTL may delete it.
+const GRACE_MS: Millis = 10 * 60 * 1000;
+/// Claims retried when a key changed between a failed claim and the read of
+/// its holder (it expired or was released in between).
+const CLAIM_ATTEMPTS: usize = 5;
+
+#[async_trait]
+impl Idempotency for AwsStore {
+    async fn claim(
+        &self,
+        key_name: &str,
+        payload_hash: &str,
+        data: &str,
+        lease: Duration,
+    ) -> StoreResult<Claim> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let now = self.now();
+            let lease_until = after(now, lease);
+            let mut item = key(KIND, key_name);
+            item.extend([
+                ("status".to_owned(), s(IN_PROGRESS)),
+                ("payload_hash".to_owned(), s(payload_hash)),
+                ("data".to_owned(), s(data)),
+                ("valid_until".to_owned(), n(lease_until)),
+                (
+                    EXPIRES_AT.to_owned(),
+                    ttl_seconds(lease_until.saturating_add(GRACE_MS)),
+                ),
+            ]);
+            let put = self
+                .dynamo
+                .put_item()
+                .table_name(&self.names.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk) OR valid_until <= :now")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":now", n(now))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let held = match put {
+                Ok(_) => return Ok(Claim::Claimed),
+                Err(e) => match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                    _ => return Err(unavailable("idempotency claim", e)),
+                },
+            };
+            // The condition failed on a live key; older servers do not return it.
+            let held = match held {
+                Some(item) => Some(item),
+                None => self.idem_item(key_name).await?,
+            };
+            if let Some(held) = held
+                && get_n::<Millis>(&held, "valid_until")? > now
+            {
+                return holder(&held, payload_hash);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "idempotency claim of {key_name:?}: the key kept changing"
+        )))
+    }
+
+    async fn complete(&self, key_name: &str, result: &str, ttl: Duration) -> StoreResult<()> {
+        let valid_until = after(self.now(), ttl);
+        let update = self
+            .dynamo
+            .update_item()
+            .table_name(&self.names.table)
+            .set_key(Some(key(KIND, key_name)))
+            .update_expression(
+                "SET #status = :done, #result = :result, valid_until = :until, #exp = :exp",
+            )
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#result", "result")
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":done", s(COMPLETED))
+            .expression_attribute_values(":result", s(result))
+            .expression_attribute_values(":until", n(valid_until))
+            .expression_attribute_values(":exp", ttl_seconds(valid_until.saturating_add(GRACE_MS)))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Err(
+                    StoreError::NotFound(format!("idempotency key {key_name:?} is not claimed")),
+                ),
+                _ => Err(unavailable("idempotency complete", e)),
+            },
+        }
+    }
+
+    async fn release(&self, key_name: &str) -> StoreResult<()> {
+        self.dynamo
+            .delete_item()
+            .table_name(&self.names.table)
+            .set_key(Some(key(KIND, key_name)))
+            .send()
+            .await
+            .map_err(|e| unavailable("idempotency release", e))?;
+        Ok(())
+    }
+}
+
+impl AwsStore {
+    /// The key's item, read consistently.
+    async fn idem_item(&self, key_name: &str) -> StoreResult<Option<Item>> {
+        let got = self
+            .dynamo
+            .get_item()
+            .table_name(&self.names.table)
+            .set_key(Some(key(KIND, key_name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("idempotency read", e))?;
+        Ok(got.item)
+    }
+}
+
+/// What a claim with `hash` sees on the live key `held`.
+fn holder(held: &Item, hash: &str) -> StoreResult<Claim> {
+    let stored_hash = get_s(held, "payload_hash")?;
+    if stored_hash != hash {
+        return Ok(Claim::PayloadMismatch {
+            stored_hash: stored_hash.to_owned(),
+        });
+    }
+    Ok(match get_s(held, "status")? {
+        COMPLETED => Claim::Completed {
+            result: opt_s(held, "result")?.unwrap_or_default().to_owned(),
+        },
+        _ => Claim::InProgress {
+            data: get_s(held, "data")?.to_owned(),
+            lease_until: get_n(held, "valid_until")?,
+        },
+    })
+}
