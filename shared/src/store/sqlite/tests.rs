@@ -92,6 +92,7 @@ fn queued_run(id: &str) -> RunRecord {
         created_at: contract::T0,
         updated_at: contract::T0,
         error: None,
+        failure: None,
         steps: Vec::new(),
     }
 }
