@@ -410,7 +410,11 @@ impl Tokens {
             .await
             .map_err(|e| AuthError::Unavailable(format!("token cache: {e}")))?;
         let Some(c) = c else {
-            return Ok((Stored::default(), None));
+            let fresh = Stored {
+                fingerprint: fingerprint.to_owned(),
+                ..Stored::default()
+            };
+            return Ok((fresh, None));
         };
         let stored: Stored = serde_json::from_str(&c.value).unwrap_or_default();
         if stored.fingerprint != fingerprint {
