@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod dev;
 mod env;
 mod runs;
@@ -41,6 +42,8 @@ enum Command {
         #[command(subcommand)]
         command: runs::RunsCommand,
     },
+    /// Measure executions per second and ferry's per-call overhead against a local target.
+    Bench(bench::BenchArgs),
     /// Run a sync once, now.
     Sync {
         #[command(subcommand)]
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
             Command::Sync { command } => dev::sync_command(command).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {
