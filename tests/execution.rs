@@ -533,3 +533,72 @@ async fn ready_runs_are_batched_and_failed_items_retried_alone() {
         "{key}"
     );
 }
+
+// ------------------------------------------------------------------ classification
+
+/// `classify` turns a 409 into success for an upsert; a 403 is reported as a
+/// permission error, not an outage; a retryable failure that outlives
+/// `max_attempts` ends `exhausted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn classification_409_success_403_permission_and_exhausted_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    target.behave("/upsert", |s| {
+        (s.body["n"] == "dup").then(|| Answer::status(409, json!({"error": "exists"})))
+    });
+    target.behave("/forbidden", |_| {
+        Some(Answer::status(
+            403,
+            json!({"error": "missing scope contacts.write"}),
+        ))
+    });
+    target.behave("/down", |_| {
+        Some(Answer::status(502, json!({"error": "bad gateway"})))
+    });
+    let config = format!(
+        "version: 1\nconnections:\n  api: {{ base_url: \"${{env:TARGET}}\" }}\nsources:\n{}workflows:\n  w:\n    trigger: {{ source: s }}\n    retry: {{ max_attempts: 3, initial_backoff: 10ms, max_backoff: 20ms }}\n    steps:\n      - id: call\n        connection: api\n        classify: {{ \"409\": success }}\n        request: {{ method: POST, path: \"/{{{{ body.path }}}}\", json: {{ n: \"{{{{ body.id }}}}\" }} }}\n",
+        hmac_source("s")
+    );
+    let url = target.url();
+    let hub = Hub::start(
+        dir.path(),
+        &config,
+        &[("TARGET", &url), ("FORM_SECRET", SECRET)],
+    );
+    let mut ids = HashMap::new();
+    for (id, path) in [("dup", "upsert"), ("perm", "forbidden"), ("gone", "down")] {
+        let (_, reply) = hub
+            .post_signed("s", SECRET, &json!({"id": id, "path": path}))
+            .await;
+        ids.insert(id, reply["run_id"].as_str().unwrap().to_owned());
+    }
+    let dup = hub.finished(&ids["dup"]).await;
+    assert_eq!(dup["status"], "succeeded", "{dup}");
+    let perm = hub.finished(&ids["perm"]).await;
+    assert_eq!(
+        (perm["status"].as_str(), perm["failure"].as_str()),
+        (Some("dead_lettered"), Some("permission_denied"))
+    );
+    assert!(
+        perm["error"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied"),
+        "{perm}"
+    );
+    assert_eq!(
+        perm["steps"][0]["attempts"].as_array().unwrap().len(),
+        1,
+        "a 403 is not retried"
+    );
+    let gone = hub.finished(&ids["gone"]).await;
+    assert_eq!(gone["failure"], "exhausted", "{gone}");
+    assert_eq!(gone["steps"][0]["attempts"].as_array().unwrap().len(), 3);
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 3 attempts"),
+        "{gone}"
+    );
+}
