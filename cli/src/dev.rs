@@ -48,8 +48,8 @@ pub struct DevArgs {
     /// KEY=VALUE file for `${env:NAME}` references (default: `<config>.env` when it exists).
     #[arg(long)]
     pub env_file: Option<PathBuf>,
-    /// Concurrent queue workers.
-    #[arg(long, default_value_t = 16)]
+    /// Runs executing at once (0: accept webhooks only, run nothing).
+    #[arg(long, default_value_t = 64)]
     pub workers: usize,
     /// Time budget of each scheduled sync run, e.g. `2m` (default: each sync's `budget`, else 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -71,12 +71,49 @@ pub fn open_store(data: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     .map_err(|e| anyhow::anyhow!("opening the store in {}: {e}", data.display()))
 }
 
+/// The lock file `ferry dev` holds in its data directory while it runs.
+pub const LOCK_FILE: &str = "ferry.lock";
+
+/// Take the data directory for this process: one `ferry dev` per directory,
+/// so the one starting may release what a dead predecessor held. The OS drops
+/// the lock when the process ends, however it ends (`kill -9` included).
+fn lock_data(data: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("creating data directory {}", data.display()))?;
+    let path = data.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `ferry dev` is running on {} (it holds {}); stop it, or use another --data",
+            data.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 /// Load the config (printing every problem) and build the hub on the embedded store in `data`.
 pub fn build_hub(
     config: &Path,
     env_file: Option<&Path>,
     data: &Path,
 ) -> anyhow::Result<Option<Arc<Hub>>> {
+    Ok(build(config, env_file, data)?.map(|(hub, _)| hub))
+}
+
+fn build(
+    config: &Path,
+    env_file: Option<&Path>,
+    data: &Path,
+) -> anyhow::Result<Option<(Arc<Hub>, Arc<SqliteStore>)>> {
     let loaded = match load_config(config, env_file) {
         Ok(l) => l,
         Err(errors) => {
@@ -90,15 +127,25 @@ pub fn build_hub(
     let store = open_store(data)?;
     let hub =
         Hub::new(loaded.config, loaded.secrets, store.ports()).map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Some(hub))
+    Ok(Some((hub, store)))
 }
 
 /// Run the hub until Ctrl-C.
 pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
-    let Some(hub) = build_hub(&args.config, args.env_file.as_deref(), &args.data)? else {
+    let _lock = lock_data(&args.data)?;
+    let Some((hub, store)) = build(&args.config, args.env_file.as_deref(), &args.data)? else {
         return Ok(ExitCode::FAILURE);
     };
+    // We hold the data directory: whatever a previous process still held is orphaned.
+    match store.recover_after_crash().await {
+        Ok(r) if r.messages + r.claims > 0 => eprintln!(
+            "ferry: resuming after an unclean stop: {} run(s) released, {} step claim(s) dropped",
+            r.messages, r.claims
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not release work held by a previous process"),
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_execute;
 mod dev;
 mod dlq;
 mod env;
@@ -65,6 +66,9 @@ enum Command {
 enum BenchCommand {
     /// Post signed, distinct events to SOURCE as fast as the hub accepts them.
     Ingest(bench::BenchArgs),
+    /// Runs per second through the workers against a fast local target, and
+    /// ferry's per-call overhead (p50/p99).
+    Execute(bench_execute::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,9 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Ingest(args),
             } => bench::run(args).await,
+            Command::Bench {
+                command: BenchCommand::Execute(args),
+            } => bench_execute::run(args).await,
         }
     });
     match result {

@@ -19,7 +19,7 @@ pub enum RunsCommand {
         /// Only this workflow.
         #[arg(long)]
         workflow: Option<String>,
-        /// Only this status (queued, running, retrying, succeeded, skipped, dead_lettered).
+        /// Only this status (queued, running, retrying, succeeded, skipped, dead_lettered, auth_failed).
         #[arg(long)]
         status: Option<String>,
         /// At most this many.
@@ -43,8 +43,13 @@ pub enum RunsCommand {
 }
 
 fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| anyhow::anyhow!("unknown status {s:?}; one of queued, running, retrying, succeeded, skipped, dead_lettered"))
+    RunStatus::ALL
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| {
+            let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            anyhow::anyhow!("unknown status {s:?}; one of {}", all.join(", "))
+        })
 }
 
 /// Run a `runs` subcommand.
@@ -119,6 +124,13 @@ fn print_run(r: &RunRecord) {
     );
     if let Some(e) = &r.error {
         println!("error     {e}");
+    }
+    if let Some(f) = r.failure {
+        let kind = serde_json::to_value(f)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        println!("failure   {kind}");
     }
     for s in &r.steps {
         println!("  step {:<16} {}", s.id, step_status(s.status));

@@ -2,8 +2,8 @@
 //! example works offline. A bin records every request, answers with JSON
 //! (`{"id": "<bin>_<n>", ...}`), and can be told to misbehave:
 //!
-//! - `POST /_sandbox/<bin>/_fail` `{"status": 500, "times": 2, "retry_after": 1, "body": {...}}`:
-//!   the next `times` calls get that answer;
+//! - `POST /_sandbox/<bin>/_fail` `{"status": 500, "times": 2, "retry_after": 1, "body": {...}, "delay_ms": 0}`:
+//!   the next `times` calls get that answer, after `delay_ms` (a hang, to try timeouts);
 //! - `GET /_sandbox/<bin>/_requests`: what the bin received, oldest first;
 //! - `DELETE /_sandbox/<bin>/_requests`: forget it.
 
@@ -32,6 +32,9 @@ pub struct Failure {
     /// Body to answer with (default `{"error": "sandbox failure"}`).
     #[serde(default)]
     pub body: Option<Value>,
+    /// Wait this long before answering (longer than a connection's timeout: a hang).
+    #[serde(default)]
+    pub delay_ms: u64,
 }
 
 fn one() -> u32 {
@@ -61,10 +64,27 @@ impl Sandbox {
         headers: HeaderMap,
         body: Bytes,
     ) -> Response {
-        let mut bins = sb.bins.lock().expect("sandbox lock");
-        let b = bins.entry(bin.clone()).or_default();
-        match (method.as_str(), rest.as_str()) {
-            ("POST", "_fail") => match serde_json::from_slice::<Failure>(&body) {
+        let (resp, delay_ms) = sb.answer(&method, &bin, &rest, query, &headers, &body);
+        if delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        }
+        resp
+    }
+
+    /// The answer, and how long to wait before giving it.
+    fn answer(
+        &self,
+        method: &Method,
+        bin: &str,
+        rest: &str,
+        query: Option<String>,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> (Response, u64) {
+        let mut bins = self.bins.lock().expect("sandbox lock");
+        let b = bins.entry(bin.to_owned()).or_default();
+        let resp = match (method.as_str(), rest) {
+            ("POST", "_fail") => match serde_json::from_slice::<Failure>(body) {
                 Ok(f) => {
                     b.failures.push_back(f);
                     (StatusCode::OK, Json(json!({ "ok": true }))).into_response()
@@ -82,8 +102,8 @@ impl Sandbox {
             }
             _ => {
                 b.seq += 1;
-                let parsed: Value = serde_json::from_slice(&body)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+                let parsed: Value = serde_json::from_slice(body)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
                 let hdrs: serde_json::Map<String, Value> = headers
                     .iter()
                     .filter(|(k, _)| k.as_str() != "authorization")
@@ -113,7 +133,7 @@ impl Sandbox {
                     if let Some(s) = f.retry_after {
                         resp.headers_mut().insert("retry-after", s.into());
                     }
-                    return resp;
+                    return (resp, f.delay_ms);
                 }
                 let id = format!("{bin}_{}", b.seq);
                 (
@@ -122,6 +142,7 @@ impl Sandbox {
                 )
                     .into_response()
             }
-        }
+        };
+        (resp, 0)
     }
 }

@@ -4,25 +4,26 @@
 //! and stores its output when it succeeds; a redelivered or retried message
 //! therefore skips finished steps (reusing their outputs) and resumes at the
 //! one that failed. Every call of a step carries the same `Idempotency-Key`.
-//! Whether to retry is decided in [`crate::retry`].
+//! Whether to retry is decided in [`crate::retry`]; the call itself (rate
+//! limit, auth, verdict) is made in [`crate::call`], or in [`crate::batch`]
+//! for a batched step.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::batch::{Item, Target};
+use crate::call::{Called, call};
 use crate::config::Step;
-use crate::hub::{Flow, Hub, bucket};
-use crate::model::{Attempt, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
-use crate::outbound::{self, Response};
-use crate::ports::{Acquire, Claim, Message};
-use crate::retry::{Policy, Verdict, judge_status};
+use crate::hub::{Flow, Hub};
+use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::outbound;
+use crate::ports::{Claim, Message};
+use crate::retry::{Policy, Rules, Verdict};
 use crate::template::context;
 
 /// How long a finished step's output is kept for resumption.
 pub const STEP_RESULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Waits for a rate-limit token up to this long happen in-process; longer
-/// ones put the message back on the queue with a delay.
-pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
 /// Retry delay when the store itself is unavailable.
 pub const STORE_RETRY: Duration = Duration::from_secs(5);
 
@@ -38,6 +39,12 @@ pub enum Disposition {
     Requeue(Duration),
     /// Failed for good: move it to the dead-letter queue with this reason.
     DeadLetter(String),
+}
+
+/// Run the jobs of several messages at once (an SQS batch, a receive): runs
+/// that reach the same batched step together share its call.
+pub async fn execute_all(hub: &Hub, msgs: &[Message]) -> Vec<Disposition> {
+    futures_util::future::join_all(msgs.iter().map(|m| execute(hub, m))).await
 }
 
 /// Run the job in `msg` as far as it can go now.
@@ -68,7 +75,7 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
     }
     let Some(flow) = hub.flow(&job.workflow) else {
         let reason = format!("workflow {:?} is not in the config", job.workflow);
-        return finish_dead(hub, &mut run, reason).await;
+        return finish_dead(hub, &mut run, reason, Failure::Config).await;
     };
     align_steps(&mut run, flow);
     run.status = RunStatus::Running;
@@ -97,7 +104,9 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
                 }
                 return save(hub, &mut run, Disposition::Done).await;
             }
-            Err(e) => return finish_dead(hub, &mut run, format!("when: {e}")).await,
+            Err(e) => {
+                return finish_dead(hub, &mut run, format!("when: {e}"), Failure::Mapping).await;
+            }
         }
     }
 
@@ -111,6 +120,7 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
     }
     run.status = RunStatus::Succeeded;
     run.error = None;
+    run.failure = None;
     save(hub, &mut run, Disposition::Done).await
 }
 
@@ -130,10 +140,12 @@ async fn run_step(
     let ports = &hub.ports;
     let key = format!("step:{}:{}", run.id, step.id);
     let conn = hub.connection(&step.connection);
-    let lease = conn
+    let timeout = conn
         .and_then(|c| c.timeout)
-        .map_or(outbound::DEFAULT_TIMEOUT, |d| d.get())
-        + Duration::from_secs(30);
+        .map_or(outbound::DEFAULT_TIMEOUT, |d| d.get());
+    // Long enough for the call (and a refresh after a 401), the in-process
+    // rate-limit waits and a batch's wait.
+    let lease = 2 * timeout + Duration::from_secs(30);
     match ports.idempotency.claim(&key, "", &run.id, lease).await {
         Ok(Claim::Completed { result }) => {
             if run.steps[i].status != StepStatus::Skipped {
@@ -171,9 +183,8 @@ async fn run_step(
             }
             Err(e) => {
                 release(hub, &key).await;
-                return StepOutcome::Stop(
-                    fail_step(hub, run, i, format!("step {}: when: {e}", step.id)).await,
-                );
+                let reason = format!("step {}: when: {e}", step.id);
+                return StepOutcome::Stop(fail_step(hub, run, i, reason, Failure::Mapping).await);
             }
         }
     }
@@ -183,79 +194,130 @@ async fn run_step(
             "step {}: connection {:?} is not in the config",
             step.id, step.connection
         );
-        return StepOutcome::Stop(fail_step(hub, run, i, reason).await);
+        return StepOutcome::Stop(fail_step(hub, run, i, reason, Failure::Config).await);
     };
-    let prepared = match outbound::prepare(&hub.templates, conn, &step.request, &tctx) {
-        Ok(p) => p,
-        Err(e) => {
-            release(hub, &key).await;
-            return StepOutcome::Stop(
-                fail_step(hub, run, i, format!("step {}: {e}", step.id)).await,
-            );
-        }
-    };
-
-    // Spend a rate-limit token; waiting for one is not an attempt.
-    let limit_key = format!("conn:{}", step.connection);
-    if let Some(rl) = &conn.rate_limit {
-        let b = bucket(rl);
-        loop {
-            match ports.limits.acquire(&limit_key, b).await {
-                Ok(Acquire::Granted) => break,
-                Ok(Acquire::Wait(d)) if d <= MAX_INLINE_WAIT => tokio::time::sleep(d).await,
-                Ok(Acquire::Wait(d)) => {
-                    release(hub, &key).await;
-                    return StepOutcome::Stop(save(hub, run, Disposition::Requeue(d)).await);
-                }
-                Err(e) => {
-                    release(hub, &key).await;
-                    tracing::warn!(run_id = %run.id, error = %e, "rate-limit store unavailable");
-                    return StepOutcome::Stop(
-                        save(hub, run, Disposition::RetryIn(STORE_RETRY)).await,
-                    );
-                }
-            }
-        }
+    let policy = Policy::resolve(step.retry.as_ref(), flow.retry);
+    let now = ports.clock.now_ms();
+    let deadline = run.steps[i]
+        .attempts
+        .first()
+        .map(|a| a.started_at + policy.max_age.as_millis() as i64);
+    if let Some(deadline) = deadline
+        && now >= deadline
+    {
+        release(hub, &key).await;
+        let reason = format!(
+            "step {}: gave up after {} (max_age); last error: {}",
+            step.id,
+            humantime::format_duration(policy.max_age),
+            run.steps[i].last_error.clone().unwrap_or_default()
+        );
+        return StepOutcome::Stop(fail_step(hub, run, i, reason, Failure::Exhausted).await);
     }
 
-    let n = run.steps[i].attempts.len() as u32 + 1;
-    let started_at = ports.clock.now_ms();
-    let idem_key = format!("{}:{}", run.id, step.id);
-    let result = hub.http.send(conn, &prepared, &idem_key).await;
-    let now = ports.clock.now_ms();
-    let (verdict, status_code, error) = match &result {
-        Ok(resp) => {
-            let verdict = judge_status(
-                resp.status,
-                resp.headers.get("retry-after").map(String::as_str),
-                now,
-            );
-            let error = (verdict != Verdict::Success)
-                .then(|| describe_status(hub, &prepared.method, &prepared.url, resp));
-            (verdict, Some(resp.status), error)
-        }
-        Err(e) => (
-            Verdict::Retry { after: None },
-            None,
-            Some(format!("{} {}: {e}", prepared.method, prepared.url)),
-        ),
-    };
-    let duration_ms = match &result {
-        Ok(resp) => resp.elapsed.as_millis() as u64,
-        Err(_) => (now - started_at).max(0) as u64,
-    };
-    run.steps[i].attempts.push(Attempt {
-        n,
-        started_at,
-        duration_ms,
-        status_code,
-        error: error.clone(),
+    let mapped = outbound::prepare(&hub.templates, conn, &step.request, &tctx).and_then(|p| {
+        let limit_key = conn
+            .rate_limit
+            .as_ref()
+            .and_then(|rl| rl.key.as_ref())
+            .map(|k| hub.templates.render(k, &tctx))
+            .transpose()?;
+        let item = match &step.batch {
+            Some(_) => Some(
+                hub.templates
+                    .render_json(step.request.json.as_ref().unwrap_or(&Value::Null), &tctx)?,
+            ),
+            None => None,
+        };
+        Ok((p, limit_key, item))
     });
-    run.steps[i].last_error.clone_from(&error);
+    let (prepared, limit_key, item) = match mapped {
+        Ok(m) => m,
+        Err(e) => {
+            release(hub, &key).await;
+            let reason = format!("step {}: {e}", step.id);
+            return StepOutcome::Stop(fail_step(hub, run, i, reason, Failure::Mapping).await);
+        }
+    };
+
+    let rules = Rules {
+        step: Some(&step.classify),
+        connection: Some(&conn.classify),
+    };
+    let idem_key = format!("{}:{}", run.id, step.id);
+    let called = match (&step.batch, item) {
+        (Some(batch), Some(body)) => {
+            let group = format!(
+                "{}\u{1f}{}\u{1f}{}",
+                flow.name,
+                step.id,
+                limit_key.as_deref().unwrap_or("")
+            );
+            let target = Target {
+                name: &step.connection,
+                conn,
+                batch,
+                rules,
+                limit_key: limit_key.as_deref(),
+            };
+            let item = Item {
+                key: idem_key,
+                body,
+                single: prepared,
+            };
+            hub.batcher.submit(hub, &group, target, item).await
+        }
+        _ => {
+            call(
+                hub,
+                &step.connection,
+                conn,
+                &prepared,
+                &idem_key,
+                rules,
+                limit_key.as_deref(),
+            )
+            .await
+        }
+    };
+
+    let tries = match called {
+        Called::Later(d) => {
+            release(hub, &key).await;
+            return StepOutcome::Stop(save(hub, run, Disposition::Requeue(d)).await);
+        }
+        Called::StoreDown(why) => {
+            release(hub, &key).await;
+            tracing::warn!(run_id = %run.id, error = %why, "store unavailable");
+            return StepOutcome::Stop(save(hub, run, Disposition::RetryIn(STORE_RETRY)).await);
+        }
+        Called::Refused(why) => {
+            release(hub, &key).await;
+            let reason = format!("step {}: {why}", step.id);
+            return StepOutcome::Stop(fail_step(hub, run, i, reason, Failure::AuthFailed).await);
+        }
+        Called::Done(tries) => tries,
+    };
+    let mut last = None;
+    for t in tries {
+        let mut attempt = t.attempt;
+        attempt.n = run.steps[i].attempts.len() as u32 + 1;
+        attempt.error = attempt.error.map(|e| hub.redact(&e));
+        run.steps[i].last_error.clone_from(&attempt.error);
+        run.steps[i].attempts.push(attempt);
+        last = Some((t.verdict, t.response));
+    }
+    let Some((verdict, response)) = last else {
+        release(hub, &key).await;
+        return StepOutcome::Stop(save(hub, run, Disposition::RetryIn(STORE_RETRY)).await);
+    };
+    let n = run.steps[i].attempts.len() as u32;
+    let error = run.steps[i].last_error.clone().unwrap_or_default();
+    let status_code = response.as_ref().map(|r| r.status);
 
     match verdict {
         Verdict::Success => {
-            let output = result
+            let output = response
                 .map(|r| json!({ "response": r.to_output() }))
                 .unwrap_or(Value::Null);
             if let Err(e) = ports
@@ -274,22 +336,20 @@ async fn run_step(
         }
         Verdict::Retry { after } => {
             release(hub, &key).await;
-            if let (Some(after), Some(429)) = (after, status_code) {
-                let _ = ports
-                    .limits
-                    .pause(&limit_key, now + after.as_millis() as i64)
-                    .await;
+            let now = ports.clock.now_ms();
+            let deadline = run.steps[i].attempts.first().map_or(now, |a| a.started_at)
+                + policy.max_age.as_millis() as i64;
+            if n >= policy.max_attempts || now >= deadline {
+                let why = if n >= policy.max_attempts {
+                    format!("{n} attempts")
+                } else {
+                    format!("{} (max_age)", humantime::format_duration(policy.max_age))
+                };
+                let reason = format!("step {}: gave up after {why}; last error: {error}", step.id);
+                return StepOutcome::Stop(fail_step(hub, run, i, reason, Failure::Exhausted).await);
             }
-            let policy = Policy::resolve(step.retry.as_ref(), flow.retry);
-            let error = error.unwrap_or_default();
-            if n >= policy.max_attempts {
-                let reason = format!(
-                    "step {}: gave up after {n} attempts; last error: {error}",
-                    step.id
-                );
-                return StepOutcome::Stop(fail_step(hub, run, i, reason).await);
-            }
-            let delay = after.unwrap_or_else(|| policy.backoff(n));
+            let left = Duration::from_millis((deadline - now).max(0) as u64);
+            let delay = after.unwrap_or_else(|| policy.backoff(n)).min(left);
             tracing::warn!(run_id = %run.id, step = %step.id, attempt = n, retry_in_ms = delay.as_millis() as u64, error = %hub.redact(&error), "step failed; will retry");
             run.status = RunStatus::Retrying;
             run.steps[i].status = StepStatus::Retrying;
@@ -300,29 +360,22 @@ async fn run_step(
             ));
             StepOutcome::Stop(save(hub, run, Disposition::RetryIn(delay)).await)
         }
+        Verdict::Unauthorized => {
+            release(hub, &key).await;
+            let reason = format!("step {}: {error}", step.id);
+            StepOutcome::Stop(fail_step(hub, run, i, reason, Failure::AuthFailed).await)
+        }
         Verdict::Fail => {
             release(hub, &key).await;
-            let reason = format!("step {}: {}", step.id, error.unwrap_or_default());
-            StepOutcome::Stop(fail_step(hub, run, i, reason).await)
+            let kind = match status_code {
+                Some(403) => Failure::PermissionDenied,
+                Some(_) => Failure::Rejected,
+                None => Failure::Mapping,
+            };
+            let reason = format!("step {}: {error}", step.id);
+            StepOutcome::Stop(fail_step(hub, run, i, reason, kind).await)
         }
     }
-}
-
-fn describe_status(hub: &Hub, method: &http::Method, url: &str, resp: &Response) -> String {
-    let reason = http::StatusCode::from_u16(resp.status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let kind = match resp.status {
-        401 => " (authentication failed)",
-        403 => " (permission denied)",
-        _ => "",
-    };
-    let body = hub.redact(&outbound::excerpt(&resp.body, 300));
-    format!(
-        "HTTP {} {reason}{kind} from {method} {url}: {body}",
-        resp.status
-    )
 }
 
 fn round_ms(d: Duration) -> Duration {
@@ -336,16 +389,32 @@ async fn release(hub: &Hub, key: &str) {
     }
 }
 
-async fn fail_step(hub: &Hub, run: &mut RunRecord, i: usize, reason: String) -> Disposition {
+async fn fail_step(
+    hub: &Hub,
+    run: &mut RunRecord,
+    i: usize,
+    reason: String,
+    failure: Failure,
+) -> Disposition {
     run.steps[i].status = StepStatus::Failed;
     run.steps[i].last_error = Some(hub.redact(&reason));
-    finish_dead(hub, run, reason).await
+    finish_dead(hub, run, reason, failure).await
 }
 
-async fn finish_dead(hub: &Hub, run: &mut RunRecord, reason: String) -> Disposition {
+async fn finish_dead(
+    hub: &Hub,
+    run: &mut RunRecord,
+    reason: String,
+    failure: Failure,
+) -> Disposition {
     let reason = hub.redact(&reason);
     tracing::error!(run_id = %run.id, workflow = %run.workflow, event_id = %run.event_id, reason = %reason, "run dead-lettered");
-    run.status = RunStatus::DeadLettered;
+    run.status = if failure == Failure::AuthFailed {
+        RunStatus::AuthFailed
+    } else {
+        RunStatus::DeadLettered
+    };
+    run.failure = Some(failure);
     run.error = Some(reason.clone());
     save(hub, run, Disposition::DeadLetter(reason)).await
 }
@@ -378,6 +447,7 @@ pub fn new_record(job: &RunJob, now: i64) -> RunRecord {
         created_at: now,
         updated_at: now,
         error: None,
+        failure: None,
         steps: Vec::new(),
     }
 }

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::auth::Tokens;
+use crate::batch::Batcher;
 use crate::config::{Config, Connection, RateLimit, RetryPolicy, Step};
+use crate::limits::Limiter;
 use crate::outbound::Outbound;
 use crate::ports::{Bucket, Ports};
 use crate::template::Templates;
@@ -36,6 +39,12 @@ pub struct Hub {
     pub templates: Templates,
     /// Outbound HTTP client.
     pub http: Outbound,
+    /// Rate-limit fairness in this process.
+    pub limiter: Limiter,
+    /// OAuth 2.0 tokens.
+    pub tokens: Tokens,
+    /// Open batches.
+    pub batcher: Batcher,
     verifiers: HashMap<String, Verifier>,
     triggers: HashMap<String, Vec<String>>,
     secrets: Vec<String>,
@@ -73,6 +82,9 @@ impl Hub {
             ports,
             templates: Templates::new(),
             http: Outbound::new(),
+            limiter: Limiter::default(),
+            tokens: Tokens::default(),
+            batcher: Batcher::default(),
             verifiers,
             triggers,
             secrets,
@@ -124,10 +136,11 @@ impl Hub {
         self.config.connections.get(name)
     }
 
-    /// Replace every known secret value in `text` with `[redacted]`.
+    /// Replace every known secret value in `text` with `[redacted]`: the
+    /// config's secrets and every access token obtained since the start.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        for s in &self.secrets {
+        for s in self.secrets.iter().chain(self.tokens.secrets().iter()) {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), "[redacted]");
             }

@@ -5,8 +5,10 @@
 //! - a webhook is verified in [`verify`], and accepted (dedupe, enqueue) in [`ingest`];
 //! - a run is executed step by step in [`execute`]; whether a failure is
 //!   retried, and when, is decided in [`retry`];
-//! - a rate limit is spent in [`execute`] through the [`ports::RateLimits`] port,
-//!   with the bucket shape from [`hub::bucket`];
+//! - a call is made in [`call`]: the rate limit is spent in [`limits`] through
+//!   the [`ports::RateLimits`] port (bucket shape from [`hub::bucket`]), the
+//!   credential comes from [`auth`] (OAuth 2.0 tokens cached in the store);
+//!   batched steps share calls in [`batch`];
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
 //! - storage is behind [`ports`]; [`store`] has the adapters;
@@ -14,7 +16,10 @@
 //! - `contract` (tests, or the `contract` feature): the port contract suites
 //!   every adapter must pass.
 
+pub mod auth;
+pub mod batch;
 pub mod boot;
+pub mod call;
 pub mod clock;
 pub mod config;
 #[cfg(any(test, feature = "contract"))]
@@ -23,6 +28,7 @@ pub mod dlq;
 pub mod execute;
 pub mod hub;
 pub mod ingest;
+pub mod limits;
 pub mod model;
 pub mod outbound;
 pub mod ports;

@@ -69,6 +69,11 @@ pub enum RunStatus {
     Skipped,
     /// Failed for good; the reason is in `error`.
     DeadLettered,
+    /// A connection's credentials were refused (a `401` after a fresh token, or
+    /// the token endpoint refused the client or its refresh token): dead-lettered
+    /// without retries, and worth an alert — every run on the connection fails
+    /// the same way until the credentials are fixed.
+    AuthFailed,
 }
 
 impl RunStatus {
@@ -81,15 +86,49 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Skipped => "skipped",
             RunStatus::DeadLettered => "dead_lettered",
+            RunStatus::AuthFailed => "auth_failed",
         }
     }
+
+    /// Every status, in lifecycle order.
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Retrying,
+        RunStatus::Succeeded,
+        RunStatus::Skipped,
+        RunStatus::DeadLettered,
+        RunStatus::AuthFailed,
+    ];
     /// Whether the run will not change any more.
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            RunStatus::Succeeded | RunStatus::Skipped | RunStatus::DeadLettered
+            RunStatus::Succeeded
+                | RunStatus::Skipped
+                | RunStatus::DeadLettered
+                | RunStatus::AuthFailed
         )
     }
+}
+
+/// Why a run failed for good, so alerts can tell an outage from a broken
+/// mapping or a revoked credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// A template or expression failed (a missing field, a bad `when`).
+    Mapping,
+    /// The target refused the request (a 4xx other than 401/403/408/429, or a configured `fail`).
+    Rejected,
+    /// `403`: the credentials work but lack a permission.
+    PermissionDenied,
+    /// The credentials were refused (see [`RunStatus::AuthFailed`]).
+    AuthFailed,
+    /// Retries ran out (`max_attempts` or `max_age`) on a retryable failure.
+    Exhausted,
+    /// The config no longer has the workflow, step or connection.
+    Config,
 }
 
 /// Status of a step.
@@ -162,6 +201,9 @@ pub struct RunRecord {
     /// Why it is retrying or dead-lettered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a run that failed for good: what kind of failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
     /// Steps, in workflow order.
     #[serde(default)]
     pub steps: Vec<StepRecord>,

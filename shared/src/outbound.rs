@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use minijinja::Value;
 
+use crate::auth::Credential;
 use crate::config::{Auth, Connection, RequestSpec};
 use crate::template::{TemplateError, Templates};
 
@@ -134,15 +134,32 @@ impl Outbound {
         Self { client }
     }
 
-    /// Send `req` on `conn`, adding its auth and the `Idempotency-Key`.
+    /// The client, for calls that are not steps (token endpoints).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Send `req` on `conn` with its static auth (`bearer`, `basic`, `api_key`;
+    /// `oauth2` needs a token: use [`Outbound::send_with`]) and the `Idempotency-Key`.
     pub async fn send(
         &self,
         conn: &Connection,
         req: &Prepared,
         idempotency_key: &str,
     ) -> Result<Response, CallError> {
+        let cred = static_credential(conn);
+        self.send_with(conn, req, idempotency_key, &cred).await
+    }
+
+    /// Send `req` on `conn` carrying `cred` and the `Idempotency-Key`.
+    pub async fn send_with(
+        &self,
+        conn: &Connection,
+        req: &Prepared,
+        idempotency_key: &str,
+        cred: &Credential,
+    ) -> Result<Response, CallError> {
         let timeout = conn.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
-        let mut query = req.query.clone();
         let mut b = self
             .client
             .request(req.method.clone(), &req.url)
@@ -151,24 +168,21 @@ impl Outbound {
             b = b.header(k, v);
         }
         b = b.header("Idempotency-Key", idempotency_key);
-        match &conn.auth {
-            None => {}
-            Some(Auth::Bearer { token }) => b = b.bearer_auth(token),
-            Some(Auth::Basic { username, password }) => {
-                let cred = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                b = b.header(http::header::AUTHORIZATION, format!("Basic {cred}"));
-            }
-            Some(Auth::ApiKey {
-                header,
-                query: q,
-                key,
-            }) => match q {
-                Some(name) => query.push((name.clone(), key.clone())),
-                None => b = b.header(header.as_deref().unwrap_or("X-API-Key"), key),
-            },
+        let mut extra = None;
+        match cred {
+            Credential::None => {}
+            Credential::Header(k, v) => b = b.header(k, v),
+            Credential::Query(k, v) => extra = Some((k, v)),
         }
-        if !query.is_empty() {
+        if !req.query.is_empty() || extra.is_some() {
+            let mut query: Vec<(&str, &str)> = req
+                .query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            if let Some((k, v)) = extra {
+                query.push((k, v));
+            }
             b = b.query(&query);
         }
         b = match &req.body {
@@ -195,18 +209,45 @@ impl Outbound {
     }
 }
 
+/// The credential of a connection with static auth (none for `oauth2`).
+pub fn static_credential(conn: &Connection) -> Credential {
+    use base64::Engine;
+    match &conn.auth {
+        None | Some(Auth::OAuth2 { .. }) => Credential::None,
+        Some(Auth::Bearer { token }) => {
+            Credential::Header("Authorization".into(), format!("Bearer {token}"))
+        }
+        Some(Auth::Basic { username, password }) => {
+            let cred =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            Credential::Header("Authorization".into(), format!("Basic {cred}"))
+        }
+        Some(Auth::ApiKey { header, query, key }) => match query {
+            Some(q) => Credential::Query(q.clone(), key.clone()),
+            None => Credential::Header(
+                header.clone().unwrap_or_else(|| "X-API-Key".into()),
+                key.clone(),
+            ),
+        },
+    }
+}
+
+/// The useful part of a transport error ("connection refused", "reset by peer").
+pub fn describe_error(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
 fn classify(e: reqwest::Error, timeout: Duration) -> CallError {
     if e.is_timeout() {
         CallError::Timeout(timeout)
     } else {
-        // Walk the source chain for the useful part ("connection refused", "reset by peer").
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg = s.to_string();
-            src = s.source();
-        }
-        CallError::Connect(msg)
+        CallError::Connect(describe_error(&e))
     }
 }
 

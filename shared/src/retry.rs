@@ -1,21 +1,27 @@
 //! Where a retry is decided: what is worth trying again, and when.
 //!
-//! Connection errors, timeouts, 5xx, 408 and 429 are retried with exponential
-//! backoff and full jitter; `Retry-After` on 429/503 is honoured (capped).
-//! Any other 4xx and every mapping error fail at once: trying again cannot help.
+//! Defaults: connection errors, timeouts, 5xx, 408 and 429 are retried with
+//! exponential backoff and full jitter; `Retry-After` on 429/503 is honoured
+//! (capped at [`RETRY_AFTER_CAP`]). `401` is an authentication failure (see
+//! [`crate::auth`]); any other 4xx and every mapping error fail at once:
+//! trying again cannot help. A step's `classify`, then its connection's,
+//! can say otherwise per status or class (`{"409": success}`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::RetryPolicy;
+use crate::config::{Outcome, RetryPolicy};
 
 /// Attempts in all, the first included, when the config says nothing.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
 /// First backoff when the config says nothing.
 pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Largest backoff when the config says nothing.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// How long after its first attempt a step is given up, when the config says nothing.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The longest `Retry-After` ferry will wait for.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 
@@ -28,6 +34,8 @@ pub struct Policy {
     pub initial: Duration,
     /// Largest backoff.
     pub max: Duration,
+    /// Give up this long after the first attempt.
+    pub max_age: Duration,
 }
 
 impl Policy {
@@ -44,6 +52,7 @@ impl Policy {
             initial: pick(&|p| p.initial_backoff.map(|d| d.get()))
                 .unwrap_or(DEFAULT_INITIAL_BACKOFF),
             max: pick(&|p| p.max_backoff.map(|d| d.get())).unwrap_or(DEFAULT_MAX_BACKOFF),
+            max_age: pick(&|p| p.max_age.map(|d| d.get())).unwrap_or(DEFAULT_MAX_AGE),
         }
     }
 
@@ -63,6 +72,58 @@ impl Policy {
     }
 }
 
+/// A `classify` key: one status, or a class such as `4xx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusRule {
+    /// Exactly this status.
+    Exact(u16),
+    /// Every status whose first digit is this.
+    Class(u16),
+}
+
+impl StatusRule {
+    /// `"409"` or `"4xx"` (100–599); anything else is `None`.
+    pub fn parse(key: &str) -> Option<Self> {
+        let k = key.trim().to_ascii_lowercase();
+        if let Some(d) = k.strip_suffix("xx") {
+            let d: u16 = d.parse().ok()?;
+            return (d.to_string().len() == 1 && (1..=5).contains(&d)).then_some(Self::Class(d));
+        }
+        let n: u16 = k.parse().ok()?;
+        (k.len() == 3 && (100..=599).contains(&n)).then_some(Self::Exact(n))
+    }
+}
+
+/// The `classify` rules that apply to a step: its own first, then its connection's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules<'a> {
+    /// The step's rules.
+    pub step: Option<&'a BTreeMap<String, Outcome>>,
+    /// The connection's rules.
+    pub connection: Option<&'a BTreeMap<String, Outcome>>,
+}
+
+impl Rules<'_> {
+    /// The configured outcome for `status`: an exact code beats a class; the
+    /// step beats the connection.
+    pub fn outcome(&self, status: u16) -> Option<Outcome> {
+        [self.step, self.connection]
+            .into_iter()
+            .flatten()
+            .find_map(|rules| {
+                let mut class = None;
+                for (k, o) in rules {
+                    match StatusRule::parse(k) {
+                        Some(StatusRule::Exact(n)) if n == status => return Some(*o),
+                        Some(StatusRule::Class(d)) if d == status / 100 => class = Some(*o),
+                        _ => {}
+                    }
+                }
+                class
+            })
+    }
+}
+
 /// What to do after an outbound call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -73,23 +134,38 @@ pub enum Verdict {
         /// Server-requested wait.
         after: Option<Duration>,
     },
+    /// The credentials were refused (`401`): refresh once if they can be, else `auth_failed`.
+    Unauthorized,
     /// Trying again cannot help.
     Fail,
 }
 
-/// Judge an HTTP status (and `Retry-After`, when present).
-pub fn judge_status(status: u16, retry_after: Option<&str>, now_ms: i64) -> Verdict {
+/// Judge an HTTP status (and `Retry-After`, when present) under `rules`.
+pub fn judge(status: u16, retry_after: Option<&str>, now_ms: i64, rules: Rules<'_>) -> Verdict {
+    let after = || {
+        if status == 429 || status == 503 {
+            retry_after.and_then(|v| parse_retry_after(v, now_ms))
+        } else {
+            None
+        }
+    };
+    match rules.outcome(status) {
+        Some(Outcome::Success) => return Verdict::Success,
+        Some(Outcome::Retry) => return Verdict::Retry { after: after() },
+        Some(Outcome::Fail) => return Verdict::Fail,
+        None => {}
+    }
     match status {
         200..=299 => Verdict::Success,
-        408 | 500..=599 | 429 => Verdict::Retry {
-            after: if status == 429 || status == 503 {
-                retry_after.and_then(|v| parse_retry_after(v, now_ms))
-            } else {
-                None
-            },
-        },
+        401 => Verdict::Unauthorized,
+        408 | 429 | 500..=599 => Verdict::Retry { after: after() },
         _ => Verdict::Fail,
     }
+}
+
+/// Judge an HTTP status with the default rules.
+pub fn judge_status(status: u16, retry_after: Option<&str>, now_ms: i64) -> Verdict {
+    judge(status, retry_after, now_ms, Rules::default())
 }
 
 /// `Retry-After` as seconds or an HTTP date, capped at [`RETRY_AFTER_CAP`].
@@ -97,6 +173,12 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
     let value = value.trim();
     let d = if let Ok(secs) = value.parse::<u64>() {
         Duration::from_secs(secs)
+    } else if let Ok(secs) = value.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        // Not in RFC 9110, but some APIs send fractions ("0.5").
+        Duration::from_secs_f64(secs.min(RETRY_AFTER_CAP.as_secs_f64()))
     } else {
         let at = httpdate::parse_http_date(value).ok()?;
         let at_ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
@@ -130,8 +212,47 @@ mod tests {
             }
         );
         assert_eq!(judge_status(408, None, 0), Verdict::Retry { after: None });
-        for s in [400, 401, 403, 404, 409, 422, 302] {
+        assert_eq!(judge_status(401, None, 0), Verdict::Unauthorized);
+        for s in [400, 403, 404, 409, 422, 302] {
             assert_eq!(judge_status(s, None, 0), Verdict::Fail, "{s}");
+        }
+    }
+
+    #[test]
+    fn configured_rules_come_first_exact_before_class_step_before_connection() {
+        let step: BTreeMap<String, Outcome> = [
+            ("409".to_owned(), Outcome::Success),
+            ("5xx".to_owned(), Outcome::Fail),
+        ]
+        .into();
+        let conn: BTreeMap<String, Outcome> = [
+            ("503".to_owned(), Outcome::Retry),
+            ("4xx".to_owned(), Outcome::Retry),
+        ]
+        .into();
+        let rules = Rules {
+            step: Some(&step),
+            connection: Some(&conn),
+        };
+        assert_eq!(judge(409, None, 0, rules), Verdict::Success);
+        // The step's class wins over the connection's exact code: the step is more specific.
+        assert_eq!(judge(503, Some("3"), 0, rules), Verdict::Fail);
+        assert_eq!(judge(422, None, 0, rules), Verdict::Retry { after: None });
+        assert_eq!(judge(200, None, 0, rules), Verdict::Success);
+        let only_conn = Rules {
+            step: None,
+            connection: Some(&conn),
+        };
+        assert_eq!(
+            judge(503, Some("3"), 0, only_conn),
+            Verdict::Retry {
+                after: Some(Duration::from_secs(3))
+            }
+        );
+        assert_eq!(StatusRule::parse("4xx"), Some(StatusRule::Class(4)));
+        assert_eq!(StatusRule::parse("409"), Some(StatusRule::Exact(409)));
+        for bad in ["6xx", "99", "600", "40x", "x", "0409"] {
+            assert_eq!(StatusRule::parse(bad), None, "{bad}");
         }
     }
 
@@ -144,6 +265,10 @@ mod tests {
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("999999", now), Some(RETRY_AFTER_CAP));
         assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(
+            parse_retry_after("0.5", now),
+            Some(Duration::from_millis(500))
+        );
     }
 
     #[test]
@@ -152,6 +277,7 @@ mod tests {
             max_attempts: 5,
             initial: Duration::from_millis(100),
             max: Duration::from_millis(500),
+            max_age: DEFAULT_MAX_AGE,
         };
         for failed in 1..=6 {
             let ceiling = (100u64 << (failed - 1)).min(500);

@@ -1,11 +1,11 @@
 //! The queue loop `ferry dev` runs (the Lambda execute function gets its
-//! messages from SQS instead): receive, execute, and settle each message
-//! according to its [`Disposition`].
+//! messages from SQS instead, and runs them with [`crate::execute::execute_all`]):
+//! receive, execute, and settle each message according to its [`Disposition`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::execute::{Disposition, execute};
 use crate::hub::Hub;
@@ -13,8 +13,8 @@ use crate::ports::{Message, WorkQueue};
 
 /// How long a received message stays hidden while a worker runs it.
 pub const VISIBILITY: Duration = Duration::from_secs(120);
-/// Messages taken per receive.
-pub const BATCH: usize = 10;
+/// Most messages taken per receive.
+pub const BATCH: usize = 100;
 /// Long-poll wait per receive.
 pub const POLL_WAIT: Duration = Duration::from_secs(1);
 
@@ -35,47 +35,60 @@ pub async fn settle(queue: &dyn WorkQueue, msg: &Message, d: Disposition) {
     }
 }
 
-/// Run `n` workers (0: accept only) until `stop` turns true. In-flight runs finish; messages
-/// received but not started are released at once for the next start.
-pub async fn run_workers(hub: Arc<Hub>, n: usize, stop: watch::Receiver<bool>) {
+/// Execute up to `n` runs at once (0: accept only) until `stop` turns true.
+///
+/// One loop receives as many messages as there are free slots (up to
+/// [`BATCH`] per receive) and starts each at once in its own task, so runs
+/// that wait (a rate limit, a slow target, a batch filling up) do not hold
+/// up the others, and runs received together can share a batched call.
+/// On stop, nothing more is received and runs in flight finish.
+pub async fn run_workers(hub: Arc<Hub>, n: usize, mut stop: watch::Receiver<bool>) {
+    if n == 0 {
+        let _ = stop.wait_for(|s| *s).await;
+        return;
+    }
+    let slots = Arc::new(Semaphore::new(n));
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..n {
-        let hub = hub.clone();
-        let mut stop = stop.clone();
-        tasks.spawn(async move {
-            loop {
-                if *stop.borrow() {
-                    break;
-                }
-                let received = tokio::select! {
-                    r = hub.ports.queue.receive(BATCH, VISIBILITY, POLL_WAIT) => r,
-                    _ = stop.changed() => break,
-                };
-                let messages = match received {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "queue unavailable");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                };
-                let mut pending = messages.into_iter();
-                for msg in pending.by_ref() {
-                    let d = execute(&hub, &msg).await;
-                    settle(hub.ports.queue.as_ref(), &msg, d).await;
-                    if *stop.borrow() {
-                        break;
-                    }
-                }
-                for msg in pending {
-                    let _ = hub
-                        .ports
-                        .queue
-                        .change_visibility(&msg.receipt, Duration::ZERO)
-                        .await;
-                }
+    loop {
+        while tasks.try_join_next().is_some() {}
+        if *stop.borrow() {
+            break;
+        }
+        let first = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let mut permits = vec![first];
+        while permits.len() < BATCH {
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
             }
-        });
+        }
+        let received = tokio::select! {
+            r = hub.ports.queue.receive(permits.len(), VISIBILITY, POLL_WAIT) => r,
+            _ = stop.changed() => break,
+        };
+        let messages = match received {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "queue unavailable");
+                drop(permits);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        for (msg, permit) in messages.into_iter().zip(permits) {
+            let hub = hub.clone();
+            tasks.spawn(async move {
+                let d = execute(&hub, &msg).await;
+                settle(hub.ports.queue.as_ref(), &msg, d).await;
+                drop(permit);
+            });
+        }
     }
     while tasks.join_next().await.is_some() {}
 }

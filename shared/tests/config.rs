@@ -507,4 +507,80 @@ workflows:
             ["the file is empty; a config starts with `version: 1`"]
         );
     }
+
+    #[test]
+    fn execution_settings_load_and_their_mistakes_are_reported() {
+        let ok = r#"
+version: 1
+connections:
+  crm:
+    base_url: "${env:CRM_URL}"
+    classify: { "423": retry, "5xx": retry }
+    auth: { type: oauth2, token_url: "https://auth.example.com/token", client_id: ferry, client_secret: "${env:CRM_TOKEN}" }
+sources:
+  form: { verify: { scheme: hmac-sha256, header: X-Signature, secret: "${env:FORM_SECRET}" } }
+workflows:
+  w:
+    trigger: { source: form }
+    retry: { max_age: 2h }
+    steps:
+      - id: upsert
+        connection: crm
+        classify: { "409": success }
+        request: { path: /contacts, json: { email: "{{ body.email }}" } }
+        batch: { max_items: 50, path: /contacts/batch, json: { records: "{{ items }}" }, results: response.body.results, item_status: result.status }
+"#;
+        let loaded = load(ok).unwrap();
+        let step = &loaded.config.workflows["w"].steps[0];
+        assert_eq!(step.batch.as_ref().unwrap().max_items.get(), 50);
+        assert_eq!(
+            loaded.config.workflows["w"]
+                .retry
+                .as_ref()
+                .unwrap()
+                .max_age
+                .unwrap()
+                .get(),
+            Duration::from_secs(7200)
+        );
+        assert!(matches!(
+            loaded.config.connections["crm"].auth,
+            Some(Auth::OAuth2 { .. })
+        ));
+        assert!(loaded.secrets.iter().any(|s| s == "crm-token-0123456789"));
+        let debug = format!("{:?}", loaded.config.connections["crm"].auth);
+        assert!(!debug.contains("crm-token-0123456789"), "{debug}");
+
+        let bad = r#"
+version: 1
+connections:
+  crm:
+    base_url: "${env:CRM_URL}"
+    classify: { "6xx": retry }
+    auth: { type: oauth2, grant: refresh_token, token_url: "/token", client_id: ferry, client_secret: "literal" }
+sources:
+  form: { verify: { scheme: hmac-sha256, header: X-Signature, secret: "${env:FORM_SECRET}" } }
+workflows:
+  w:
+    trigger: { source: form }
+    retry: { max_age: 0s }
+    steps:
+      - id: upsert
+        connection: crm
+        request: { path: /contacts }
+        batch: { max_items: 5, path: /bulk, item_status: result.status }
+"#;
+        let all = errors(bad).join("\n");
+        for expected in [
+            "line 6: connections.crm.classify.6xx: \"6xx\" is not a status code",
+            "connections.crm.auth.client_secret: secrets must be references",
+            "connections.crm.auth.token_url: token_url \"/token\" is not an absolute http(s) URL",
+            "connections.crm.auth.refresh_token: grant refresh_token needs a `refresh_token`",
+            "workflows.w.retry.max_age: max_age must be greater than zero",
+            "workflows.w.steps[0].request.json: a batched step needs a `request.json`",
+            "workflows.w.steps[0].batch.item_status: `item_status` reads each item's `result`",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
 }

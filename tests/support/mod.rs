@@ -18,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
-/// The `ferry` binary under test.
-pub fn ferry_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ferry")
+/// The `ferry` binary under test: cargo's, or `FERRY_BIN` when set (a copy
+/// that a concurrent build in a shared target directory cannot replace mid-run).
+pub fn ferry_bin() -> String {
+    std::env::var("FERRY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferry").to_owned())
 }
 
 /// Run `ferry args…` to completion: (exit code, stdout, stderr).
@@ -70,7 +71,18 @@ pub struct Seen {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
+    /// The status the target answered with.
+    pub status: u16,
+    /// The raw query string.
+    pub query: String,
+    /// The raw body.
+    pub raw: Vec<u8>,
 }
+
+/// Decides the answer to a request on a path (after the script, before the default).
+pub type Behaviour = Arc<dyn Fn(&Seen) -> Option<Answer> + Send + Sync>;
 
 /// A scripted answer.
 #[derive(Debug, Clone)]
@@ -96,6 +108,7 @@ impl Answer {
 struct TargetState {
     seen: Vec<Seen>,
     script: HashMap<String, VecDeque<Answer>>,
+    behaviours: Vec<(String, Behaviour)>,
     counter: u64,
 }
 
@@ -134,6 +147,19 @@ impl Target {
             .extend(answers);
     }
 
+    /// Answer requests whose path starts with `prefix` with `f` (when it returns `Some`).
+    pub fn behave(
+        &self,
+        prefix: &str,
+        f: impl Fn(&Seen) -> Option<Answer> + Send + Sync + 'static,
+    ) {
+        self.state
+            .lock()
+            .unwrap()
+            .behaviours
+            .push((prefix.to_owned(), Arc::new(f)));
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -155,7 +181,7 @@ async fn target_handler(
         let mut st = state.lock().unwrap();
         st.counter += 1;
         let n = st.counter;
-        st.seen.push(Seen {
+        let mut seen = Seen {
             method: method.to_string(),
             path: path.clone(),
             headers: headers
@@ -163,16 +189,30 @@ async fn target_handler(
                 .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
                 .collect(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        });
-        st.script
+            at: Instant::now(),
+            status: 0,
+            query: uri.query().unwrap_or("").to_owned(),
+            raw: body.to_vec(),
+        };
+        let behaviour = st
+            .behaviours
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map(|(_, f)| f.clone());
+        let answer = st
+            .script
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
+            .or_else(|| behaviour.and_then(|f| f(&seen)))
             .unwrap_or_else(|| {
                 Answer::status(
                     200,
                     json!({ "id": format!("{}-{n}", path.trim_start_matches('/')) }),
                 )
-            })
+            });
+        seen.status = answer.status;
+        st.seen.push(seen);
+        answer
     };
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
@@ -360,12 +400,64 @@ impl Hub {
                 let run = self.run(id);
                 matches!(
                     run["status"].as_str(),
-                    Some("succeeded" | "skipped" | "dead_lettered")
+                    Some("succeeded" | "skipped" | "dead_lettered" | "auth_failed")
                 )
                 .then_some(run)
             },
         )
         .await
+    }
+
+    /// Wait until `n` runs exist and every one has a final status; return them.
+    pub async fn all_finished(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        eventually(&format!("{n} runs to finish"), timeout, || async {
+            let runs = self.runs();
+            (runs.len() >= n
+                && runs.iter().all(|r| {
+                    matches!(
+                        r["status"].as_str(),
+                        Some("succeeded" | "skipped" | "dead_lettered" | "auth_failed")
+                    )
+                }))
+            .then_some(runs)
+        })
+        .await
+    }
+
+    /// POST each body signed (hmac-sha256 in `X-Signature`) to `/hooks/<source>`,
+    /// `concurrency` at a time; every one must be accepted (202).
+    pub async fn post_many(
+        &self,
+        source: &str,
+        secret: &str,
+        bodies: Vec<Value>,
+        concurrency: usize,
+    ) {
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for body in bodies {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let http = self.http.clone();
+            let url = self.url(&format!("/hooks/{source}"));
+            let secret = secret.to_owned();
+            tasks.spawn(async move {
+                let raw = serde_json::to_vec(&body).unwrap();
+                let sig = hmac_hex(&secret, &raw);
+                let resp = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-signature", sig)
+                    .body(raw)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status().as_u16(), 202, "{:?}", resp.text().await);
+                drop(permit);
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
     }
 
     /// Stop with SIGTERM (clean shutdown) and wait.

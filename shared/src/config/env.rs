@@ -37,8 +37,12 @@ pub(crate) fn resolve(root: &mut Node, env: EnvLookup<'_>) -> Resolved {
 fn is_secret_field(path: &Path) -> bool {
     matches!(
         path.shape().as_slice(),
-        ["connections", _, "auth", "token" | "password" | "key"]
-            | ["sources", _, "verify", "secret"]
+        [
+            "connections",
+            _,
+            "auth",
+            "token" | "password" | "key" | "client_secret" | "refresh_token"
+        ] | ["sources", _, "verify", "secret"]
             | ["sources", _, "verify", "secret", "[]"]
     )
 }

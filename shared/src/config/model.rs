@@ -50,6 +50,23 @@ pub struct Connection {
     /// Extra headers sent with every request on this connection.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// How answers are judged on this connection, by status code (`"409"`) or
+    /// class (`"4xx"`): `success`, `retry` or `fail`. A step's own `classify`
+    /// comes first; anything neither mentions follows the defaults.
+    #[serde(default)]
+    pub classify: BTreeMap<String, Outcome>,
+}
+
+/// What an answer with a given status means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The call did what it should (e.g. `409` for an upsert that already happened).
+    Success,
+    /// Worth trying again, with backoff.
+    Retry,
+    /// Trying again cannot help: the run is dead-lettered with the reason.
+    Fail,
 }
 
 /// Connection authentication. Secret fields must be references such as `${env:NAME}`.
@@ -80,6 +97,40 @@ pub enum Auth {
         /// The key (a secret reference).
         key: String,
     },
+    /// OAuth 2.0: an access token from `token_url`, cached in the store across
+    /// invocations, refreshed before it expires and once after a `401`.
+    #[serde(rename = "oauth2")]
+    OAuth2 {
+        /// The token endpoint, e.g. `https://auth.example.com/oauth/token`.
+        token_url: String,
+        /// `client_credentials` (default) or `refresh_token`.
+        #[serde(default)]
+        grant: Grant,
+        /// The client id.
+        client_id: String,
+        /// The client secret (a secret reference).
+        client_secret: String,
+        /// The refresh token for the `refresh_token` grant (a secret reference).
+        #[serde(default)]
+        refresh_token: Option<String>,
+        /// Space-separated scopes to ask for.
+        #[serde(default)]
+        scope: Option<String>,
+        /// Extra form fields for the token request (e.g. `audience`).
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+    },
+}
+
+/// OAuth 2.0 grant types ferry can use on its own (no user in the loop).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// Client credentials: the client id and secret buy an access token.
+    #[default]
+    ClientCredentials,
+    /// Refresh token: a long-lived refresh token buys access tokens.
+    RefreshToken,
 }
 
 impl std::fmt::Debug for Auth {
@@ -96,6 +147,24 @@ impl std::fmt::Debug for Auth {
                 .field("header", header)
                 .field("query", query)
                 .field("key", &REDACTED)
+                .finish(),
+            Auth::OAuth2 {
+                token_url,
+                grant,
+                client_id,
+                refresh_token,
+                scope,
+                params,
+                ..
+            } => f
+                .debug_struct("OAuth2")
+                .field("token_url", token_url)
+                .field("grant", grant)
+                .field("client_id", client_id)
+                .field("client_secret", &REDACTED)
+                .field("refresh_token", &refresh_token.as_ref().map(|_| REDACTED))
+                .field("scope", scope)
+                .field("params", params)
                 .finish(),
         }
     }
@@ -374,6 +443,41 @@ pub struct Step {
     /// Retry policy for this step (overrides the workflow's).
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
+    /// How answers are judged for this step (before the connection's `classify`),
+    /// e.g. `{ "409": success }` for an upsert.
+    #[serde(default)]
+    pub classify: BTreeMap<String, Outcome>,
+    /// Send this step for several runs in one call to a batch endpoint.
+    #[serde(default)]
+    pub batch: Option<Batch>,
+}
+
+/// A batch endpoint: runs that reach this step together are sent as one call.
+/// Each run's item is the step's `request.json`, rendered for that run.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Most items in one call.
+    pub max_items: NonZeroU32,
+    /// HTTP method of the batch call (default POST).
+    #[serde(default = "default_method")]
+    pub method: Method,
+    /// Path of the batch endpoint, appended to the connection's base URL (a template over `items`).
+    pub path: String,
+    /// The batch call's JSON body; templates see `items`, the list of item bodies (default `"{{ items }}"`).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// Expression giving the per-item results in `response`, in item order
+    /// (e.g. `response.body.results`); each becomes that run's response body.
+    #[serde(default)]
+    pub results: Option<String>,
+    /// Expression giving an item's own status from its `result` (e.g. `result.status`);
+    /// judged like an HTTP status, so failed items are retried (or fail) one by one.
+    #[serde(default)]
+    pub item_status: Option<String>,
+    /// How long the first item waits for others to join it (default 50ms).
+    #[serde(default)]
+    pub wait: Option<Dur>,
 }
 
 /// HTTP methods.
@@ -445,6 +549,9 @@ pub struct RetryPolicy {
     /// Largest backoff (default 1h).
     #[serde(default)]
     pub max_backoff: Option<Dur>,
+    /// Give up once this long has passed since the step's first attempt (default 24h).
+    #[serde(default)]
+    pub max_age: Option<Dur>,
 }
 
 /// A scheduled sync: poll an API for what changed since the saved watermark,

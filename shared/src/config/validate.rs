@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use super::diagnostic::{Diagnostic, Path, did_you_mean};
 use super::load::{Flow, Parsed, Target};
 use super::model::{
-    Auth, Connection, Pagination, Poll, RateLimit, RetryPolicy, Step, SyncDef, Workflow,
+    Auth, Batch, Connection, Grant, Outcome, Pagination, Poll, RateLimit, RetryPolicy, Step,
+    SyncDef, Workflow,
 };
 use super::sources;
 use super::templates::{Jinja, Scope};
@@ -187,13 +188,121 @@ fn connection(c: &Connection, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
                 "username must be non-empty and must not contain `:`",
             );
         }
+        Some(Auth::OAuth2 {
+            token_url,
+            grant,
+            refresh_token,
+            client_id,
+            ..
+        }) => oauth2(
+            token_url,
+            *grant,
+            refresh_token.as_deref(),
+            client_id,
+            &path.key("auth"),
+            r,
+        ),
         _ => {}
     }
+    classify(&c.classify, &path.key("classify"), r);
     if let Some(rl) = &c.rate_limit {
         rate_limit(rl, &path.key("rate_limit"), jinja, r);
     }
     if c.timeout.is_some_and(|t| t.get().is_zero()) {
         r.error(&path.key("timeout"), "timeout must be greater than zero");
+    }
+}
+
+fn oauth2(
+    token_url: &str,
+    grant: Grant,
+    refresh_token: Option<&str>,
+    client_id: &str,
+    path: &Path,
+    r: &mut Report<'_>,
+) {
+    let url_path = path.key("token_url");
+    if !r.has_error_at(&url_path) {
+        let ok = token_url.parse::<http::Uri>().is_ok_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some_and(|h| !h.is_empty())
+        });
+        if !ok {
+            let shown = r.shown(&url_path, token_url).to_owned();
+            r.error(
+                &url_path,
+                format!("token_url {shown:?} is not an absolute http(s) URL such as \"https://auth.example.com/oauth/token\""),
+            );
+        }
+    }
+    if client_id.is_empty() {
+        r.error(&path.key("client_id"), "client_id must not be empty");
+    }
+    match (grant, refresh_token) {
+        (Grant::RefreshToken, None) => r.error(
+            &path.key("refresh_token"),
+            "grant refresh_token needs a `refresh_token` (a secret reference such as ${env:NAME})",
+        ),
+        (Grant::ClientCredentials, Some(_)) => r.error(
+            &path.key("refresh_token"),
+            "`refresh_token` only applies to `grant: refresh_token`",
+        ),
+        _ => {}
+    }
+}
+
+/// `classify` keys are a status (`"409"`) or a class (`"4xx"`).
+fn classify(rules: &std::collections::BTreeMap<String, Outcome>, path: &Path, r: &mut Report<'_>) {
+    for key in rules.keys() {
+        if crate::retry::StatusRule::parse(key).is_none() {
+            r.error(
+                &path.key(key),
+                format!(
+                    "{key:?} is not a status code (100-599, e.g. \"409\") or a class (e.g. \"4xx\")"
+                ),
+            );
+        }
+    }
+}
+
+fn batch(b: &Batch, s: &Step, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
+    if s.request.json.is_none() {
+        r.error(
+            &path.key("request").key("json"),
+            "a batched step needs a `request.json`: it is each run's item in the batch",
+        );
+    }
+    let scope = Scope::NO_STEPS;
+    jinja.template(&b.path, &path.key("batch").key("path"), &scope, r);
+    if let Some(json) = &b.json {
+        let body = crate::config::RequestSpec {
+            method: b.method,
+            path: String::new(),
+            query: Default::default(),
+            headers: Default::default(),
+            json: Some(json.clone()),
+            form: None,
+        };
+        jinja.request(&body, &path.key("batch"), &scope, r);
+    }
+    for (key, expr) in [("results", &b.results), ("item_status", &b.item_status)] {
+        if let Some(expr) = expr {
+            jinja.expression(expr, &path.key("batch").key(key), &scope, r);
+        }
+    }
+    if b.item_status.is_some() && b.results.is_none() {
+        r.error(
+            &path.key("batch").key("item_status"),
+            "`item_status` reads each item's `result`; set `results` to say where the results are",
+        );
+    }
+    if b.wait
+        .is_some_and(|w| w.get() > std::time::Duration::from_secs(10))
+    {
+        r.error(
+            &path.key("batch").key("wait"),
+            "a batch waits at most 10s for items to join it",
+        );
     }
 }
 
@@ -439,9 +548,16 @@ fn step(s: &Step, path: &Path, scope: &Scope<'_>, jinja: &Jinja, r: &mut Report<
     if let Some(retry) = &s.retry {
         retry_policy(retry, &path.key("retry"), r);
     }
+    classify(&s.classify, &path.key("classify"), r);
+    if let Some(b) = &s.batch {
+        batch(b, s, path, jinja, r);
+    }
 }
 
 fn retry_policy(p: &RetryPolicy, path: &Path, r: &mut Report<'_>) {
+    if p.max_age.is_some_and(|a| a.get().is_zero()) {
+        r.error(&path.key("max_age"), "max_age must be greater than zero");
+    }
     if p.initial_backoff.is_some_and(|b| b.get().is_zero()) {
         r.error(
             &path.key("initial_backoff"),

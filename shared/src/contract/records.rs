@@ -40,6 +40,7 @@ fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
         created_at,
         updated_at: created_at,
         error: None,
+        failure: None,
         steps: Vec::new(),
     }
 }

@@ -319,6 +319,7 @@ async fn finish(
         created_at: started,
         updated_at: now,
         error: detail.clone(),
+        failure: None,
         steps,
     };
     if let Err(e) = hub.ports.runs.put(&record).await {

@@ -196,6 +196,7 @@ async fn reject(
         created_at: now,
         updated_at: now,
         error: Some(why.clone()),
+        failure: Some(crate::model::Failure::Mapping),
         steps: vec![],
     };
     if let Err(e) = hub.ports.runs.create(&rec).await {

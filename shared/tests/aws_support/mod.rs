@@ -35,6 +35,7 @@ pub fn run(workflow: &str, created_at: i64) -> RunRecord {
         created_at,
         updated_at: created_at,
         error: None,
+        failure: None,
         steps: Vec::new(),
     }
 }

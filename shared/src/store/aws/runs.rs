@@ -31,13 +31,14 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 const FILTERED_PAGE: usize = 100;
 
 /// Every status, for a listing without filters (one Query each).
-const ALL_STATUSES: [RunStatus; 6] = [
+const ALL_STATUSES: [RunStatus; 7] = [
     RunStatus::Queued,
     RunStatus::Running,
     RunStatus::Retrying,
     RunStatus::Succeeded,
     RunStatus::Skipped,
     RunStatus::DeadLettered,
+    RunStatus::AuthFailed,
 ];
 
 /// A new status must be added to [`ALL_STATUSES`]: this match stops compiling.
@@ -48,7 +49,8 @@ const fn _every_status_is_listed(s: RunStatus) {
         | RunStatus::Retrying
         | RunStatus::Succeeded
         | RunStatus::Skipped
-        | RunStatus::DeadLettered => {}
+        | RunStatus::DeadLettered
+        | RunStatus::AuthFailed => {}
     }
 }
 

@@ -37,6 +37,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::ports::{Ports, StoreError, StoreResult};
+pub use queue::Recovered;
 use writer::Writer;
 
 /// The file name used when [`SqliteStore::open`] is given a directory.

@@ -117,7 +117,9 @@ impl WorkQueue for SqliteStore {
         let receipt = receipt.to_owned();
         self.write(move |conn, now| {
             let n = conn
-                .prepare_cached("UPDATE queue SET visible_at = ?2 WHERE receipt = ?1")
+                .prepare_cached(
+                    "UPDATE queue SET visible_at = ?2, in_flight = 0 WHERE receipt = ?1",
+                )
                 .and_then(|mut s| s.execute(params![receipt, after(now, timeout)]))
                 .map_err(sql_err)?;
             if n == 0 {
@@ -194,6 +196,49 @@ impl WorkQueue for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// After the previous process on this file died (`kill -9`, a crash):
+    /// make the messages it held visible at once, instead of after their
+    /// visibility timeout, and drop its unfinished step claims and token-refresh
+    /// leases (`step:…`, `oauth2:…`), so their retries need not wait for the
+    /// leases to run out. Delayed retries keep their delay.
+    ///
+    /// Only call this while no other process uses the file (`ferry dev` holds
+    /// a lock on its data directory); it would steal that process's work.
+    pub async fn recover_after_crash(&self) -> StoreResult<Recovered> {
+        let recovered = self
+            .write(|conn, now| {
+                let messages = conn
+                    .prepare_cached(
+                        "UPDATE queue SET visible_at = ?1, in_flight = 0
+                         WHERE in_flight = 1 AND visible_at > ?1",
+                    )
+                    .and_then(|mut s| s.execute([now]))
+                    .map_err(sql_err)?;
+                let claims = conn
+                    .prepare_cached(
+                        "DELETE FROM idempotency WHERE completed = 0
+                         AND (key LIKE 'step:%' OR key LIKE 'oauth2:%')",
+                    )
+                    .and_then(|mut s| s.execute([]))
+                    .map_err(sql_err)?;
+                Ok(Recovered { messages, claims })
+            })
+            .await?;
+        self.queue_changed.notify_waiters();
+        Ok(recovered)
+    }
+}
+
+/// What [`SqliteStore::recover_after_crash`] released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Messages made visible.
+    pub messages: usize,
+    /// Claims dropped.
+    pub claims: usize,
+}
+
 fn stale(receipt: &str) -> StoreError {
     StoreError::NotFound(format!(
         "receipt {receipt:?} is unknown or superseded by a later receive"
@@ -257,8 +302,8 @@ fn receive(
             }
             let receipt = new_id();
             conn.prepare_cached(
-                "UPDATE queue SET receive_count = receive_count + 1, receipt = ?2, visible_at = ?3
-                 WHERE seq = ?1",
+                "UPDATE queue SET receive_count = receive_count + 1, receipt = ?2, visible_at = ?3,
+                 in_flight = 1 WHERE seq = ?1",
             )
             .and_then(|mut s| s.execute(params![seq, receipt, hidden_until]))
             .map_err(sql_err)?;

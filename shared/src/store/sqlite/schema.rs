@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -80,6 +80,11 @@ const MIGRATIONS: &[&str] = &[
         updated_at   INTEGER NOT NULL,
         paused_until INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
+    "#,
+    // 1 -> 2: which messages a worker holds (received, not yet settled), so a
+    // restart after a crash can release them without cutting retry delays short.
+    r#"
+    ALTER TABLE queue ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 

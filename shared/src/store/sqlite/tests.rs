@@ -92,8 +92,80 @@ fn queued_run(id: &str) -> RunRecord {
         created_at: contract::T0,
         updated_at: contract::T0,
         error: None,
+        failure: None,
         steps: Vec::new(),
     }
+}
+
+/// After a crash: what the dead process held comes back at once, delayed
+/// retries keep their delay, unfinished step claims go, finished ones stay.
+#[tokio::test]
+async fn recover_after_crash_releases_only_what_a_dead_process_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(contract::T0);
+    let store = open(&dir.path().join("hub.db"), clock.clone());
+    let ports = store.ports();
+    let q = &ports.queue;
+    q.send("held", Duration::ZERO).await.unwrap();
+    q.send("retrying", Duration::ZERO).await.unwrap();
+    let got = q
+        .receive(2, Duration::from_secs(120), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    let retrying = got.iter().find(|m| m.body == "retrying").unwrap();
+    q.change_visibility(&retrying.receipt, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let idem = &ports.idempotency;
+    let lease = Duration::from_secs(60);
+    assert_eq!(
+        idem.claim("step:r1:a", "", "", lease).await.unwrap(),
+        Claim::Claimed
+    );
+    idem.complete("step:r1:a", "{}", Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        idem.claim("step:r1:b", "", "", lease).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        idem.claim("event:x", "", "", lease).await.unwrap(),
+        Claim::Claimed
+    );
+
+    let r = store.recover_after_crash().await.unwrap();
+    assert_eq!((r.messages, r.claims), (1, 1));
+    let again = q
+        .receive(10, Duration::from_secs(120), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["held"]
+    );
+    assert!(matches!(
+        idem.claim("step:r1:a", "", "", lease).await.unwrap(),
+        Claim::Completed { .. }
+    ));
+    assert_eq!(
+        idem.claim("step:r1:b", "", "", lease).await.unwrap(),
+        Claim::Claimed
+    );
+    assert!(matches!(
+        idem.claim("event:x", "", "", lease).await.unwrap(),
+        Claim::InProgress { .. }
+    ));
+    clock.advance(60_000);
+    let later = q
+        .receive(10, Duration::from_secs(120), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["retrying"]
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,176 @@
+//! One outbound call of a step, with everything around it: the rate-limit
+//! gate, the connection's credential (refreshed once after a `401`), the
+//! `Idempotency-Key`, the verdict, and the connection-wide pause after a `429`.
+
+use std::time::Duration;
+
+use crate::auth::AuthError;
+use crate::config::Connection;
+use crate::hub::Hub;
+use crate::limits::{Gate, connection_key};
+use crate::model::Attempt;
+use crate::outbound::{self, CallError, Prepared, Response};
+use crate::retry::{Rules, Verdict, judge};
+
+/// How long a `429` without `Retry-After` pauses its connection.
+pub const DEFAULT_429_PAUSE: Duration = Duration::from_secs(1);
+
+/// What happened when a call was attempted.
+#[derive(Debug, Clone)]
+pub enum Called {
+    /// The rate limit says not yet: give the message back for this long (not an attempt).
+    Later(Duration),
+    /// The store could not be asked: retry the message later (not an attempt).
+    StoreDown(String),
+    /// The credentials were refused before any call (the token endpoint said no).
+    Refused(String),
+    /// One or two calls (two when a `401` led to a refreshed credential); the last decides.
+    Done(Vec<Tried>),
+}
+
+/// One call and its verdict.
+#[derive(Debug, Clone)]
+pub struct Tried {
+    /// For the run log (`n` is filled in by the caller).
+    pub attempt: Attempt,
+    /// What it means.
+    pub verdict: Verdict,
+    /// The answer, when one came.
+    pub response: Option<Response>,
+}
+
+/// Call `req` on connection `name` once it may, as the step's judge says.
+/// `limit_key` is the rendered `rate_limit.key`, when the connection has one.
+pub async fn call(
+    hub: &Hub,
+    name: &str,
+    conn: &Connection,
+    req: &Prepared,
+    idempotency_key: &str,
+    rules: Rules<'_>,
+    limit_key: Option<&str>,
+) -> Called {
+    let ports = &hub.ports;
+    match hub.limiter.pass(ports, name, conn, limit_key).await {
+        Gate::Go => {}
+        Gate::Later(d) => return Called::Later(d),
+        Gate::Unavailable(e) => return Called::StoreDown(e.to_string()),
+    }
+    let http = hub.http.client();
+    let mut cred = match hub.tokens.credential(ports, http, name, conn).await {
+        Ok(c) => c,
+        Err(AuthError::Refused(why)) => return Called::Refused(why),
+        Err(AuthError::Unavailable(why)) => {
+            let now = ports.clock.now_ms();
+            return Called::Done(vec![Tried {
+                attempt: Attempt {
+                    n: 0,
+                    started_at: now,
+                    duration_ms: 0,
+                    status_code: None,
+                    error: Some(why),
+                },
+                verdict: Verdict::Retry { after: None },
+                response: None,
+            }]);
+        }
+    };
+    let mut tries = Vec::new();
+    loop {
+        let started_at = ports.clock.now_ms();
+        let result = hub.http.send_with(conn, req, idempotency_key, &cred).await;
+        let tried = judge_result(hub, req, result, started_at, rules);
+        if let Verdict::Retry { after } = &tried.verdict
+            && tried.attempt.status_code == Some(429)
+        {
+            let until = ports.clock.now_ms()
+                + after.unwrap_or(DEFAULT_429_PAUSE).as_millis() as crate::clock::Millis;
+            if let Err(e) = ports.limits.pause(&connection_key(name), until).await {
+                tracing::warn!(connection = name, error = %e, "could not pause the connection after a 429");
+            }
+        }
+        let unauthorized = tried.verdict == Verdict::Unauthorized;
+        tries.push(tried);
+        if !unauthorized || tries.len() > 1 {
+            return Called::Done(tries);
+        }
+        match hub.tokens.invalidate(ports, http, name, conn, &cred).await {
+            Ok(Some(fresh)) => cred = fresh,
+            Ok(None) => return Called::Done(tries),
+            Err(AuthError::Refused(why)) => return Called::Refused(why),
+            Err(AuthError::Unavailable(why)) => {
+                // The 401 stands; the step is retried once the endpoint answers.
+                if let Some(last) = tries.last_mut() {
+                    last.verdict = Verdict::Retry { after: None };
+                    last.attempt.error = Some(format!(
+                        "{}; refreshing the token failed: {why}",
+                        last.attempt.error.as_deref().unwrap_or("HTTP 401")
+                    ));
+                }
+                return Called::Done(tries);
+            }
+        }
+    }
+}
+
+fn judge_result(
+    hub: &Hub,
+    req: &Prepared,
+    result: Result<Response, CallError>,
+    started_at: crate::clock::Millis,
+    rules: Rules<'_>,
+) -> Tried {
+    let now = hub.ports.clock.now_ms();
+    match result {
+        Ok(resp) => {
+            let verdict = judge(
+                resp.status,
+                resp.headers.get("retry-after").map(String::as_str),
+                now,
+                rules,
+            );
+            let error = (verdict != Verdict::Success)
+                .then(|| describe_status(hub, &req.method, &req.url, &resp));
+            Tried {
+                attempt: Attempt {
+                    n: 0,
+                    started_at,
+                    duration_ms: resp.elapsed.as_millis() as u64,
+                    status_code: Some(resp.status),
+                    error,
+                },
+                verdict,
+                response: Some(resp),
+            }
+        }
+        Err(e) => Tried {
+            attempt: Attempt {
+                n: 0,
+                started_at,
+                duration_ms: (now - started_at).max(0) as u64,
+                status_code: None,
+                error: Some(format!("{} {}: {e}", req.method, req.url)),
+            },
+            verdict: Verdict::Retry { after: None },
+            response: None,
+        },
+    }
+}
+
+/// `HTTP 403 Forbidden (permission denied) from POST https://…: <body excerpt>`, redacted.
+pub fn describe_status(hub: &Hub, method: &http::Method, url: &str, resp: &Response) -> String {
+    let reason = http::StatusCode::from_u16(resp.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let kind = match resp.status {
+        401 => " (authentication failed)",
+        403 => " (permission denied)",
+        _ => "",
+    };
+    let body = hub.redact(&outbound::excerpt(&resp.body, 300));
+    format!(
+        "HTTP {} {reason}{kind} from {method} {url}: {body}",
+        resp.status
+    )
+}

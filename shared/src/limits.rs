@@ -1,0 +1,140 @@
+//! Spending a connection's rate limit before a call, through the
+//! [`RateLimits`](crate::ports::RateLimits) port (so every worker and every
+//! instance shares one bucket), without burning attempts and without busy-looping.
+//!
+//! - Every call first passes its connection's key, `conn:<name>`: that is where
+//!   a `429` pauses the whole connection. Without a `rate_limit` (or with a
+//!   per-key one) the bucket there is unlimited, so only a pause can hold a call.
+//! - A `rate_limit` without `key` is a token bucket on `conn:<name>` at the
+//!   headroom ([`crate::hub::bucket`]); with `key` the bucket is per rendered
+//!   value, `conn:<name>:key:<value>`.
+//! - The store answers `Wait(d)`: the exact time to the next token or the end
+//!   of a pause. Waits up to [`MAX_INLINE_WAIT`] are slept in-process; longer
+//!   ones send the message back to the queue with that delay (not an attempt).
+//! - In a process, at most `burst` callers per bucket ask the store at once;
+//!   the others queue in-process (fairly, oldest first) instead of all waking
+//!   for the same token. One who has queued for [`MAX_QUEUE_WAIT`] gives its
+//!   message back with a delay of its place in line over the rate.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::config::{Connection, RateLimit};
+use crate::hub::bucket;
+use crate::ports::{Acquire, Bucket, Ports, StoreError};
+
+/// Waits up to this long for a token (or the end of a pause) happen in-process.
+pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
+/// Longest a caller queues in-process behind others for the same bucket.
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// Most callers per bucket asking the store at once, whatever the burst.
+const MAX_POLLERS: usize = 64;
+/// A bucket so large only a pause can hold a caller.
+pub const UNLIMITED: Bucket = Bucket {
+    rate_per_sec: 1e12,
+    burst: 1e12,
+};
+
+/// What the gate says.
+#[derive(Debug)]
+pub enum Gate {
+    /// A token was spent: call now.
+    Go,
+    /// Not now: put the message back for this long (not an attempt).
+    Later(Duration),
+    /// The store could not be asked.
+    Unavailable(StoreError),
+}
+
+/// The store key a `429` on connection `name` pauses.
+pub fn connection_key(name: &str) -> String {
+    format!("conn:{name}")
+}
+
+/// Per-process fairness for the buckets (the buckets themselves live in the store).
+#[derive(Debug, Default)]
+pub struct Limiter {
+    lines: Mutex<HashMap<String, Arc<Line>>>,
+}
+
+#[derive(Debug)]
+struct Line {
+    pollers: Semaphore,
+    queued: AtomicUsize,
+}
+
+impl Limiter {
+    /// Spend what a call on connection `name` needs; `key` is the rendered
+    /// `rate_limit.key`, when the connection has one.
+    pub async fn pass(
+        &self,
+        ports: &Ports,
+        name: &str,
+        conn: &Connection,
+        key: Option<&str>,
+    ) -> Gate {
+        let conn_key = connection_key(name);
+        let (conn_bucket, keyed) = match (&conn.rate_limit, key) {
+            (Some(rl), Some(k)) => (UNLIMITED, Some((format!("{conn_key}:key:{k}"), rl))),
+            (Some(rl), None) if rl.key.is_none() => (bucket(rl), None),
+            _ => (UNLIMITED, None),
+        };
+        // The connection's own key: a pause, or its bucket.
+        if conn_bucket == UNLIMITED {
+            match take(ports, &conn_key, UNLIMITED).await {
+                Gate::Go => {}
+                other => return other,
+            }
+        } else if let Some(rl) = &conn.rate_limit {
+            return self.in_line(ports, &conn_key, rl).await;
+        }
+        match keyed {
+            Some((k, rl)) => self.in_line(ports, &k, rl).await,
+            None => Gate::Go,
+        }
+    }
+
+    /// Queue in-process for bucket `key`, then take a token from the store.
+    async fn in_line(&self, ports: &Ports, key: &str, rl: &RateLimit) -> Gate {
+        let b = bucket(rl);
+        let line = self.line(key, b);
+        let ahead = line.queued.fetch_add(1, Ordering::SeqCst);
+        let permit = tokio::time::timeout(MAX_QUEUE_WAIT, line.pollers.acquire()).await;
+        line.queued.fetch_sub(1, Ordering::SeqCst);
+        let Ok(Ok(_permit)) = permit else {
+            // Too long a line: come back when this caller's turn is likely.
+            let turn = (ahead + 1) as f64 / b.rate_per_sec.max(1e-6);
+            return Gate::Later(Duration::from_secs_f64(turn.clamp(0.1, 3600.0)));
+        };
+        take(ports, key, b).await
+    }
+
+    fn line(&self, key: &str, b: Bucket) -> Arc<Line> {
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        lines
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Line {
+                    pollers: Semaphore::new((b.burst as usize).clamp(1, MAX_POLLERS)),
+                    queued: AtomicUsize::new(0),
+                })
+            })
+            .clone()
+    }
+}
+
+/// Take a token from bucket `key`, sleeping through short waits.
+async fn take(ports: &Ports, key: &str, b: Bucket) -> Gate {
+    loop {
+        match ports.limits.acquire(key, b).await {
+            Ok(Acquire::Granted) => return Gate::Go,
+            Ok(Acquire::Wait(d)) if d <= MAX_INLINE_WAIT => tokio::time::sleep(d).await,
+            Ok(Acquire::Wait(d)) => return Gate::Later(d),
+            Err(e) => return Gate::Unavailable(e),
+        }
+    }
+}
