@@ -262,3 +262,31 @@ pub async fn assert_broken_config_fails_at_init(binary: &Path) -> Value {
     }
     line
 }
+
+/// Start `binary` with `env`, give it `event`, and return what it answered
+/// and every line it logged (JSON objects). The process is stopped after.
+pub async fn serve_one<K: AsRef<str>>(
+    binary: &Path,
+    env: &[(K, String)],
+    event: Value,
+) -> (Outcome, Vec<Value>) {
+    let api = RuntimeApi::start().await;
+    let mut child = api.spawn(binary, env);
+    let id = api.invoke(event);
+    let outcome = api.outcome(&id, Duration::from_secs(60)).await;
+    let _ = child.kill();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("the wait finishes")
+        .expect("the function ran");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<Value> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}"))
+        })
+        .collect();
+    let outcome = outcome.unwrap_or_else(|| panic!("no answer within 60 s; logs: {logs:#?}"));
+    (outcome, logs)
+}
