@@ -24,12 +24,13 @@
 //! once (visible again, reported as failed) rather than lost to a timeout,
 //! which would retry the whole batch.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use ferry::execute::{Disposition, execute};
 use ferry::hub::Hub;
-use ferry::ports::Message;
+use ferry::ports::{Delivery, Message};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::{Instrument, field};
@@ -65,8 +66,13 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> Option<Instant> {
 pub async fn handle(hub: &Hub, batch: Batch, deadline: Option<Instant>) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in &batch.records {
-        let parsed = parse_record(record);
-        let id = parsed.message.id.clone();
+        let parsed = parse_record(hub, record);
+        // SQS's own id: the one the event source mapping knows the record by.
+        let id = record
+            .get("messageId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let span = record_span(&parsed.message);
         let late = deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d);
         let retry = if late {
@@ -99,36 +105,60 @@ pub struct Parsed {
     pub malformed: Option<String>,
 }
 
-/// Read one record. The record's own fields are taken as far as they go, so
-/// even a malformed one can be dead-lettered by its receipt handle.
-pub fn parse_record(record: &Value) -> Parsed {
-    match SqsMessage::deserialize(record) {
-        Ok(m) => Parsed {
-            message: Message {
+/// Read one record into the hub's queue's [`Message`]
+/// ([`WorkQueue::delivered`](ferry::ports::WorkQueue::delivered): each
+/// adapter makes the receipt it needs). A record that is not an SQS message
+/// is read field by field, so it can still be dead-lettered by its receipt.
+pub fn parse_record(hub: &Hub, record: &Value) -> Parsed {
+    let (fields, malformed) = match SqsMessage::deserialize(record) {
+        Ok(m) => (
+            Fields {
                 receive_count: m
                     .attributes
                     .get("ApproximateReceiveCount")
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1),
+                attributes: m
+                    .message_attributes
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v.string_value?)))
+                    .collect(),
                 id: m.message_id.unwrap_or_default(),
                 receipt: m.receipt_handle.unwrap_or_default(),
                 body: m.body.unwrap_or_default(),
             },
-            malformed: None,
-        },
+            None,
+        ),
         Err(e) => {
             let text = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or_default();
-            Parsed {
-                message: Message {
+            (
+                Fields {
                     id: text("messageId").to_owned(),
                     receipt: text("receiptHandle").to_owned(),
                     body: record.get("body").map(json_text).unwrap_or_default(),
                     receive_count: 1,
+                    attributes: HashMap::new(),
                 },
-                malformed: Some(format!("malformed SQS record: {e}")),
-            }
+                Some(format!("malformed SQS record: {e}")),
+            )
         }
-    }
+    };
+    let message = hub.ports.queue.delivered(Delivery {
+        message_id: &fields.id,
+        receipt_handle: &fields.receipt,
+        body: &fields.body,
+        receive_count: fields.receive_count,
+        attributes: &fields.attributes,
+    });
+    Parsed { message, malformed }
+}
+
+struct Fields {
+    id: String,
+    receipt: String,
+    body: String,
+    receive_count: u32,
+    attributes: HashMap<String, String>,
 }
 
 fn json_text(v: &Value) -> String {
