@@ -30,7 +30,7 @@ pub enum Outcome {
 #[derive(Default)]
 struct ApiState {
     pending: VecDeque<(String, Value)>,
-    outcomes: HashMap<String, Outcome>,
+    outcomes: HashMap<String, (Outcome, Instant)>,
     first_poll: Option<Instant>,
     init_error: Option<Value>,
     next_id: u64,
@@ -80,7 +80,7 @@ impl RuntimeApi {
     pub async fn outcome(&self, id: &str, timeout: Duration) -> Option<Outcome> {
         let start = Instant::now();
         loop {
-            if let Some(o) = self.state.lock().unwrap().outcomes.get(id) {
+            if let Some((o, _)) = self.state.lock().unwrap().outcomes.get(id) {
                 return Some(o.clone());
             }
             if start.elapsed() > timeout {
@@ -88,6 +88,16 @@ impl RuntimeApi {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+    }
+
+    /// When the function posted its answer to invocation `id`.
+    pub fn answered_at(&self, id: &str) -> Option<Instant> {
+        self.state
+            .lock()
+            .unwrap()
+            .outcomes
+            .get(id)
+            .map(|(_, at)| *at)
     }
 
     /// When the function first asked for an event: the end of its init.
@@ -164,7 +174,8 @@ async fn response(
     body: Bytes,
 ) -> &'static str {
     let mut st = state.lock().unwrap();
-    st.outcomes.insert(id, Outcome::Response(json_of(&body)));
+    st.outcomes
+        .insert(id, (Outcome::Response(json_of(&body)), Instant::now()));
     "{}"
 }
 
@@ -174,7 +185,8 @@ async fn error(
     body: Bytes,
 ) -> &'static str {
     let mut st = state.lock().unwrap();
-    st.outcomes.insert(id, Outcome::Error(json_of(&body)));
+    st.outcomes
+        .insert(id, (Outcome::Error(json_of(&body)), Instant::now()));
     "{}"
 }
 
