@@ -7,7 +7,9 @@
 //!   directory, `/var/task`) when that is set: a file bundled next to the
 //!   binary. `template.yaml` ships the config in a layer, `/opt/ferry.yaml`
 //!   (see `docs/deploy.md`).
-//! - `FERRY_STORE`: the backend, `sqlite:<path>` (the embedded store).
+//! - `FERRY_STORE`: the backend, `sqlite:<path>` (the embedded store). Required
+//!   under a Lambda runtime (`AWS_LAMBDA_RUNTIME_API` set): a default store in
+//!   the sandbox's `/tmp` would not be shared with the other functions.
 //! - `FERRY_LOG`: the log filter (default `info`).
 
 use std::path::{Path, PathBuf};
@@ -29,8 +31,15 @@ pub fn hub_from_env() -> Result<Arc<Hub>, String> {
     for w in &loaded.warnings {
         tracing::warn!(warning = %w, "config warning");
     }
-    let store =
-        std::env::var("FERRY_STORE").unwrap_or_else(|_| "sqlite:/tmp/ferry/ferry.db".into());
+    let store = match std::env::var("FERRY_STORE") {
+        Ok(store) => store,
+        // In a Lambda sandbox a default /tmp store would be this sandbox's
+        // alone, and lost with it: accepted work would never run.
+        Err(_) if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            return Err("FERRY_STORE is not set; a function needs the shared store (template.yaml sets FERRY_STORE=aws)".into());
+        }
+        Err(_) => "sqlite:/tmp/ferry/ferry.db".into(),
+    };
     let ports = match store.split_once(':') {
         Some(("sqlite", file)) => {
             let file = PathBuf::from(file);

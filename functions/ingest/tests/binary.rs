@@ -18,6 +18,32 @@ async fn a_broken_config_fails_at_init_with_one_clear_json_line() {
 }
 
 #[tokio::test]
+async fn without_ferry_store_it_refuses_a_store_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = events_env(dir.path())
+        .into_iter()
+        .filter(|(k, _)| k != "FERRY_STORE")
+        .collect();
+    let api = ferry_testkit::runtime_api::RuntimeApi::start().await;
+    let out = api.spawn(Path::new(BIN), &env).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no error line: {stdout}"));
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("FERRY_STORE is not set"),
+        "{line}"
+    );
+    assert!(api.first_poll().is_none());
+}
+
+#[tokio::test]
 async fn the_binary_answers_signed_events_from_both_apis() {
     for path in [
         "ingest/http-v2/hmac-sha256.json",
