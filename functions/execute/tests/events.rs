@@ -206,3 +206,44 @@ async fn a_webhook_goes_from_api_gateway_through_the_queue_to_the_target() {
         format!("{run_id}:contact")
     );
 }
+
+#[tokio::test]
+async fn a_run_waiting_for_its_rate_limit_goes_back_on_the_queue_without_failing() {
+    // `audit` allows one call a minute: the second push waits, as a delayed
+    // copy of its message, and is not reported (waiting is not a failure).
+    let target = Target::start().await;
+    let fx = Fixture::new(&target);
+    let file = read("sqs/batch.json");
+    let mut second = file["Records"][1].clone();
+    second["body"] = json!(
+        second["body"]
+            .as_str()
+            .unwrap()
+            .replace("000000000002", "000000000005")
+    );
+    let two = json!({ "Records": [file["Records"][1], second] });
+    let event = sqs::bind(fx.ports(), &two).await;
+
+    let response = run(&fx, &event, None).await;
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    assert_eq!(target.seen_at("/audit/events/github").len(), 1);
+    sqs::complete(fx.ports(), &event, &response).await;
+
+    let (now, _) = sqs::receive(fx.ports(), 10).await;
+    assert!(now.is_empty(), "the copy waits for the token: {now:?}");
+    fx.clock.advance(120_000);
+    let (later, redelivery) = sqs::receive(fx.ports(), 10).await;
+    assert_eq!(later.len(), 1);
+    assert!(later[0].body.contains("000000000005"));
+    assert_eq!(
+        later[0].receive_count, 1,
+        "a fresh message: waiting uses no receive"
+    );
+    let response = run(&fx, &redelivery, None).await;
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    assert_eq!(target.seen_at("/audit/events/github").len(), 2);
+    assert_eq!(
+        status(&fx, "018bd0a4-6c00-7000-8000-000000000005").await,
+        Some(RunStatus::Succeeded)
+    );
+}
