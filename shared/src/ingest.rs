@@ -124,6 +124,8 @@ pub async fn ingest(hub: &Hub, req: Inbound) -> Reply {
         Ok(id) => id,
         Err(reply) => return reply,
     };
+    // A front end's span may declare `event_id` (the Lambda function's does).
+    tracing::Span::current().record("event_id", event_id.as_str());
     let window = source
         .dedupe_window
         .map_or(DEFAULT_DEDUPE_WINDOW, |d| d.get());

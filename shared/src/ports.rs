@@ -99,6 +99,22 @@ pub struct Message {
     pub receive_count: u32,
 }
 
+/// A message handed over by the queue's own delivery mechanism rather than
+/// by [`WorkQueue::receive`]: the Lambda SQS event source.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// `messageId`.
+    pub message_id: &'a str,
+    /// `receiptHandle`.
+    pub receipt_handle: &'a str,
+    /// `body`.
+    pub body: &'a str,
+    /// `attributes.ApproximateReceiveCount` (1 when absent).
+    pub receive_count: u32,
+    /// The string values of `messageAttributes`.
+    pub attributes: &'a std::collections::HashMap<String, String>,
+}
+
 /// A message in the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
@@ -121,6 +137,23 @@ pub struct DeadLetter {
 /// real time. A stale or unknown receipt is `NotFound`.
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
+    /// The [`Message`] for a delivery made outside [`receive`](Self::receive),
+    /// with a receipt this adapter's `delete`, `change_visibility` and
+    /// `dead_letter` accept. By default, the delivery's own id and receipt.
+    fn delivered(&self, d: Delivery<'_>) -> Message {
+        Message {
+            id: d.message_id.to_owned(),
+            receipt: d.receipt_handle.to_owned(),
+            body: d.body.to_owned(),
+            receive_count: d.receive_count,
+        }
+    }
+    /// How long a delivery made outside [`receive`](Self::receive) must still
+    /// wait before it is due (a delay longer than the backend can express in
+    /// one hop, e.g. SQS's 15 minutes). By default, none.
+    fn not_due_for(&self, _d: &Delivery<'_>) -> Option<Duration> {
+        None
+    }
     /// Enqueue `body`, invisible for `delay`. Returns the message id.
     async fn send(&self, body: &str, delay: Duration) -> StoreResult<String>;
     /// Enqueue several bodies; all or nothing for the embedded adapter, per item for SQS.

@@ -1,18 +1,22 @@
-//! Lambda: SQS batch → execute, reporting only the failed messages.
+//! Lambda: SQS batch → execute, reporting only the failed messages
+//! (`ReportBatchItemFailures`).
+//!
+//! Cold start: the config is loaded and checked and the store and HTTP
+//! clients are built once, here; a broken config stops the function at init
+//! with one JSON log line naming every problem (see `ferry::boot`).
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use ferry_execute::handle;
+use ferry_execute::{Batch, deadline, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    ferry::boot::init_json_logs();
-    let hub = ferry::boot::hub_from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start: bad config or store"))?;
-    run(service_fn(move |ev: LambdaEvent<SqsEvent>| {
+    let hub = ferry::boot::start_or_exit("execute").await;
+    run(service_fn(move |ev: LambdaEvent<Batch>| {
         let hub = hub.clone();
-        async move { Ok::<_, Error>(handle(&hub, ev.payload).await) }
+        async move {
+            let deadline = deadline(&ev.context);
+            Ok::<_, Error>(handle(&hub, ev.payload, deadline).await)
+        }
     }))
     .await
 }

@@ -1,38 +1,61 @@
-//! Translate an API Gateway request into [`ferry::ingest::Inbound`] and the
-//! [`ferry::ingest::Reply`] back into a response. Nothing else happens here.
+//! Translate an API Gateway request (HTTP API payload v2, or REST API v1)
+//! into [`ferry::ingest::Inbound`], and the [`ferry::ingest::Reply`] back into
+//! a response: the same status and JSON body `ferry dev` answers with.
+//!
+//! The body reaches the verifier as the exact bytes the provider signed:
+//! `lambda_http` decodes a base64 body (`isBase64Encoded: true`, which API
+//! Gateway uses for binary media types) and passes a text body through as its
+//! UTF-8 bytes. Nothing here parses or re-encodes it.
 
+use bytes::Bytes;
 use ferry::hub::Hub;
 use ferry::ingest::{Inbound, ingest};
 use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::Instrument;
 
 /// Handle one API Gateway request for `/hooks/{source}`.
 pub async fn handle(hub: &Hub, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let source = req
-        .path_parameters_ref()
-        .and_then(|p| p.first("source").map(str::to_owned))
-        .or_else(|| req.uri().path().rsplit('/').next().map(str::to_owned))
-        .unwrap_or_default();
-    let query = req.uri().query().map(str::to_owned);
-    let (parts, body) = req.into_parts();
-    let body = match body {
-        Body::Empty => bytes::Bytes::new(),
-        Body::Text(t) => bytes::Bytes::from(t),
-        Body::Binary(b) => bytes::Bytes::from(b),
-        _ => bytes::Bytes::new(),
-    };
-    let reply = ingest(
-        hub,
-        Inbound {
-            method: parts.method,
-            source,
-            headers: parts.headers,
-            query,
-            body,
-        },
-    )
-    .await;
+    let inbound = inbound(req);
+    let span = tracing::info_span!(
+        "hook",
+        source = %inbound.source,
+        event_id = tracing::field::Empty,
+    );
+    let reply = ingest(hub, inbound).instrument(span).await;
     Ok(Response::builder()
         .status(reply.status)
         .header("content-type", "application/json")
         .body(Body::Text(reply.body.to_string()))?)
+}
+
+/// The request as ingest sees it. The source is the `{source}` path
+/// parameter, or the last path segment when the route has no parameter
+/// (a `$default` or proxy route).
+pub fn inbound(req: Request) -> Inbound {
+    let source = req
+        .path_parameters_ref()
+        .and_then(|p| p.first("source").map(str::to_owned))
+        .or_else(|| {
+            req.raw_http_path()
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let query = req.uri().query().map(str::to_owned);
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        other => Bytes::copy_from_slice(&other),
+    };
+    Inbound {
+        method: parts.method,
+        source,
+        headers: parts.headers,
+        query,
+        body,
+    }
 }

@@ -1,14 +1,15 @@
-//! Lambda: API Gateway (HTTP API v2 or REST v1) → ingest.
+//! Lambda: API Gateway (HTTP API v2 or REST API v1) → ingest.
+//!
+//! Cold start: the config is loaded and checked and the store and HTTP
+//! clients are built once, here; a broken config stops the function at init
+//! with one JSON log line naming every problem (see `ferry::boot`).
 
 use ferry_ingest::handle;
 use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    ferry::boot::init_json_logs();
-    let hub = ferry::boot::hub_from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start: bad config or store"))?;
+    let hub = ferry::boot::start_or_exit("ingest").await;
     run(service_fn(move |req| {
         let hub = hub.clone();
         async move { handle(&hub, req).await }

@@ -1,14 +1,15 @@
 //! Lambda: EventBridge schedule (`{"sync": "<name>"}`) → one sync run.
+//!
+//! Cold start: the config is loaded and checked and the store and HTTP
+//! clients are built once, here; a broken config stops the function at init
+//! with one JSON log line naming every problem (see `ferry::boot`).
 
 use ferry_sync::handle_until;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    ferry::boot::init_json_logs();
-    let hub = ferry::boot::hub_from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start: bad config or store"))?;
+    let hub = ferry::boot::start_or_exit("sync").await;
     run(service_fn(move |ev: LambdaEvent<serde_json::Value>| {
         let hub = hub.clone();
         async move { handle_until(&hub, ev.payload, Some(ev.context.deadline())).await }

@@ -46,6 +46,23 @@ const MAX_RECEIVE: usize = 10;
 
 #[async_trait]
 impl WorkQueue for AwsStore {
+    fn delivered(&self, d: crate::ports::Delivery<'_>) -> Message {
+        super::message::message_from_sqs(super::message::SqsRecord {
+            message_id: d.message_id,
+            receipt_handle: d.receipt_handle,
+            body: d.body,
+            receive_count: d.receive_count,
+            ferry_id: d.attributes.get(ID_ATTRIBUTE).map(String::as_str),
+        })
+    }
+
+    fn not_due_for(&self, d: &crate::ports::Delivery<'_>) -> Option<Duration> {
+        due_in(
+            d.attributes.get(NOT_BEFORE_ATTRIBUTE).map(String::as_str),
+            self.clock.now_ms(),
+        )
+    }
+
     async fn send(&self, body: &str, delay: Duration) -> StoreResult<String> {
         let (delay_secs, not_before) = plan_delay(self.now(), delay);
         let mut send = self

@@ -1,0 +1,62 @@
+//! The real `ferry-execute` binary, run as Lambda runs it, against a stand-in
+//! Runtime API on 127.0.0.1.
+
+use std::path::Path;
+
+use ferry_testkit::runtime_api::{
+    Outcome, assert_broken_config_fails_at_init, events_env, serve_one,
+};
+use ferry_testkit::target::Target;
+use ferry_testkit::{events_dir, sqs};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferry-execute");
+
+#[tokio::test]
+async fn a_broken_config_fails_at_init_with_one_clear_json_line() {
+    let line = assert_broken_config_fails_at_init(Path::new(BIN)).await;
+    assert_eq!(line["function"], "execute");
+}
+
+#[tokio::test]
+async fn the_binary_runs_the_batch_and_logs_each_record_with_its_run() {
+    let target = Target::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = events_env(dir.path());
+    for (k, p) in [
+        ("CRM_URL", "crm"),
+        ("CHAT_URL", "chat"),
+        ("AUDIT_URL", "audit"),
+    ] {
+        env.push((k.into(), format!("{}/{p}", target.url())));
+    }
+    env.push(("FERRY_LOG".into(), "debug".into()));
+    let text = std::fs::read_to_string(events_dir().join("sqs/batch.json")).unwrap();
+    let event: Value = serde_json::from_str(&text).unwrap();
+
+    let (outcome, logs) = serve_one(Path::new(BIN), &env, event.clone()).await;
+    let Outcome::Response(resp) = outcome else {
+        panic!("{outcome:?}")
+    };
+    // The two jobs ran; the two malformed records could not be moved to this
+    // store's dead-letter queue (their receipts are SQS's), so they are
+    // reported for SQS to retry rather than dropped.
+    let id = |i: usize| {
+        event["Records"][i]["messageId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(sqs::failed_ids(&resp), vec![id(2), id(3)], "{resp}");
+    assert_eq!(target.seen_at("/crm/contacts").len(), 1);
+    assert_eq!(target.seen_at("/audit/events/github").len(), 1);
+
+    let executed: Vec<&Value> = logs.iter().filter(|l| l["message"] == "executed").collect();
+    assert_eq!(executed.len(), 2, "{logs:#?}");
+    assert_eq!(
+        executed[0]["span"]["run_id"],
+        "018bd0a4-6c00-7000-8000-000000000001"
+    );
+    assert_eq!(executed[0]["span"]["event_id"], "sub_0001");
+    assert_eq!(executed[0]["span"]["message_id"], id(0));
+}

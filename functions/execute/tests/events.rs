@@ -1,0 +1,249 @@
+//! The SQS batch in `events/` through the execute handler, on the embedded
+//! queue (standing in for SQS and its event source mapping) against a local
+//! target server; and a webhook from API Gateway to the target.
+
+use std::time::{Duration, Instant};
+
+use ferry::model::RunStatus;
+use ferry_execute::{Batch, handle};
+use ferry_testkit::target::Target;
+use ferry_testkit::{Fixture, events_dir, sqs};
+use serde_json::{Value, json};
+
+fn read(path: &str) -> Value {
+    let text = std::fs::read_to_string(events_dir().join(path)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn run(fx: &Fixture, event: &Value, deadline: Option<Instant>) -> Value {
+    let batch: Batch = serde_json::from_value(event.clone()).expect("an SQS event");
+    serde_json::to_value(handle(&fx.hub, batch, deadline).await).unwrap()
+}
+
+async fn status(fx: &Fixture, run_id: &str) -> Option<RunStatus> {
+    fx.ports().runs.get(run_id).await.unwrap().map(|r| r.status)
+}
+
+const LEAD_RUN: &str = "018bd0a4-6c00-7000-8000-000000000001";
+const PUSH_RUN: &str = "018bd0a4-6c00-7000-8000-000000000002";
+
+#[tokio::test]
+async fn the_batch_runs_its_jobs_and_dead_letters_the_malformed_records() {
+    let target = Target::start().await;
+    let fx = Fixture::new(&target);
+    let event = sqs::bind(fx.ports(), &read("sqs/batch.json")).await;
+
+    let response = run(&fx, &event, None).await;
+    assert_eq!(
+        sqs::failed_ids(&response),
+        Vec::<String>::new(),
+        "{response}"
+    );
+
+    let paths: Vec<String> = target.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/crm/contacts", "/chat/messages", "/audit/events/github"],
+        "the two jobs ran, in order"
+    );
+    assert_eq!(
+        target.seen()[0].body,
+        json!({ "email": "ada.lovelace@example.com", "name": "Ada Lovelace" })
+    );
+    assert_eq!(status(&fx, LEAD_RUN).await, Some(RunStatus::Succeeded));
+    assert_eq!(status(&fx, PUSH_RUN).await, Some(RunStatus::Succeeded));
+
+    let dead = fx.ports().queue.dead_letters(10).await.unwrap();
+    let mut bodies: Vec<(&str, &str)> = dead
+        .iter()
+        .map(|d| (d.body.as_str(), d.reason.as_str()))
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies.len(), 2, "{dead:?}");
+    assert_eq!(bodies[0].0, "Hello from SQS!");
+    assert!(
+        bodies[0].1.starts_with("malformed job message"),
+        "{}",
+        bodies[0].1
+    );
+    assert!(bodies[1].0.contains("run.v9"));
+    assert!(
+        bodies[1].1.contains("run.v9"),
+        "the reason names the unknown type: {}",
+        bodies[1].1
+    );
+
+    // The event source mapping deletes the rest: nothing comes back.
+    sqs::complete(fx.ports(), &event, &response).await;
+    fx.clock.advance(120_000);
+    let (again, _) = sqs::receive(fx.ports(), 10).await;
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
+async fn only_the_failed_record_is_reported_and_it_resumes_after_its_backoff() {
+    let target = Target::start().await;
+    target.script("/audit/events/github", &[(503, json!({ "error": "busy" }))]);
+    let fx = Fixture::new(&target);
+    let event = sqs::bind(fx.ports(), &read("sqs/batch.json")).await;
+    let push_id = event["Records"][1]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let response = run(&fx, &event, None).await;
+    assert_eq!(
+        sqs::failed_ids(&response),
+        vec![push_id.clone()],
+        "{response}"
+    );
+    assert_eq!(status(&fx, LEAD_RUN).await, Some(RunStatus::Succeeded));
+    assert_eq!(status(&fx, PUSH_RUN).await, Some(RunStatus::Retrying));
+    sqs::complete(fx.ports(), &event, &response).await;
+
+    // Hidden for the backoff, then delivered again, alone.
+    let (early, _) = sqs::receive(fx.ports(), 10).await;
+    assert!(early.is_empty(), "visible before its backoff: {early:?}");
+    fx.clock.advance(3_600_000);
+    let (msgs, redelivery) = sqs::receive(fx.ports(), 10).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].id, push_id);
+    assert_eq!(msgs[0].receive_count, 2);
+
+    let response = run(&fx, &redelivery, None).await;
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    assert_eq!(status(&fx, PUSH_RUN).await, Some(RunStatus::Succeeded));
+    assert_eq!(target.seen_at("/audit/events/github").len(), 2);
+    assert_eq!(target.seen_at("/crm/contacts").len(), 1, "never repeated");
+}
+
+#[tokio::test]
+async fn a_record_that_is_not_an_sqs_message_is_dead_lettered_without_failing_the_batch() {
+    let target = Target::start().await;
+    let fx = Fixture::new(&target);
+    let mut event = sqs::bind(fx.ports(), &read("sqs/batch.json")).await;
+    event["Records"][0]["attributes"] = json!(42);
+
+    let response = run(&fx, &event, None).await;
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    let dead = fx.ports().queue.dead_letters(10).await.unwrap();
+    assert!(
+        dead.iter()
+            .any(|d| d.reason.starts_with("malformed SQS record") && d.body.contains(LEAD_RUN)),
+        "{dead:?}"
+    );
+    // The records after it ran.
+    assert_eq!(status(&fx, PUSH_RUN).await, Some(RunStatus::Succeeded));
+}
+
+#[tokio::test]
+async fn a_dead_letter_that_cannot_be_written_is_reported_so_nothing_is_dropped() {
+    // The file's own receipts mean nothing to the embedded queue: moving the
+    // malformed records fails, so they are reported for SQS to retry (and,
+    // after maxReceiveCount, to dead-letter by its redrive policy).
+    let target = Target::start().await;
+    let fx = Fixture::new(&target);
+    let event = read("sqs/batch.json");
+    let response = run(&fx, &event, None).await;
+    let ids = |i: usize| {
+        event["Records"][i]["messageId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        sqs::failed_ids(&response),
+        vec![ids(2), ids(3)],
+        "{response}"
+    );
+    assert_eq!(status(&fx, LEAD_RUN).await, Some(RunStatus::Succeeded));
+}
+
+#[tokio::test]
+async fn records_too_close_to_the_deadline_are_handed_back_unstarted() {
+    let target = Target::start().await;
+    let fx = Fixture::new(&target);
+    let event = sqs::bind(fx.ports(), &read("sqs/batch.json")).await;
+
+    let response = run(&fx, &event, Some(Instant::now() + Duration::from_secs(5))).await;
+    assert_eq!(sqs::failed_ids(&response).len(), 4, "{response}");
+    assert!(target.seen().is_empty(), "nothing ran");
+    // Visible again at once, for the next invocation.
+    let (msgs, _) = sqs::receive(fx.ports(), 10).await;
+    assert_eq!(msgs.len(), 4);
+}
+
+#[tokio::test]
+async fn a_webhook_goes_from_api_gateway_through_the_queue_to_the_target() {
+    let target = Target::start().await;
+    let fx = Fixture::new(&target);
+    let text =
+        std::fs::read_to_string(events_dir().join("ingest/http-v2/hmac-sha256.json")).unwrap();
+    let req = lambda_http::request::from_str(&text).unwrap();
+    let resp = ferry_ingest::handle(&fx.hub, req).await.unwrap();
+    assert_eq!(resp.status(), 202);
+    let lambda_http::Body::Text(body) = resp.body() else {
+        panic!("a text body")
+    };
+    let reply: Value = serde_json::from_str(body).unwrap();
+    let run_id = reply["run_id"].as_str().unwrap();
+    assert_eq!(status(&fx, run_id).await, Some(RunStatus::Queued));
+
+    let (msgs, event) = sqs::receive(fx.ports(), 10).await;
+    assert_eq!(msgs.len(), 1);
+    let response = run(&fx, &event, None).await;
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    sqs::complete(fx.ports(), &event, &response).await;
+
+    assert_eq!(status(&fx, run_id).await, Some(RunStatus::Succeeded));
+    let chat = target.seen_at("/chat/messages");
+    assert_eq!(
+        chat[0].body,
+        json!({ "text": "New lead   Ada.Lovelace@Example.COM  is contact crm/contacts-1" })
+    );
+    assert_eq!(
+        target.seen_at("/crm/contacts")[0].headers["idempotency-key"],
+        format!("{run_id}:contact")
+    );
+}
+
+#[tokio::test]
+async fn a_run_waiting_for_its_rate_limit_goes_back_on_the_queue_without_failing() {
+    // `audit` allows one call a minute: the second push waits, as a delayed
+    // copy of its message, and is not reported (waiting is not a failure).
+    let target = Target::start().await;
+    let fx = Fixture::new(&target);
+    let file = read("sqs/batch.json");
+    let mut second = file["Records"][1].clone();
+    second["body"] = json!(
+        second["body"]
+            .as_str()
+            .unwrap()
+            .replace("000000000002", "000000000005")
+    );
+    let two = json!({ "Records": [file["Records"][1], second] });
+    let event = sqs::bind(fx.ports(), &two).await;
+
+    let response = run(&fx, &event, None).await;
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    assert_eq!(target.seen_at("/audit/events/github").len(), 1);
+    sqs::complete(fx.ports(), &event, &response).await;
+
+    let (now, _) = sqs::receive(fx.ports(), 10).await;
+    assert!(now.is_empty(), "the copy waits for the token: {now:?}");
+    fx.clock.advance(120_000);
+    let (later, redelivery) = sqs::receive(fx.ports(), 10).await;
+    assert_eq!(later.len(), 1);
+    assert!(later[0].body.contains("000000000005"));
+    assert_eq!(
+        later[0].receive_count, 1,
+        "a fresh message: waiting uses no receive"
+    );
+    let response = run(&fx, &redelivery, None).await;
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    assert_eq!(target.seen_at("/audit/events/github").len(), 2);
+    assert_eq!(
+        status(&fx, "018bd0a4-6c00-7000-8000-000000000005").await,
+        Some(RunStatus::Succeeded)
+    );
+}

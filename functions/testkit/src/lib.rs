@@ -1,0 +1,24 @@
+//! Test support for the Lambda functions (a dev-dependency only).
+//!
+//! - [`events`]: the generator of the signed sample events in `events/`
+//!   (`cargo run -p ferry-testkit --example events` writes them; a test
+//!   checks the committed files are what it makes);
+//! - [`Fixture`]: a hub on the events config (`events/ferry.yaml`), a fresh
+//!   embedded store and a clock standing at [`SIGNED_AT_MS`], the moment the
+//!   events are signed at;
+//! - [`target::Target`]: a local HTTP server standing in for the APIs;
+//! - [`sqs`]: what the SQS event source mapping does around a handler;
+//! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
+//!   function's real binary (process tests, cold-start timing).
+
+pub mod events;
+mod fixture;
+pub mod runtime_api;
+pub mod sqs;
+pub mod target;
+
+pub use fixture::{Fixture, env_file, events_config, events_dir, repo_root};
+
+/// When the sample events are signed (2023-11-14T22:13:20Z); tests put the
+/// hub's clock here so timestamped schemes accept them.
+pub const SIGNED_AT_MS: i64 = 1_700_000_000_000;
