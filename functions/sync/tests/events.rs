@@ -114,6 +114,15 @@ async fn a_failing_source_fails_the_invocation_and_keeps_the_cursor() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("HTTP 500"), "{err}");
-    let cursor = fx.ports().cursors.get("sync:crm-contacts").await.unwrap();
-    assert_eq!(cursor, None);
+    // The failure is recorded as the last run; no watermark moved.
+    let cursor = fx
+        .ports()
+        .cursors
+        .get("sync:crm-contacts")
+        .await
+        .unwrap()
+        .expect("the sync state");
+    let state: serde_json::Value = serde_json::from_str(&cursor.value).unwrap();
+    assert_eq!(state["polls"], json!({}), "{state}");
+    assert_eq!(state["last_run"]["outcome"], "failed", "{state}");
 }
