@@ -63,7 +63,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Hub::new(loaded.config, loaded.secrets, store.ports()).map_err(|e| anyhow::anyhow!(e))?;
 
     println!(
-        "ferry bench — {} cores, {} runs, {} at once, store {}",
+        "ferry bench execute — {} cores, {} runs, {} at once, store {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.runs,
         args.workers,
