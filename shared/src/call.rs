@@ -85,6 +85,7 @@ pub async fn call(
         {
             let until = ports.clock.now_ms()
                 + after.unwrap_or(DEFAULT_429_PAUSE).as_millis() as crate::clock::Millis;
+            hub.limiter.pause_here(name, until);
             if let Err(e) = ports.limits.pause(&connection_key(name), until).await {
                 tracing::warn!(connection = name, error = %e, "could not pause the connection after a 429");
             }

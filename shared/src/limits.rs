@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::clock::Millis;
 use crate::config::{Connection, RateLimit};
 use crate::hub::bucket;
 use crate::ports::{Acquire, Bucket, Ports, StoreError};
@@ -55,10 +56,14 @@ pub fn connection_key(name: &str) -> String {
     format!("conn:{name}")
 }
 
-/// Per-process fairness for the buckets (the buckets themselves live in the store).
+/// Per-process fairness for the buckets (the buckets themselves live in the
+/// store), and this process's copy of the pauses it set: a `429` holds every
+/// worker here at once, before the store write that tells other instances
+/// has even committed.
 #[derive(Debug, Default)]
 pub struct Limiter {
     lines: Mutex<HashMap<String, Arc<Line>>>,
+    paused: Mutex<HashMap<String, Millis>>,
 }
 
 #[derive(Debug)]
@@ -68,6 +73,21 @@ struct Line {
 }
 
 impl Limiter {
+    /// Pause connection `name` until `until` for every caller in this process
+    /// (the store's pause, which other instances read, is set separately).
+    pub fn pause_here(&self, name: &str, until: Millis) {
+        let mut paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        let at = paused.entry(connection_key(name)).or_insert(until);
+        *at = (*at).max(until);
+    }
+
+    /// How long connection key `key` is still paused in this process.
+    fn paused_for(&self, key: &str, now: Millis) -> Option<Duration> {
+        let paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *paused.get(key)?;
+        (until > now).then(|| Duration::from_millis((until - now) as u64))
+    }
+
     /// Spend what a call on connection `name` needs; `key` is the rendered
     /// `rate_limit.key`, when the connection has one.
     pub async fn pass(
@@ -78,6 +98,13 @@ impl Limiter {
         key: Option<&str>,
     ) -> Gate {
         let conn_key = connection_key(name);
+        // A pause this process set: no need to ask the store.
+        while let Some(wait) = self.paused_for(&conn_key, ports.clock.now_ms()) {
+            if wait > MAX_INLINE_WAIT {
+                return Gate::Later(wait);
+            }
+            tokio::time::sleep(wait).await;
+        }
         let (conn_bucket, keyed) = match (&conn.rate_limit, key) {
             (Some(rl), Some(k)) => (UNLIMITED, Some((format!("{conn_key}:key:{k}"), rl))),
             (Some(rl), None) if rl.key.is_none() => (bucket(rl), None),

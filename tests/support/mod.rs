@@ -18,6 +18,12 @@ use axum::response::{IntoResponse, Response};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
+/// Log filter for the `ferry` processes tests start: errors only, unless
+/// `FERRY_TEST_LOG` says otherwise (e.g. `FERRY_TEST_LOG=info` when debugging).
+pub fn test_log() -> String {
+    std::env::var("FERRY_TEST_LOG").unwrap_or_else(|_| "error".into())
+}
+
 /// The `ferry` binary under test: cargo's, or `FERRY_BIN` when set (a copy
 /// that a concurrent build in a shared target directory cannot replace mid-run).
 pub fn ferry_bin() -> String {
@@ -286,7 +292,7 @@ impl Hub {
         ])
         .args(extra)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("FERRY_LOG", "warn")
+        .env("FERRY_LOG", test_log())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("ferry dev starts");
@@ -352,7 +358,7 @@ impl Hub {
                 self.data.to_str().unwrap(),
             ])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("FERRY_LOG", "warn")
+            .env("FERRY_LOG", test_log())
             .output()
             .expect("ferry runs");
         (
