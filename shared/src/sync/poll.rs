@@ -57,7 +57,27 @@ pub async fn fetch(
     let started_at = hub.ports.clock.now_ms();
     let key = format!("sync:{sync}:{started_at}:{n}");
     let what = format!("{} {}", req.method, req.url);
-    let resp = match hub.http.send(conn, &req, &key).await {
+    // The connection's credential, OAuth 2.0 tokens included (cached in the store).
+    let cred = match hub
+        .tokens
+        .credential(&hub.ports, hub.http.client(), &p.connection, conn)
+        .await
+    {
+        Ok(c) => c,
+        Err(crate::auth::AuthError::Refused(why)) => {
+            return Err(SyncError::Source {
+                message: format!("{what}: credentials refused: {why}"),
+                retryable: false,
+            });
+        }
+        Err(crate::auth::AuthError::Unavailable(why)) => {
+            return Err(SyncError::Source {
+                message: format!("{what}: {why}"),
+                retryable: true,
+            });
+        }
+    };
+    let resp = match hub.http.send_with(conn, &req, &key, &cred).await {
         Ok(r) => r,
         Err(e) => {
             return Err(SyncError::Source {

@@ -4,6 +4,7 @@
 
 mod api;
 mod docs;
+mod oauth;
 mod one_way;
 mod resume;
 mod support;
