@@ -44,7 +44,7 @@ pub enum Disposition {
 /// Run the jobs of several messages at once (an SQS batch, a receive): runs
 /// that reach the same batched step together share its call.
 pub async fn execute_all(hub: &Hub, msgs: &[Message]) -> Vec<Disposition> {
-    futures_util::future::join_all(msgs.iter().map(|m| execute(hub, m))).await
+    futures::future::join_all(msgs.iter().map(|m| execute(hub, m))).await
 }
 
 /// Run the job in `msg` as far as it can go now.
