@@ -154,6 +154,13 @@ pub trait WorkQueue: Send + Sync {
     fn not_due_for(&self, _d: &Delivery<'_>) -> Option<Duration> {
         None
     }
+    /// Receives after which the backend dead-letters a message on its own
+    /// (SQS's redrive `maxReceiveCount`), when it has such a limit. A retry
+    /// that would cross it is re-sent as a fresh message instead, so only
+    /// crash loops hit the limit, never ferry's own (bounded) retries.
+    async fn max_receives(&self) -> Option<u32> {
+        None
+    }
     /// Enqueue `body`, invisible for `delay`. Returns the message id.
     async fn send(&self, body: &str, delay: Duration) -> StoreResult<String>;
     /// Enqueue several bodies; all or nothing for the embedded adapter, per item for SQS.

@@ -20,6 +20,7 @@ pub const POLL_WAIT: Duration = Duration::from_secs(1);
 
 /// Apply a disposition to a received message.
 pub async fn settle(queue: &dyn WorkQueue, msg: &Message, d: Disposition) {
+    let d = within_redrive(queue, msg, d).await;
     let result = match &d {
         Disposition::Done => queue.delete(&msg.receipt).await,
         Disposition::RetryIn(delay) => queue.change_visibility(&msg.receipt, *delay).await,
@@ -32,6 +33,20 @@ pub async fn settle(queue: &dyn WorkQueue, msg: &Message, d: Disposition) {
     if let Err(e) = result {
         // The message reappears after its visibility timeout and is settled then.
         tracing::warn!(message_id = %msg.id, error = %e, disposition = ?d, "could not settle message");
+    }
+}
+
+/// A retry by visibility timeout counts as one more receive. When the next
+/// receive would reach the backend's own dead-letter limit, re-send the
+/// message fresh (same body, same delay) instead: ferry's retry policy bounds
+/// retries, the backend's limit is for messages that crash their worker.
+pub async fn within_redrive(queue: &dyn WorkQueue, msg: &Message, d: Disposition) -> Disposition {
+    match d {
+        Disposition::RetryIn(delay) => match queue.max_receives().await {
+            Some(max) if msg.receive_count + 1 >= max => Disposition::Requeue(delay),
+            _ => Disposition::RetryIn(delay),
+        },
+        other => other,
     }
 }
 

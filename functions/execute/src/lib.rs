@@ -192,7 +192,7 @@ async fn handle_record(hub: &Hub, parsed: Parsed) -> bool {
 /// when the record must be reported as failed.
 async fn settle(hub: &Hub, msg: &Message, disposition: Disposition) -> bool {
     let queue = hub.ports.queue.as_ref();
-    match disposition {
+    match ferry::worker::within_redrive(queue, msg, disposition).await {
         Disposition::Done => false,
         Disposition::RetryIn(delay) => {
             if let Err(e) = queue.change_visibility(&msg.receipt, delay).await {

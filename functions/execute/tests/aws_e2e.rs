@@ -164,6 +164,7 @@ async fn queue_depth(aws: &Aws) -> u64 {
         .queue_url(&aws.queue_url)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
         .send()
         .await
         .unwrap();

@@ -114,7 +114,7 @@ impl AwsStore {
 
     /// Receive every DLQ message (up to [`MAX_SCAN`]), hiding each.
     async fn scan(&self) -> StoreResult<Vec<Seen>> {
-        let max_receives = self.max_receives().await?;
+        let max_receives = self.redrive_max_receives().await?;
         let mut seen: Vec<Seen> = Vec::new();
         while seen.len() < MAX_SCAN {
             let got = self
@@ -176,7 +176,7 @@ impl AwsStore {
 
     /// The work queue's `maxReceiveCount` (`None` without a redrive policy),
     /// read once.
-    pub(super) async fn max_receives(&self) -> StoreResult<Option<u32>> {
+    pub(super) async fn redrive_max_receives(&self) -> StoreResult<Option<u32>> {
         self.max_receives
             .get_or_try_init(|| async {
                 let got = self

@@ -46,6 +46,10 @@ const MAX_RECEIVE: usize = 10;
 
 #[async_trait]
 impl WorkQueue for AwsStore {
+    async fn max_receives(&self) -> Option<u32> {
+        self.redrive_max_receives().await.ok().flatten()
+    }
+
     fn delivered(&self, d: crate::ports::Delivery<'_>) -> Message {
         super::message::message_from_sqs(super::message::SqsRecord {
             message_id: d.message_id,

@@ -26,6 +26,10 @@ fn new_id() -> String {
 
 #[async_trait]
 impl WorkQueue for SqliteStore {
+    async fn max_receives(&self) -> Option<u32> {
+        Some(self.max_receives)
+    }
+
     async fn send(&self, body: &str, delay: Duration) -> StoreResult<String> {
         let (id, body) = (new_id(), body.to_owned());
         let id = self
