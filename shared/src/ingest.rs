@@ -232,16 +232,23 @@ pub async fn accept(
         return Accepted::Unavailable(e.to_string());
     }
 
+    // The work is enqueued. Record the runs and mark the id as seen at the
+    // same time: the two writes are independent (a lost run-log write is
+    // recreated by execute), and the store commits them together.
     let now = ports.clock.now_ms();
-    for job in &jobs {
-        // The work is enqueued: a lost run-log write is recreated by execute.
-        if let Err(e) = ports.runs.create(&new_record(job, now)).await {
-            tracing::warn!(run_id = %job.run_id, error = %e, "could not record queued run");
+    let record = async {
+        for job in &jobs {
+            if let Err(e) = ports.runs.create(&new_record(job, now)).await {
+                tracing::warn!(run_id = %job.run_id, error = %e, "could not record queued run");
+            }
         }
-    }
-    if let Err(e) = ports.idempotency.complete(&key, &data, window).await {
-        tracing::error!(key, error = %e, "accepted event, but could not mark its id as seen");
-    }
+    };
+    let seen = async {
+        if let Err(e) = ports.idempotency.complete(&key, &data, window).await {
+            tracing::error!(key, error = %e, "accepted event, but could not mark its id as seen");
+        }
+    };
+    tokio::join!(record, seen);
     tracing::info!(source, event_id, runs = ?run_ids, "accepted event");
     Accepted::New(run_ids)
 }
