@@ -15,16 +15,7 @@ const KIND: &str = "cursor";
 #[async_trait]
 impl Cursors for AwsStore {
     async fn get(&self, name: &str) -> StoreResult<Option<Cursor>> {
-        let got = self
-            .dynamo
-            .get_item()
-            .table_name(&self.names.table)
-            .set_key(Some(key(KIND, name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("cursor get", e))?;
-        let Some(item) = got.item else {
+        let Some(item) = self.read_item(KIND, name, "cursor get").await? else {
             return Ok(None);
         };
         Ok(Some(Cursor {

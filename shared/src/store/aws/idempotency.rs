@@ -82,7 +82,7 @@ impl Idempotency for AwsStore {
             // The condition failed on a live key; older servers do not return it.
             let held = match held {
                 Some(item) => Some(item),
-                None => self.idem_item(key_name).await?,
+                None => self.read_item(KIND, key_name, "idempotency read").await?,
             };
             if let Some(held) = held
                 && get_n::<Millis>(&held, "valid_until")? > now
@@ -136,22 +136,6 @@ impl Idempotency for AwsStore {
             .await
             .map_err(|e| unavailable("idempotency release", e))?;
         Ok(())
-    }
-}
-
-impl AwsStore {
-    /// The key's item, read consistently.
-    async fn idem_item(&self, key_name: &str) -> StoreResult<Option<Item>> {
-        let got = self
-            .dynamo
-            .get_item()
-            .table_name(&self.names.table)
-            .set_key(Some(key(KIND, key_name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("idempotency read", e))?;
-        Ok(got.item)
     }
 }
 

@@ -85,16 +85,7 @@ impl RateLimits for AwsStore {
 
 impl AwsStore {
     async fn read_bucket(&self, key_name: &str) -> StoreResult<Option<Stored>> {
-        let got = self
-            .dynamo
-            .get_item()
-            .table_name(&self.names.table)
-            .set_key(Some(key(KIND, key_name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("rate limit read", e))?;
-        let Some(item) = got.item else {
+        let Some(item) = self.read_item(KIND, key_name, "rate limit read").await? else {
             return Ok(None);
         };
         Ok(Some(decode(&item)?))

@@ -44,7 +44,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use tokio::sync::OnceCell;
 
 use crate::clock::{Clock, Millis};
-use crate::ports::{Ports, StoreError};
+use crate::ports::{Ports, StoreError, StoreResult};
 
 pub use message::{
     ID_ATTRIBUTE, MAX_DELAY, NOT_BEFORE_ATTRIBUTE, SqsRecord, due_in, message_from_sqs,
@@ -165,6 +165,27 @@ impl AwsStore {
 
 /// Map an SDK error: every failure to reach or use the service is the
 /// retryable `Unavailable` (throttling, 5xx, timeouts, a missing table, …).
+impl AwsStore {
+    /// The item `kind#name`, read consistently; `what` names the operation in errors.
+    async fn read_item(
+        &self,
+        kind: &str,
+        name: &str,
+        what: &str,
+    ) -> StoreResult<Option<item::Item>> {
+        let got = self
+            .dynamo
+            .get_item()
+            .table_name(&self.names.table)
+            .set_key(Some(item::key(kind, name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(what, e))?;
+        Ok(got.item)
+    }
+}
+
 fn unavailable<E, R>(op: &str, e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
