@@ -119,7 +119,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     for _ in 0..args.samples {
         let t = Instant::now();
         hub.http
-            .send(&conn, &req, "bench")
+            .send_with(
+                &conn,
+                &req,
+                "bench",
+                &ferry::outbound::static_credential(&conn),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         bare.push(t.elapsed());

@@ -139,18 +139,6 @@ impl Outbound {
         &self.client
     }
 
-    /// Send `req` on `conn` with its static auth (`bearer`, `basic`, `api_key`;
-    /// `oauth2` needs a token: use [`Outbound::send_with`]) and the `Idempotency-Key`.
-    pub async fn send(
-        &self,
-        conn: &Connection,
-        req: &Prepared,
-        idempotency_key: &str,
-    ) -> Result<Response, CallError> {
-        let cred = static_credential(conn);
-        self.send_with(conn, req, idempotency_key, &cred).await
-    }
-
     /// Send `req` on `conn` carrying `cred` and the `Idempotency-Key`.
     pub async fn send_with(
         &self,
