@@ -169,6 +169,23 @@ async fn replay_windows_refuse_old_and_future_timestamps_with_the_reason() {
     assert!(hub.runs().is_empty());
 }
 
+/// POST `raw` to the `hm` source, signed with a current timestamp.
+async fn post_hm(
+    hub: &Hub,
+    raw: &[u8],
+    content_type: &str,
+    extra: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let (sig, ts) = hm_headers(raw);
+    let mut headers = vec![
+        ("content-type", content_type),
+        ("x-sig", sig.as_str()),
+        ("x-ts", ts.as_str()),
+    ];
+    headers.extend_from_slice(extra);
+    hub.post("hm", raw, &headers).await
+}
+
 fn hm_headers(raw: &[u8]) -> (String, String) {
     let ts = now_s().to_string();
     let mut signed = format!("{ts}.").into_bytes();
@@ -183,18 +200,7 @@ async fn limits_content_types_and_conflicts_get_their_own_answers() {
     let hub = start(dir.path(), &target);
 
     let big = serde_json::to_vec(&json!({ "n": 1, "pad": "x".repeat(3000) })).unwrap();
-    let (sig, ts) = hm_headers(&big);
-    let (status, reply) = hub
-        .post(
-            "hm",
-            &big,
-            &[
-                ("content-type", "application/json"),
-                ("x-sig", &sig),
-                ("x-ts", &ts),
-            ],
-        )
-        .await;
+    let (status, reply) = post_hm(&hub, &big, "application/json", &[]).await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (413, Some("payload_too_large")),
@@ -202,18 +208,7 @@ async fn limits_content_types_and_conflicts_get_their_own_answers() {
     );
 
     let xml = b"<n>1</n>";
-    let (sig, ts) = hm_headers(xml);
-    let (status, reply) = hub
-        .post(
-            "hm",
-            xml,
-            &[
-                ("content-type", "application/xml"),
-                ("x-sig", &sig),
-                ("x-ts", &ts),
-            ],
-        )
-        .await;
+    let (status, reply) = post_hm(&hub, xml, "application/xml", &[]).await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (415, Some("unsupported_media_type")),
@@ -221,32 +216,10 @@ async fn limits_content_types_and_conflicts_get_their_own_answers() {
     );
 
     let first = br#"{"n": 42, "who": "first"}"#;
-    let (sig, ts) = hm_headers(first);
-    let (status, _) = hub
-        .post(
-            "hm",
-            first,
-            &[
-                ("content-type", "application/json"),
-                ("x-sig", &sig),
-                ("x-ts", &ts),
-            ],
-        )
-        .await;
+    let (status, _) = post_hm(&hub, first, "application/json", &[]).await;
     assert_eq!(status, 202);
     let other = br#"{"n": 42, "who": "someone else"}"#;
-    let (sig, ts) = hm_headers(other);
-    let (status, reply) = hub
-        .post(
-            "hm",
-            other,
-            &[
-                ("content-type", "application/json"),
-                ("x-sig", &sig),
-                ("x-ts", &ts),
-            ],
-        )
-        .await;
+    let (status, reply) = post_hm(&hub, other, "application/json", &[]).await;
     assert_eq!(
         (status, reply["error"].as_str()),
         (409, Some("event_id_conflict")),
