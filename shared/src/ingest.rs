@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Source;
 use crate::execute::new_record;
 use crate::hub::Hub;
-use crate::model::{Event, Job, RunJob, new_run_id};
+use crate::model::{Event, Job, RunJob, run_id_for};
 use crate::ports::Claim;
 use crate::template::context;
 use crate::verify::{Verified, Verifier};
@@ -64,6 +64,11 @@ impl Reply {
             body: json!({ "error": code, "message": message.into() }),
         }
     }
+}
+
+/// The idempotency key that dedupes `event_id` of `source` (webhooks and sync records).
+pub fn event_key(source: &str, event_id: &str) -> String {
+    format!("ingest:{source}:{event_id}")
 }
 
 /// Handle one webhook request.
@@ -172,9 +177,15 @@ pub async fn accept(
     window: Duration,
 ) -> Accepted {
     let ports = &hub.ports;
-    let key = format!("ingest:{source}:{event_id}");
+    let key = event_key(source, event_id);
     let hash = hex::encode(Sha256::digest(payload));
-    let run_ids: Vec<String> = flows.iter().map(|_| new_run_id()).collect();
+    // Derived from the event, not random: however often a crash or a store
+    // failure makes this event go through here again, each workflow gets the
+    // same run, and the run's calls the same idempotency keys.
+    let run_ids: Vec<String> = flows
+        .iter()
+        .map(|wf| run_id_for(source, event_id, wf))
+        .collect();
     let data = serde_json::to_string(&run_ids).expect("strings serialize");
     let jobs: Vec<RunJob> = flows
         .iter()
@@ -203,7 +214,8 @@ pub async fn accept(
     {
         return Accepted::TooLarge(too_big);
     }
-    let deadline = ports.clock.now_ms() + DUPLICATE_WAIT.as_millis() as i64;
+    // Real time: the wait below sleeps in real time, whatever the port's clock says.
+    let deadline = tokio::time::Instant::now() + DUPLICATE_WAIT;
     loop {
         match ports
             .idempotency
@@ -215,7 +227,7 @@ pub async fn accept(
                 return Accepted::Duplicate(serde_json::from_str(&result).unwrap_or_default());
             }
             Ok(Claim::PayloadMismatch { .. }) => return Accepted::Conflict,
-            Ok(Claim::InProgress { .. }) if ports.clock.now_ms() < deadline => {
+            Ok(Claim::InProgress { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             Ok(Claim::InProgress { .. }) => return Accepted::Busy,
@@ -232,9 +244,12 @@ pub async fn accept(
         return Accepted::Unavailable(e.to_string());
     }
 
-    // The work is enqueued. Record the runs and mark the id as seen at the
-    // same time: the two writes are independent (a lost run-log write is
-    // recreated by execute), and the store commits them together.
+    // The work is enqueued: from here on the answer is 202 whatever happens.
+    // Record the runs and mark the id as seen at the same time: the two
+    // writes are independent (a lost run-log write is recreated by execute),
+    // and the store commits them together. If the mark is lost (a crash, a
+    // store failure), a retry of the event enqueues it again under the same
+    // run ids, and execute's step claims make the second copy a no-op.
     let now = ports.clock.now_ms();
     let record = async {
         for job in &jobs {
@@ -245,7 +260,7 @@ pub async fn accept(
     };
     let seen = async {
         if let Err(e) = ports.idempotency.complete(&key, &data, window).await {
-            tracing::error!(key, error = %e, "accepted event, but could not mark its id as seen");
+            tracing::warn!(key, error = %e, "accepted event, but could not mark its id as seen; a redelivery will map to the same runs");
         }
     };
     tokio::join!(record, seen);

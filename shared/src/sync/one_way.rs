@@ -12,7 +12,7 @@ use super::{RECORD_MEMORY, SyncError, scalar};
 use crate::config::{Poll, SyncDef};
 use crate::hub::Hub;
 use crate::ingest::{Accepted, accept};
-use crate::model::{Event, RunRecord, RunStatus, new_run_id};
+use crate::model::{Event, RunRecord, RunStatus, run_id_for};
 use crate::ports::Claim;
 use crate::template::context;
 
@@ -171,9 +171,9 @@ async fn reject(
     why: String,
     now: i64,
 ) -> Fate {
-    let key = format!("ingest:{source}:{event_id}");
+    let key = crate::ingest::event_key(source, event_id);
     let hash = hex::encode(Sha256::digest(record.to_string().as_bytes()));
-    let run_id = new_run_id();
+    let run_id = run_id_for(source, event_id, flow);
     let ids = json!([run_id]).to_string();
     match hub
         .ports

@@ -134,9 +134,17 @@ async fn recover_after_crash_releases_only_what_a_dead_process_held() {
         idem.claim("event:x", "", "", lease).await.unwrap(),
         Claim::Claimed
     );
+    // An event the dead process was accepting: its sender's retry must not wait
+    // out the lease (the retry maps to the same run ids, so it cannot run twice).
+    assert_eq!(
+        idem.claim("ingest:form:e-1", "h", "[]", lease)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
 
     let r = store.recover_after_crash().await.unwrap();
-    assert_eq!((r.messages, r.claims), (1, 1));
+    assert_eq!((r.messages, r.claims), (1, 2));
     let again = q
         .receive(10, Duration::from_secs(120), Duration::ZERO)
         .await
@@ -151,6 +159,12 @@ async fn recover_after_crash_releases_only_what_a_dead_process_held() {
     ));
     assert_eq!(
         idem.claim("step:r1:b", "", "", lease).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        idem.claim("ingest:form:e-1", "h", "[]", lease)
+            .await
+            .unwrap(),
         Claim::Claimed
     );
     assert!(matches!(
