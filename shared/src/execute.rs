@@ -41,12 +41,6 @@ pub enum Disposition {
     DeadLetter(String),
 }
 
-/// Run the jobs of several messages at once (an SQS batch, a receive): runs
-/// that reach the same batched step together share its call.
-pub async fn execute_all(hub: &Hub, msgs: &[Message]) -> Vec<Disposition> {
-    futures::future::join_all(msgs.iter().map(|m| execute(hub, m))).await
-}
-
 /// Run the job in `msg` as far as it can go now.
 pub async fn execute(hub: &Hub, msg: &Message) -> Disposition {
     let job = match serde_json::from_str::<Job>(&msg.body) {

@@ -1,5 +1,6 @@
 //! The queue loop `ferry dev` runs (the Lambda execute function gets its
-//! messages from SQS instead, and runs them with [`crate::execute::execute_all`]):
+//! messages from SQS instead, and runs the records of a batch together the
+//! same way, in `functions/execute`):
 //! receive, execute, and settle each message according to its [`Disposition`].
 
 use std::sync::Arc;

@@ -19,10 +19,12 @@
 //! record is reported instead, so it is retried and, after `maxReceiveCount`
 //! receives, dead-lettered by the queue's redrive policy: nothing is dropped.
 //!
-//! Records are run one after the other. A record not started when the
-//! invocation is within [`DEADLINE_MARGIN`] of its deadline is handed back at
-//! once (visible again, reported as failed) rather than lost to a timeout,
-//! which would retry the whole batch.
+//! The records of a batch run **together**, as `ferry dev`'s workers run the
+//! messages of one receive: runs that reach the same batched step share its
+//! call (see docs/execution.md, Batching), and each record still gets its own
+//! disposition. A batch that arrives within [`DEADLINE_MARGIN`] of the
+//! invocation's deadline is handed back at once (visible again, reported as
+//! failed) rather than lost to a timeout, which would retry the whole batch.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -64,8 +66,8 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> Option<Instant> {
 /// Handle one SQS batch. `deadline` is when the invocation times out (from
 /// the Lambda context); `None` means no limit.
 pub async fn handle(hub: &Hub, batch: Batch, deadline: Option<Instant>) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for record in &batch.records {
+    let late = deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d);
+    let records = batch.records.iter().map(|record| async move {
         let parsed = parse_record(hub, record);
         // SQS's own id: the one the event source mapping knows the record by.
         let id = record
@@ -74,12 +76,15 @@ pub async fn handle(hub: &Hub, batch: Batch, deadline: Option<Instant>) -> SqsBa
             .unwrap_or_default()
             .to_owned();
         let span = record_span(&parsed.message);
-        let late = deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d);
         let retry = if late {
             hand_back(hub, &parsed.message).instrument(span).await
         } else {
             handle_record(hub, parsed).instrument(span).await
         };
+        (id, retry)
+    });
+    let mut failures = Vec::new();
+    for (id, retry) in futures::future::join_all(records).await {
         if retry {
             if id.is_empty() {
                 // An empty identifier makes Lambda retry the whole batch: the

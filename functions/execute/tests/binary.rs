@@ -53,10 +53,18 @@ async fn the_binary_runs_the_batch_and_logs_each_record_with_its_run() {
 
     let executed: Vec<&Value> = logs.iter().filter(|l| l["message"] == "executed").collect();
     assert_eq!(executed.len(), 2, "{logs:#?}");
-    assert_eq!(
-        executed[0]["span"]["run_id"],
-        "018bd0a4-6c00-7000-8000-000000000001"
+    // The records run together: find each run's line by its run id.
+    let lead = executed
+        .iter()
+        .find(|l| l["span"]["run_id"] == "018bd0a4-6c00-7000-8000-000000000001")
+        .unwrap_or_else(|| panic!("no line for the lead run: {executed:#?}"));
+    assert_eq!(lead["span"]["event_id"], "sub_0001");
+    assert_eq!(lead["span"]["message_id"], id(0));
+    assert!(
+        executed.iter().any(
+            |l| l["span"]["run_id"] == "018bd0a4-6c00-7000-8000-000000000002"
+                && l["span"]["message_id"] == id(1)
+        ),
+        "{executed:#?}"
     );
-    assert_eq!(executed[0]["span"]["event_id"], "sub_0001");
-    assert_eq!(executed[0]["span"]["message_id"], id(0));
 }

@@ -40,14 +40,18 @@ async fn the_batch_runs_its_jobs_and_dead_letters_the_malformed_records() {
         "{response}"
     );
 
-    let paths: Vec<String> = target.seen().iter().map(|s| s.path.clone()).collect();
+    // The records run together: each run's steps in order, the runs side by side.
+    let mut paths: Vec<String> = target.seen().iter().map(|s| s.path.clone()).collect();
+    let lead = |p: &String| p != "/audit/events/github";
     assert_eq!(
-        paths,
-        ["/crm/contacts", "/chat/messages", "/audit/events/github"],
-        "the two jobs ran, in order"
+        paths.iter().filter(|p| lead(p)).collect::<Vec<_>>(),
+        ["/crm/contacts", "/chat/messages"],
+        "the lead run's steps, in order"
     );
+    paths.retain(|p| !lead(p));
+    assert_eq!(paths, ["/audit/events/github"], "the push run");
     assert_eq!(
-        target.seen()[0].body,
+        target.seen_at("/crm/contacts")[0].body,
         json!({ "email": "ada.lovelace@example.com", "name": "Ada Lovelace" })
     );
     assert_eq!(status(&fx, LEAD_RUN).await, Some(RunStatus::Succeeded));
@@ -246,4 +250,97 @@ async fn a_run_waiting_for_its_rate_limit_goes_back_on_the_queue_without_failing
         status(&fx, "018bd0a4-6c00-7000-8000-000000000005").await,
         Some(RunStatus::Succeeded)
     );
+}
+
+/// The records of one SQS batch run together, as `ferry dev`'s workers do:
+/// ten runs reaching a batched step share one call, and an item the batch
+/// endpoint reports as failed is retried alone, reported as the only failure.
+#[tokio::test]
+async fn the_records_of_one_batch_share_a_batched_call_and_a_failed_item_is_retried_alone() {
+    use ferry::clock::{Clock, ManualClock};
+    use ferry::ingest::{Inbound, ingest};
+    use ferry::store::{SqliteOptions, SqliteStore};
+
+    let target = Target::start().await;
+    let results: Vec<Value> = (0..10)
+        .map(|i| json!({ "status": if i == 3 { 503 } else { 200 } }))
+        .collect();
+    target.respond("/bulk", 200, json!({ "results": results }));
+    let config = format!(
+        r#"version: 1
+connections:
+  crm: {{ base_url: "{}" }}
+sources:
+  s: {{ verify: {{ scheme: none }}, event_id: "{{{{ body.id }}}}" }}
+workflows:
+  w:
+    trigger: {{ source: s }}
+    steps:
+      - id: upsert
+        connection: crm
+        request: {{ method: POST, path: /contacts, json: {{ id: "{{{{ body.id }}}}" }} }}
+        batch: {{ max_items: 10, path: /bulk, json: {{ records: "{{{{ items }}}}" }}, results: response.body.results, item_status: result.status, wait: 200ms }}
+"#,
+        target.url()
+    );
+    let loaded = ferry::config::load_str(&config, &|_| None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_700_000_000_000);
+    let dyn_clock: std::sync::Arc<dyn Clock> = clock.clone();
+    let store = SqliteStore::open(
+        &dir.path().join("ferry.db"),
+        SqliteOptions {
+            max_receives: 5,
+            clock: dyn_clock,
+        },
+    )
+    .unwrap();
+    let hub = ferry::hub::Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
+    for i in 0..10 {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        let reply = ingest(
+            &hub,
+            Inbound {
+                method: http::Method::POST,
+                source: "s".into(),
+                headers,
+                query: None,
+                body: format!(r#"{{"id": "e{i}"}}"#).into(),
+            },
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+
+    let (msgs, event) = sqs::receive(&hub.ports, 10).await;
+    assert_eq!(msgs.len(), 10);
+    let batch: Batch = serde_json::from_value(event.clone()).unwrap();
+    let response = serde_json::to_value(handle(&hub, batch, None).await).unwrap();
+
+    let bulk = target.seen_at("/bulk");
+    assert_eq!(bulk.len(), 1, "one call for the ten records");
+    let items = bulk[0].body["records"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 10, "{items:?}");
+    assert!(target.seen_at("/contacts").is_empty(), "nothing sent alone");
+    // The item at index 3 failed: only its record is reported.
+    let failed_event = items[3]["id"].as_str().unwrap().to_owned();
+    let failed_msg = msgs
+        .iter()
+        .find(|m| m.body.contains(&format!(r#""event_id":"{failed_event}""#)))
+        .unwrap();
+    assert_eq!(sqs::failed_ids(&response), vec![failed_msg.id.clone()]);
+    sqs::complete(&hub.ports, &event, &response).await;
+
+    // After its backoff it comes back alone and is sent as the step's own request.
+    clock.advance(3_600_000);
+    let (again, event) = sqs::receive(&hub.ports, 10).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    let batch: Batch = serde_json::from_value(event).unwrap();
+    let response = serde_json::to_value(handle(&hub, batch, None).await).unwrap();
+    assert!(sqs::failed_ids(&response).is_empty(), "{response}");
+    let alone = target.seen_at("/contacts");
+    assert_eq!(alone.len(), 1);
+    assert_eq!(alone[0].body, json!({ "id": failed_event }));
+    assert_eq!(target.seen_at("/bulk").len(), 1, "the others never again");
 }
