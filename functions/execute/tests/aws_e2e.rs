@@ -43,6 +43,10 @@ struct Aws {
 }
 
 async fn setup(test: &str, target: &Target) -> Option<Aws> {
+    setup_with(test, target, CONFIG).await
+}
+
+async fn setup_with(test: &str, target: &Target, config_text: &str) -> Option<Aws> {
     let config = emulator(test).await?;
     let names = fresh(
         &config,
@@ -61,7 +65,7 @@ async fn setup(test: &str, target: &Target) -> Option<Aws> {
         "FORMS_TOKEN" => Some("forms-token-e2e".to_owned()),
         _ => None,
     };
-    let loaded = ferry::config::load_str(CONFIG, &env).expect("the config loads");
+    let loaded = ferry::config::load_str(config_text, &env).expect("the config loads");
     let hub = Hub::new(loaded.config, loaded.secrets, ports).expect("the hub builds");
     Some(Aws {
         hub,
@@ -292,4 +296,62 @@ async fn a_target_that_always_fails_ends_on_the_dead_letter_queue_with_the_reaso
             .collect::<Vec<_>>(),
         vec![Some(500); 3]
     );
+}
+
+/// The `lead` workflow with its step batched.
+const BATCHED: &str = r#"version: 1
+connections:
+  crm: { base_url: "${env:CRM_URL}" }
+sources:
+  forms:
+    verify: { scheme: api-key, header: X-Webhook-Token, secret: "${env:FORMS_TOKEN}" }
+    event_id: "{{ body.entry_id }}"
+workflows:
+  lead:
+    trigger: { source: forms }
+    retry: { max_attempts: 3, initial_backoff: 200ms, max_backoff: 500ms }
+    steps:
+      - id: create
+        connection: crm
+        request: { path: /leads, json: { entry: "{{ body.entry_id }}" } }
+        batch: { max_items: 10, path: /leads/batch, json: { records: "{{ items }}" }, results: response.body.results, item_status: result.status, wait: 200ms }
+"#;
+
+/// One SQS batch of ten records for a batched step: one call on AWS too, as in
+/// `ferry dev`; the item the endpoint reports as failed is retried alone.
+#[tokio::test]
+async fn an_sqs_batch_shares_one_batched_call_and_a_failed_item_is_retried_alone() {
+    let target = Target::start().await;
+    let results: Vec<Value> = (0..10)
+        .map(|i| json!({ "status": if i == 3 { 503 } else { 200 } }))
+        .collect();
+    target.respond("/crm/leads/batch", 200, json!({ "results": results }));
+    let test = "an_sqs_batch_shares_one_batched_call_and_a_failed_item_is_retried_alone";
+    let Some(aws) = setup_with(test, &target, BATCHED).await else {
+        return;
+    };
+    for i in 0..10 {
+        let (status, reply) = ingest(&aws, &format!("b-{i}")).await;
+        assert_eq!(status, 202, "{reply}");
+    }
+    assert_eq!(deliver(&aws).await, 10, "one SQS batch of ten records");
+    let bulk = target.seen_at("/crm/leads/batch");
+    assert_eq!(bulk.len(), 1, "one call for the ten records");
+    let items = bulk[0].body["records"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 10);
+    assert!(target.seen_at("/crm/leads").is_empty());
+
+    // The failed item comes back after its backoff, alone, as the step's own request.
+    let started = Instant::now();
+    while queue_depth(&aws).await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the failed record never came back"
+        );
+        deliver(&aws).await;
+    }
+    let alone = target.seen_at("/crm/leads");
+    assert_eq!(alone.len(), 1, "only the failed item again");
+    assert_eq!(alone[0].body, json!({ "entry": items[3]["entry"] }));
+    assert_eq!(target.seen_at("/crm/leads/batch").len(), 1);
 }
