@@ -124,3 +124,56 @@ async fn send_signs_like_the_provider() {
     let run = hub.finished(reply["run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run}");
 }
+
+/// `ferry graph` is deterministic: every example config's drawing, in both
+/// formats, is the committed one in docs/graphs/ (regenerate with the command
+/// the failure prints), and a config change makes `--check` fail.
+#[test]
+fn graph_of_every_example_matches_its_committed_drawing() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let config = entry.unwrap().path();
+        if config.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let stem = config.file_stem().unwrap().to_str().unwrap().to_owned();
+        for (format, ext) in [("mermaid", "mmd"), ("dot", "dot")] {
+            let golden = root.join(format!("docs/graphs/{stem}.{ext}"));
+            let (code, out, err) = ferry(&[
+                "graph",
+                "--config",
+                config.to_str().unwrap(),
+                "--format",
+                format,
+                "--check",
+                golden.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 0, "{stem}.{ext}: {out}{err}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "examples found: {checked}");
+
+    // A renamed field is a different drawing.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join("examples/minimal.yaml")).unwrap();
+    let changed = dir.path().join("minimal.yaml");
+    std::fs::write(&changed, text.replace("body.first_name", "body.given_name")).unwrap();
+    let golden = root.join("docs/graphs/minimal.mmd");
+    let (code, _, err) = ferry(&[
+        "graph",
+        "--config",
+        changed.to_str().unwrap(),
+        "--check",
+        golden.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("differs"), "{err}");
+    let (code, out, _) = ferry(&["graph", "--config", changed.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("body.given_name") && !out.contains("body.first_name"),
+        "{out}"
+    );
+}

@@ -10,6 +10,7 @@ mod bench_execute;
 mod dev;
 mod dlq;
 mod env;
+mod graph;
 mod runs;
 mod sandbox;
 mod send;
@@ -55,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: dlq::DlqCommand,
     },
+    /// Draw what flows where (sources, workflows, steps, connections, syncs).
+    Graph(graph::GraphArgs),
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
             Command::Sync { command } => sync::run(command).await,
+            Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,
             Command::Bench {
                 command: BenchCommand::Ingest(args),

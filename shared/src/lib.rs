@@ -12,7 +12,8 @@
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
 //! - storage is behind [`ports`]; [`store`] has the adapters;
-//! - the config format and its validation are in [`config`];
+//! - the config format and its validation are in [`config`]; what flows
+//!   where (`ferry graph`) is read from it in [`describe`];
 //! - `contract` (tests, or the `contract` feature): the port contract suites
 //!   every adapter must pass.
 
@@ -24,6 +25,7 @@ pub mod clock;
 pub mod config;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+pub mod describe;
 pub mod dlq;
 pub mod execute;
 pub mod hub;

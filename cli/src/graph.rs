@@ -1,0 +1,73 @@
+//! `ferry graph`: what flows where, drawn from the config (Graphviz DOT or
+//! Mermaid). The drawing depends on the config alone: `${env:…}` references
+//! are not resolved (no secret or environment value can reach the output),
+//! so the same config always gives the same bytes, and `--check FILE` can
+//! keep a committed drawing from going stale.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use ferry::describe::Graph;
+
+/// `ferry graph` options.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The config file.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Mermaid)]
+    pub format: Format,
+    /// Compare with FILE instead of printing: exit 1 (and say so) when they differ.
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+}
+
+/// Drawing formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// A Mermaid flowchart (GitHub renders it in Markdown).
+    Mermaid,
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+}
+
+/// Run `ferry graph`.
+pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
+    // Every reference gets a stand-in: the drawing never shows values.
+    let lookup = |name: &str| Some(format!("http://127.0.0.1/env/{name}"));
+    let loaded = match ferry::config::load_file(&args.config, &lookup) {
+        Ok(l) => l,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let graph = Graph::of(&loaded.config);
+    let text = match args.format {
+        Format::Mermaid => graph.to_mermaid(),
+        Format::Dot => graph.to_dot(),
+    };
+    let Some(path) = args.check else {
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let committed = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    if committed == text {
+        println!("{}: up to date", path.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{}: differs from the config's graph; regenerate it with `ferry graph --config {} --format {}`",
+            path.display(),
+            args.config.display(),
+            match args.format {
+                Format::Mermaid => "mermaid",
+                Format::Dot => "dot",
+            }
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
