@@ -180,3 +180,214 @@ proptest! {
         let _ = load(&yaml);
     }
 }
+
+/// A config with every duration and count set to `v(field)`.
+fn with_values(v: impl Fn(&str) -> &'static str) -> String {
+    format!(
+        r#"version: 1
+connections:
+  crm:
+    base_url: https://crm.example.com
+    timeout: {timeout}
+    rate_limit: {{ requests: {requests}, per: {per} }}
+sources:
+  form:
+    verify: {{ scheme: stripe, secret: "${{env:SECRET}}", tolerance: {tolerance} }}
+    dedupe_window: {dedupe_window}
+    max_body_bytes: {max_body_bytes}
+workflows:
+  w:
+    trigger: {{ source: form }}
+    retry: {{ max_attempts: {max_attempts}, initial_backoff: {initial_backoff}, max_backoff: {max_backoff}, max_age: {max_age} }}
+    steps:
+      - id: a
+        connection: crm
+        request: {{ path: /x, json: {{ a: 1 }} }}
+        batch: {{ max_items: {max_items}, path: /batch, wait: {wait} }}
+syncs:
+  s:
+    schedule: {schedule}
+    budget: {budget}
+    source:
+      connection: crm
+      request: {{ method: GET, path: /items }}
+      pagination: {{ style: page, param: page, first: {first}, size: {size} }}
+      records: response.body
+      id: record.id
+    steps:
+      - id: a
+        connection: crm
+        request: {{ path: /x }}
+"#,
+        timeout = v("timeout"),
+        requests = v("requests"),
+        per = v("per"),
+        tolerance = v("tolerance"),
+        dedupe_window = v("dedupe_window"),
+        max_body_bytes = v("max_body_bytes"),
+        max_attempts = v("max_attempts"),
+        initial_backoff = v("initial_backoff"),
+        max_backoff = v("max_backoff"),
+        max_age = v("max_age"),
+        max_items = v("max_items"),
+        wait = v("wait"),
+        schedule = v("schedule"),
+        budget = v("budget"),
+        first = v("first"),
+        size = v("size"),
+    )
+}
+
+fn secret(name: &str) -> Option<String> {
+    (name == "SECRET").then(|| "whsec_0123456789".to_owned())
+}
+
+mod config_ranges {
+    use super::*;
+
+    /// The largest value of each field loads.
+    #[test]
+    fn every_duration_and_count_at_its_bound_loads() {
+        let yaml = with_values(|f| match f {
+            "timeout" | "budget" => "15m",
+            "requests" => "1000000",
+            "per" => "31d",
+            "tolerance" => "1d",
+            "dedupe_window" => "90d",
+            "max_body_bytes" => "6291456",
+            "max_attempts" => "100",
+            "initial_backoff" => "1h",
+            "max_backoff" => "1d",
+            "max_age" => "14d",
+            "max_items" | "size" => "10000",
+            "wait" => "10s",
+            "schedule" => "rate(365 days)",
+            "first" => "1000000000",
+            _ => unreachable!("{f}"),
+        });
+        if let Err(e) = load_str(&yaml, &secret) {
+            panic!("{e}");
+        }
+    }
+
+    /// One past each bound is an error with path, line and the range; the
+    /// config that panicked a worker and the schedule that fired in a loop are
+    /// among them.
+    #[test]
+    fn every_duration_and_count_past_its_bound_is_refused_with_path_and_line() {
+        let yaml = with_values(|f| match f {
+            "timeout" => "10000000000000000000s",
+            "requests" => "1000001",
+            "per" => "32d",
+            "tolerance" => "25h",
+            "dedupe_window" => "91d",
+            "max_body_bytes" => "6291457",
+            "max_attempts" => "101",
+            "initial_backoff" => "61m",
+            "max_backoff" => "25h",
+            "max_age" => "15d",
+            "max_items" | "size" => "10001",
+            "wait" => "11s",
+            "schedule" => "rate(18446744073709551615 days)",
+            "budget" => "16m",
+            "first" => "1000000001",
+            _ => unreachable!("{f}"),
+        });
+        let lines = load_str(&yaml, &secret).unwrap_err().lines();
+        let expect = [
+            "line 5: connections.crm.timeout: timeout 10000000000000000000s is out of range; expected 1ms to 15m",
+            "line 6: connections.crm.rate_limit.requests: requests 1000001 is too large; at most 1000000",
+            "line 6: connections.crm.rate_limit.per: per 32d is out of range; expected 1ms to 31d",
+            "line 9: sources.form.verify.tolerance: tolerance 25h is out of range; expected 1s to 1d",
+            "line 10: sources.form.dedupe_window: dedupe_window 91d is out of range; expected 1s to 90d",
+            "line 11: sources.form.max_body_bytes: max_body_bytes 6291457 is too large; at most 6291456",
+            "line 15: workflows.w.retry.max_attempts: max_attempts 101 is too large; at most 100",
+            "line 15: workflows.w.retry.initial_backoff: initial_backoff 61m is out of range; expected 1ms to 1h",
+            "line 15: workflows.w.retry.max_backoff: max_backoff 25h is out of range; expected 1ms to 1d",
+            "line 15: workflows.w.retry.max_age: max_age 15d is out of range; expected 1s to 14d",
+            "line 20: workflows.w.steps[0].batch.max_items: max_items 10001 is too large; at most 10000",
+            "line 20: workflows.w.steps[0].batch.wait: wait 11s is out of range; expected 1ms to 10s",
+            "line 23: syncs.s.schedule: rate(18446744073709551615 days): a rate may be at most 365 days",
+            "line 24: syncs.s.budget: budget 16m is out of range; expected 1s to 15m",
+            "line 28: syncs.s.source.pagination.first: first 1000000001 is too large; at most 1000000000",
+            "line 28: syncs.s.source.pagination.size: size 10001 is too large; at most 10000",
+        ];
+        for want in expect {
+            assert!(
+                lines.iter().any(|l| l.starts_with(want)),
+                "missing {want:?} in\n{}",
+                lines.join("\n")
+            );
+        }
+        assert_eq!(lines.len(), expect.len(), "{}", lines.join("\n"));
+    }
+
+    /// Below the smallest value (but not zero, which has its own message).
+    #[test]
+    fn durations_below_their_range_are_refused() {
+        let yaml = with_values(|f| match f {
+            "timeout" | "wait" => "500us",
+            "tolerance" | "dedupe_window" | "max_age" | "budget" => "999ms",
+            "per" | "initial_backoff" | "max_backoff" => "1ns",
+            "requests" | "max_attempts" | "max_items" | "size" | "first" => "1",
+            "max_body_bytes" => "1",
+            "schedule" => "rate(1 minute)",
+            _ => unreachable!("{f}"),
+        });
+        let lines = load_str(&yaml, &secret).unwrap_err().lines();
+        assert_eq!(lines.len(), 9, "{}", lines.join("\n"));
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.contains("is out of range; expected")),
+            "{}",
+            lines.join("\n")
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any duration string, however extreme, either loads within the timeout's
+    /// range or is one diagnostic at the timeout; it never panics.
+    #[test]
+    fn any_duration_loads_in_range_or_is_a_diagnostic(
+        n in prop_oneof![0u64..2_000, any::<u64>()],
+        unit in prop_oneof![Just("ns"), Just("us"), Just("ms"), Just("s"), Just("m"), Just("h"), Just("d"), Just("w"), Just("y"), Just("parsecs")],
+        extra in proptest::option::of((any::<u32>(), Just("s"))),
+    ) {
+        let mut d = format!("{n}{unit}");
+        if let Some((m, u)) = extra {
+            d.push_str(&format!(" {m}{u}"));
+        }
+        let yaml = format!(
+            "version: 1\nconnections:\n  crm:\n    base_url: https://crm.example.com\n    timeout: \"{d}\"\n"
+        );
+        match load_str(&yaml, &secret) {
+            Ok(loaded) => {
+                let t = loaded.config.connections["crm"].timeout.unwrap().get();
+                let (min, max) = ferry::config::ranges::TIMEOUT;
+                prop_assert!(t >= min && t <= max, "{d} loaded as {t:?}");
+            }
+            Err(e) => {
+                prop_assert_eq!(e.errors.len(), 1, "{}", e);
+                prop_assert_eq!(e.errors[0].path.as_str(), "connections.crm.timeout");
+                prop_assert_eq!(e.errors[0].line, Some(5));
+            }
+        }
+    }
+
+    /// Any rate(...) either parses to at most a year or is an error.
+    #[test]
+    fn any_rate_is_at_most_a_year_or_an_error(
+        n in prop_oneof![0u64..1_000_000, any::<u64>()],
+        unit in prop_oneof![Just("minute"), Just("minutes"), Just("hours"), Just("days")],
+    ) {
+        match ferry::schedule::Schedule::parse(&format!("rate({n} {unit})")) {
+            Ok(ferry::schedule::Schedule::Rate(d)) => prop_assert!(d <= ferry::schedule::MAX_RATE),
+            Ok(other) => prop_assert!(false, "{other:?}"),
+            Err(e) => prop_assert!(e.starts_with("rate(")),
+        }
+    }
+}
