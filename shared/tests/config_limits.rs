@@ -100,7 +100,7 @@ mod config_limits {
         assert!(yaml.len() < MAX_BYTES);
         let e = only_error(&yaml);
         assert!(
-            e.starts_with("line 2: ") && e.contains("more than 100000 values"),
+            e.starts_with("line 2: ") && e.contains("more than 50000 values"),
             "{e}"
         );
     }

@@ -22,7 +22,7 @@ pub const MAX_BYTES: usize = 1 << 20;
 pub const MAX_DEPTH: usize = 64;
 /// The most values (keys, scalars, lists and mappings) in a config, with
 /// aliases expanded.
-pub const MAX_VALUES: usize = 100_000;
+pub const MAX_VALUES: usize = 50_000;
 /// The most text (bytes of keys and scalars) in a config with aliases
 /// expanded: aliases may not make a config bigger than [`MAX_BYTES`].
 pub const MAX_EXPANDED_BYTES: usize = MAX_BYTES;
