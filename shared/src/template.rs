@@ -8,7 +8,7 @@
 //! expression's type (a number stays a number, an object stays an object);
 //! any other string is rendered as text.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
@@ -75,6 +75,7 @@ impl Templates {
         Budget {
             t: self,
             left: Cell::new(FUEL),
+            partial: RefCell::new(None),
         }
     }
 
@@ -115,6 +116,9 @@ impl Templates {
 pub struct Budget<'t> {
     t: &'t Templates,
     left: Cell<u64>,
+    /// The engine with less than [`FUEL`], once a render has used some
+    /// (cloned at most once per budget).
+    partial: RefCell<Option<Environment<'static>>>,
 }
 
 impl Budget<'_> {
@@ -186,14 +190,13 @@ impl Budget<'_> {
                 "the request's templates used up their budget",
             ));
         }
-        let partial;
+        let mut partial = self.partial.borrow_mut();
         let env = if left >= FUEL {
             &self.t.env
         } else {
-            let mut env = self.t.env.clone();
+            let env = partial.get_or_insert_with(|| self.t.env.clone());
             env.set_fuel(Some(left));
-            partial = env;
-            &partial
+            env
         };
         let captured = env.template_from_str(text)?.render_captured(ctx)?;
         let used = captured.state().fuel_levels().map_or(0, |(used, _)| used);
