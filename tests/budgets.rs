@@ -45,7 +45,6 @@ async fn a_template_over_budget_dead_letters_its_run_only() {
         error.starts_with("step create_contact: ") && error.contains("over the template budget"),
         "{error}"
     );
-    // Data is data: a template in the payload is not run.
     let fine = hub.finished(&runs[2]).await;
     assert_eq!(fine["status"], "succeeded", "{fine}");
     let names: Vec<_> = target
@@ -58,6 +57,8 @@ async fn a_template_over_budget_dead_letters_its_run_only() {
         [json!("ababab")],
         "only the fine run called the target"
     );
+    // Data is data: a template sent in the payload is not run, only multiplied
+    // (a string times a string), which is a mapping error too.
     let payload_template = hub.finished(&runs[1]).await;
     assert_eq!(payload_template["failure"], "mapping", "{payload_template}");
 }
