@@ -380,8 +380,10 @@ impl Tokens {
             .get("expires_in")
             .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
             .filter(|s| *s > 0.0)
-            .map_or(DEFAULT_LIFETIME, Duration::from_secs_f64);
-        let refresh_at = now + (lifetime - refresh_margin(lifetime)).as_millis() as Millis;
+            .map_or(DEFAULT_LIFETIME, |s| {
+                Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+            });
+        let refresh_at = crate::clock::after(now, lifetime - refresh_margin(lifetime));
         stored = Stored {
             fingerprint: fingerprint.to_owned(),
             access_token: Some(token.clone()),

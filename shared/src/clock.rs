@@ -8,6 +8,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// `d` in milliseconds, saturating at [`Millis::MAX`] (a huge duration never wraps
+/// around to the past).
+pub fn millis(d: std::time::Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+}
+
+/// `at + d`, saturating: the far future, never an overflow.
+pub fn after(at: Millis, d: std::time::Duration) -> Millis {
+    at.saturating_add(millis(d))
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, in milliseconds since the Unix epoch.
@@ -49,5 +60,19 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> Millis {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn huge_durations_saturate_instead_of_wrapping() {
+        assert_eq!(super::millis(Duration::from_millis(1_500)), 1_500);
+        assert_eq!(super::millis(Duration::MAX), super::Millis::MAX);
+        let ten_e19_secs = Duration::from_secs(10_000_000_000_000_000_000);
+        assert_eq!(super::after(1_000, ten_e19_secs), super::Millis::MAX);
+        assert_eq!(super::after(1_000, Duration::from_secs(2)), 3_000);
     }
 }

@@ -139,7 +139,9 @@ async fn run_step(
         .map_or(outbound::DEFAULT_TIMEOUT, |d| d.get());
     // Long enough for the call (and a refresh after a 401), the in-process
     // rate-limit waits and a batch's wait.
-    let lease = 2 * timeout + Duration::from_secs(30);
+    let lease = timeout
+        .saturating_mul(2)
+        .saturating_add(Duration::from_secs(30));
     match ports.idempotency.claim(&key, "", &run.id, lease).await {
         Ok(Claim::Completed { result }) => {
             if run.steps[i].status != StepStatus::Skipped {
@@ -195,7 +197,7 @@ async fn run_step(
     let deadline = run.steps[i]
         .attempts
         .first()
-        .map(|a| a.started_at + policy.max_age.as_millis() as i64);
+        .map(|a| crate::clock::after(a.started_at, policy.max_age));
     if let Some(deadline) = deadline
         && now >= deadline
     {
@@ -331,8 +333,8 @@ async fn run_step(
         Verdict::Retry { after } => {
             release(hub, &key).await;
             let now = ports.clock.now_ms();
-            let deadline = run.steps[i].attempts.first().map_or(now, |a| a.started_at)
-                + policy.max_age.as_millis() as i64;
+            let started = run.steps[i].attempts.first().map_or(now, |a| a.started_at);
+            let deadline = crate::clock::after(started, policy.max_age);
             if n >= policy.max_attempts || now >= deadline {
                 let why = if n >= policy.max_attempts {
                     format!("{n} attempts")

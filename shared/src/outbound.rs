@@ -8,7 +8,7 @@ use minijinja::Value;
 
 use crate::auth::Credential;
 use crate::config::{Auth, Connection, RequestSpec};
-use crate::template::{TemplateError, Templates};
+use crate::template::{MAX_RENDERED_BYTES, TemplateError, Templates};
 
 /// Per-request timeout when the connection does not set one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,6 +48,7 @@ pub fn prepare(
     spec: &RequestSpec,
     ctx: &Value,
 ) -> Result<Prepared, TemplateError> {
+    let t = &t.budget(); // one budget for every template of the request
     let path = t.render(&spec.path, ctx)?;
     let url = format!(
         "{}/{}",
@@ -71,12 +72,45 @@ pub fn prepare(
         (None, Some(form)) => Body::Form(render_map(form)?),
         (None, None) => Body::None,
     };
-    Ok(Prepared {
+    let prepared = Prepared {
         method: spec.method.as_http(),
         url,
         query: render_map(&spec.query)?,
         headers,
         body,
+    };
+    check_size(&prepared).map(|()| prepared)
+}
+
+/// A rendered request may be at most [`MAX_RENDERED_BYTES`] (URL, query,
+/// headers and body together); a bigger one is a mapping error.
+pub fn check_size(p: &Prepared) -> Result<(), TemplateError> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let pairs = |v: &[(String, String)]| v.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let mut n = Count(p.url.len() + pairs(&p.query) + pairs(&p.headers));
+    match &p.body {
+        Body::None => {}
+        Body::Json(v) => serde_json::to_writer(&mut n, v).unwrap_or_default(),
+        Body::Form(f) => n.0 += pairs(f),
+    }
+    if n.0 <= MAX_RENDERED_BYTES {
+        return Ok(());
+    }
+    Err(TemplateError {
+        template: String::new(),
+        message: format!(
+            "the rendered request is {} bytes; a request may be at most {MAX_RENDERED_BYTES} bytes (1 MiB)",
+            n.0
+        ),
     })
 }
 

@@ -63,7 +63,7 @@ impl Policy {
             .initial
             .saturating_mul(1u32 << failed.saturating_sub(1).min(30));
         let ceiling = exp.min(self.max);
-        let ms = ceiling.as_millis() as u64;
+        let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(if ms == 0 {
             0
         } else {

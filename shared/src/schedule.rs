@@ -10,6 +10,9 @@ use croner::parser::{CronParser, Seconds, Year};
 
 use crate::clock::Millis;
 
+/// The longest `rate(...)`.
+pub const MAX_RATE: Duration = Duration::from_secs(365 * 86_400);
+
 /// A parsed schedule expression.
 #[derive(Debug, Clone)]
 pub enum Schedule {
@@ -57,7 +60,7 @@ impl Schedule {
     /// The first fire time strictly after `after` (for a rate: `after` + the rate).
     pub fn next_after(&self, after: Millis) -> Option<Millis> {
         match self {
-            Schedule::Rate(d) => Some(after + d.as_millis() as Millis),
+            Schedule::Rate(d) => Some(crate::clock::after(after, *d)),
             Schedule::Cron(c) => {
                 let t: DateTime<Utc> = Utc.timestamp_millis_opt(after).single()?;
                 c.find_next_occurrence(&t, false)
@@ -101,7 +104,12 @@ fn parse_rate(inner: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs(n * secs))
+    match n.checked_mul(secs).map(Duration::from_secs) {
+        Some(d) if d <= MAX_RATE => Ok(d),
+        _ => Err(format!(
+            "rate({inner}): a rate may be at most 365 days (525600 minutes, 8760 hours); use cron(...) for rarer runs"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +142,25 @@ mod tests {
         assert!(Schedule::parse("rate(5 seconds)").is_err());
         let s = Schedule::parse("rate(5 minutes)").unwrap();
         assert_eq!(s.next_after(1_000), Some(301_000));
+    }
+
+    #[test]
+    fn rates_are_at_most_a_year_and_never_overflow() {
+        // Fired 2 344 times in 5 s: n · 86 400 wrapped around.
+        let e = Schedule::parse("rate(18446744073709551615 days)").unwrap_err();
+        assert!(e.contains("at most 365 days"), "{e}");
+        for ok in ["rate(365 days)", "rate(8760 hours)", "rate(525600 minutes)"] {
+            assert!(
+                matches!(Schedule::parse(ok), Ok(Schedule::Rate(d)) if d == MAX_RATE),
+                "{ok}"
+            );
+        }
+        for too_long in ["rate(366 days)", "rate(8761 hours)", "rate(525601 minutes)"] {
+            assert!(Schedule::parse(too_long).is_err(), "{too_long}");
+        }
+        // Whatever a rate is, the next time saturates rather than wrapping.
+        let huge = Schedule::Rate(Duration::MAX);
+        assert_eq!(huge.next_after(1_000), Some(Millis::MAX));
     }
 
     #[test]

@@ -75,8 +75,9 @@ impl Scheduler {
             p.next = match &p.schedule {
                 // Keep a rate on its grid: start + k·rate, the first one after now.
                 Schedule::Rate(d) => {
-                    let step = (d.as_millis() as Millis).max(1);
-                    Some(at + ((now - at) / step + 1) * step)
+                    let step = crate::clock::millis(*d).max(1);
+                    let k = (now.saturating_sub(at) / step).saturating_add(1);
+                    Some(at.saturating_add(k.saturating_mul(step)))
                 }
                 Schedule::Cron(_) => p.schedule.next_after(now),
             };
@@ -157,6 +158,23 @@ mod tests {
         assert_eq!(s.due(at("2026-11-23T02:33:10Z")), ["every5"]);
         assert_eq!(s.next_of("every5"), Some(at("2026-11-23T02:38:00Z")));
         assert_eq!(s.next_of("nightly"), Some(at("2026-11-24T02:00:00Z")));
+    }
+
+    #[test]
+    fn the_longest_rate_fires_once_a_year_and_never_in_a_loop() {
+        let start = at("2026-11-23T00:00:00Z");
+        let year = 365 * 24 * 60 * MIN;
+        let mut s = Scheduler::new([("yearly", "rate(365 days)")], start).unwrap();
+        // Polled every millisecond for 5 s: nothing is due.
+        assert!((start..start + 5_000).all(|t| s.due(t).is_empty()));
+        assert_eq!(s.due(start + year), ["yearly"]);
+        assert_eq!(s.next_of("yearly"), Some(start + 2 * year));
+        // rate(u64::MAX days) fired 2 344 times in 5 s; now it does not plan at all.
+        let e = Scheduler::new([("never", "rate(18446744073709551615 days)")], start).unwrap_err();
+        assert!(
+            e.contains("sync never") && e.contains("at most 365 days"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,16 +8,44 @@
 //! expression's type (a number stays a number, an object stays an object);
 //! any other string is rendered as text.
 
+use std::cell::{Cell, RefCell};
+
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+
+/// The work one request's templates may do together (its path, query, headers
+/// and body), or one expression or template rendered on its own. minijinja
+/// charges one fuel per instruction and one per 64 bytes of data a template
+/// creates or writes, so this bounds a render's time and memory (about 12 MiB).
+pub const FUEL: u64 = 200_000;
+
+/// The largest rendered request (URL, query, headers and body), in bytes.
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
+/// An expression runs as `{% set __ferry_value = (expr) %}`, so that it is
+/// rendered, and its fuel counted, like any template.
+const EXPR_PREFIX: &str = "{% set __ferry_value = (";
+const EXPR_SUFFIX: &str = ") %}";
+const EXPR_VALUE: &str = "__ferry_value";
 
 /// A template or expression failed for this run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template {template:?}: {message}")]
+#[error("{}", self.describe())]
 pub struct TemplateError {
-    /// The template source (never contains secrets: secrets live in connections, not templates).
+    /// The template source (never contains secrets: secrets live in connections,
+    /// not templates); empty when the request as a whole is at fault.
     pub template: String,
     /// What went wrong, naming the missing field when one is missing.
     pub message: String,
+}
+
+impl TemplateError {
+    fn describe(&self) -> String {
+        if self.template.is_empty() {
+            self.message.clone()
+        } else {
+            format!("template {:?}: {}", self.template, self.message)
+        }
+    }
 }
 
 /// The template engine, configured once.
@@ -33,12 +61,70 @@ impl Default for Templates {
 }
 
 impl Templates {
-    /// The engine with ferry's settings: strict undefined, no autoescape.
+    /// The engine with ferry's settings: strict undefined, no autoescape, [`FUEL`].
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_fuel(Some(FUEL));
         Self { env }
+    }
+
+    /// A budget of [`FUEL`] shared by every render made through it (one request).
+    pub fn budget(&self) -> Budget<'_> {
+        Budget {
+            t: self,
+            left: Cell::new(FUEL),
+            partial: RefCell::new(None),
+        }
+    }
+
+    /// Render `src` as text, with a budget of its own.
+    pub fn render(&self, src: &str, ctx: &Value) -> Result<String, TemplateError> {
+        self.budget().render(src, ctx)
+    }
+
+    /// Evaluate an expression (no `{{ }}`) to a value, with a budget of its own.
+    pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
+        self.budget().eval(expr, ctx)
+    }
+
+    /// Evaluate a `when` condition; undefined counts as an error, not as false.
+    pub fn is_true(&self, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
+        Ok(self.eval(expr, ctx)?.is_true())
+    }
+
+    /// Evaluate an expression to JSON, with a budget of its own.
+    pub fn eval_json(&self, expr: &str, ctx: &Value) -> Result<serde_json::Value, TemplateError> {
+        self.budget().eval_json(expr, ctx)
+    }
+
+    /// Render every string leaf of a JSON value under one budget; `"{{ expr }}"`
+    /// alone keeps its type.
+    pub fn render_json(
+        &self,
+        v: &serde_json::Value,
+        ctx: &Value,
+    ) -> Result<serde_json::Value, TemplateError> {
+        self.budget().render_json(v, ctx)
+    }
+}
+
+/// Fuel left for the renders of one request: each render may use what the
+/// ones before it left, and a render that runs out fails the request.
+#[derive(Debug)]
+pub struct Budget<'t> {
+    t: &'t Templates,
+    left: Cell<u64>,
+    /// The engine with less than [`FUEL`], once a render has used some
+    /// (cloned at most once per budget).
+    partial: RefCell<Option<Environment<'static>>>,
+}
+
+impl Budget<'_> {
+    /// The fuel not used yet.
+    pub fn left(&self) -> u64 {
+        self.left.get()
     }
 
     /// Render `src` as text.
@@ -46,25 +132,17 @@ impl Templates {
         if !src.contains("{{") && !src.contains("{%") {
             return Ok(src.to_owned());
         }
-        let tmpl = self
-            .env
-            .template_from_str(src)
-            .map_err(|e| error(src, &e))?;
-        tmpl.render(ctx).map_err(|e| error(src, &e))
+        self.run(src, ctx)
+            .map(|(out, _)| out)
+            .map_err(|e| error(src, &e, 0))
     }
 
     /// Evaluate an expression (no `{{ }}`) to a value.
     pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
-        let compiled = self
-            .env
-            .compile_expression(expr)
-            .map_err(|e| error(expr, &e))?;
-        compiled.eval(ctx).map_err(|e| error(expr, &e))
-    }
-
-    /// Evaluate a `when` condition; undefined counts as an error, not as false.
-    pub fn is_true(&self, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
-        Ok(self.eval(expr, ctx)?.is_true())
+        let text = format!("{EXPR_PREFIX}{expr}{EXPR_SUFFIX}");
+        self.run(&text, ctx)
+            .map(|(_, v)| v)
+            .map_err(|e| error(expr, &e, EXPR_PREFIX.len()))
     }
 
     /// Evaluate an expression to JSON.
@@ -101,6 +179,34 @@ impl Templates {
             other => other.clone(),
         })
     }
+
+    /// Render `text` with the fuel that is left; the output and the value of
+    /// an expression. A failed render uses up the budget (the request fails).
+    fn run(&self, text: &str, ctx: &Value) -> Result<(String, Value), minijinja::Error> {
+        let left = self.left.replace(0);
+        if left == 0 {
+            return Err(minijinja::Error::new(
+                ErrorKind::OutOfFuel,
+                "the request's templates used up their budget",
+            ));
+        }
+        let mut partial = self.partial.borrow_mut();
+        let env = if left >= FUEL {
+            &self.t.env
+        } else {
+            let env = partial.get_or_insert_with(|| self.t.env.clone());
+            env.set_fuel(Some(left));
+            env
+        };
+        let captured = env.template_from_str(text)?.render_captured(ctx)?;
+        let used = captured.state().fuel_levels().map_or(0, |(used, _)| used);
+        self.left.set(left.saturating_sub(used));
+        let value = captured
+            .state()
+            .lookup(EXPR_VALUE)
+            .unwrap_or(Value::UNDEFINED);
+        Ok((captured.output().to_owned(), value))
+    }
 }
 
 /// Turn any serializable value (usually a `serde_json::Value`) into a template context.
@@ -131,12 +237,23 @@ fn to_json(src: &str, v: &Value) -> Result<serde_json::Value, TemplateError> {
     })
 }
 
-fn error(src: &str, e: &minijinja::Error) -> TemplateError {
+/// `e` as a message about `src`; `offset` is where `src` starts in the text that ran.
+fn error(src: &str, e: &minijinja::Error, offset: usize) -> TemplateError {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return TemplateError {
+            template: src.to_owned(),
+            message: format!(
+                "over the template budget ({FUEL} fuel per request: about {FUEL} steps or {} MiB of data); a template may not loop or build text without bound",
+                (FUEL * 64) >> 20
+            ),
+        };
+    }
     // Point at the expression that failed: for an undefined field this is its name.
     // minijinja's range may start at the failing attribute (`.response`):
     // widen it back over the path it hangs off (`steps.contact.response`).
     let culprit = e
         .range()
+        .map(|r| r.start.saturating_sub(offset)..r.end.saturating_sub(offset))
         .map(|r| {
             let path_start = |end: usize| {
                 src[..end]

@@ -20,6 +20,8 @@ pub mod duration;
 mod env;
 mod load;
 pub mod model;
+pub mod ranges;
+pub mod shape;
 mod sources;
 mod templates;
 mod validate;

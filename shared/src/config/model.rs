@@ -540,7 +540,7 @@ fn default_method() -> Method {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included (default 8).
+    /// Attempts in all, the first included (default 12, at most 100).
     #[serde(default)]
     pub max_attempts: Option<NonZeroU32>,
     /// First backoff (default 1s); doubles each attempt, with full jitter.

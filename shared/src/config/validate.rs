@@ -1,7 +1,8 @@
 //! Semantic checks: what a well-typed config can still get wrong — references
 //! between sections (read from the tree, so a step that failed to parse is
-//! still checked), step ids, URLs, schedules, limits. Source verification
-//! rules are in `sources`; template syntax in `templates`.
+//! still checked), step ids, URLs, schedules. Source verification rules are
+//! in `sources`; template syntax in `templates`; the range of every duration
+//! and count in `ranges`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -147,6 +148,7 @@ pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
             "no workflow is triggered by this source; its events are recorded but nothing runs",
         );
     }
+    super::ranges::check(p, r);
 }
 
 fn connection(c: &Connection, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
@@ -294,14 +296,6 @@ fn batch(b: &Batch, s: &Step, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
         r.error(
             &path.key("batch").key("item_status"),
             "`item_status` reads each item's `result`; set `results` to say where the results are",
-        );
-    }
-    if b.wait
-        .is_some_and(|w| w.get() > std::time::Duration::from_secs(10))
-    {
-        r.error(
-            &path.key("batch").key("wait"),
-            "a batch waits at most 10s for items to join it",
         );
     }
 }

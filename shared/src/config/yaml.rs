@@ -121,9 +121,12 @@ impl Node {
     }
 }
 
-/// Parse one YAML document. Syntax errors stop here (there is no tree to go on
-/// with); tree-level problems (tags, odd keys) are all collected.
+/// Parse one YAML document. Syntax errors and documents beyond the limits of
+/// [`super::shape`] stop here (there is no tree to go on with); tree-level
+/// problems (tags, odd keys) are all collected.
 pub(crate) fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
+    // Size, depth and alias expansion first: saphyr's loader recurses per level.
+    super::shape::check(text).map_err(|d| vec![d])?;
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         let m = e.marker();
         vec![Diagnostic {

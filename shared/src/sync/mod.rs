@@ -207,7 +207,7 @@ pub async fn run_sync_with(
         .unwrap_or(DEFAULT_BUDGET);
     let deadline = opts
         .deadline
-        .unwrap_or_else(|| started.saturating_add(budget.as_millis() as Millis));
+        .unwrap_or_else(|| crate::clock::after(started, budget));
     let run_id = new_run_id();
 
     let lease_key = format!("sync-lease:{name}");
