@@ -313,7 +313,8 @@ async fn run_step(
     };
     let n = run.steps[i].attempts.len() as u32;
     let error = run.steps[i].last_error.clone().unwrap_or_default();
-    let status_code = response.as_ref().map(|r| r.status);
+    // The last attempt's status: a response's, or a refused redirect's.
+    let status_code = run.steps[i].attempts.last().and_then(|a| a.status_code);
 
     match verdict {
         Verdict::Success => {

@@ -7,8 +7,16 @@
 //! In a JSON body, a string that is exactly one `{{ expression }}` keeps the
 //! expression's type (a number stays a number, an object stays an object);
 //! any other string is rendered as text.
+//!
+//! A request path is rendered with [`Templates::render_path`]: there every
+//! `{{ }}` output is one path segment (see [`crate::destination::segment`]).
 
-use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
+
+/// The name path templates are compiled under; it selects segment escaping.
+const PATH_TEMPLATE: &str = "<path>";
+/// The auto-escape mode of path templates.
+const PATH_SEGMENT: &str = "path-segment";
 
 /// A template or expression failed for this run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +45,14 @@ impl Templates {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_auto_escape_callback(|name| {
+            if name == PATH_TEMPLATE {
+                AutoEscape::Custom(PATH_SEGMENT.into())
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_formatter(format_output);
         Self { env }
     }
 
@@ -49,6 +64,20 @@ impl Templates {
         let tmpl = self
             .env
             .template_from_str(src)
+            .map_err(|e| error(src, &e))?;
+        tmpl.render(ctx).map_err(|e| error(src, &e))
+    }
+
+    /// Render a request path: the literal parts as written, every `{{ }}`
+    /// output as exactly one percent-encoded path segment (a value of `.` or
+    /// `..` is an error).
+    pub fn render_path(&self, src: &str, ctx: &Value) -> Result<String, TemplateError> {
+        if !src.contains("{{") && !src.contains("{%") {
+            return Ok(src.to_owned());
+        }
+        let tmpl = self
+            .env
+            .template_from_named_str(PATH_TEMPLATE, src)
             .map_err(|e| error(src, &e))?;
         tmpl.render(ctx).map_err(|e| error(src, &e))
     }
@@ -101,6 +130,28 @@ impl Templates {
             other => other.clone(),
         })
     }
+}
+
+/// Write one `{{ }}` output: strict about undefined values (a custom
+/// formatter replaces minijinja's own check), and in a path template as one
+/// path segment.
+fn format_output(
+    out: &mut Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::from(ErrorKind::UndefinedError));
+    }
+    if matches!(state.auto_escape(), AutoEscape::Custom(mode) if mode == PATH_SEGMENT) {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        let seg = crate::destination::segment(&text)
+            .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+        return Ok(out.write_str(&seg)?);
+    }
+    minijinja::escape_formatter(out, state, value)
 }
 
 /// Turn any serializable value (usually a `serde_json::Value`) into a template context.
@@ -212,6 +263,28 @@ mod tests {
         assert_eq!(err.message, "missing field `body.phone`");
         let err = t.render_json(&json!("{{ body.phone }}"), &c).unwrap_err();
         assert_eq!(err.message, "missing field `body.phone`");
+    }
+
+    #[test]
+    fn path_values_are_single_segments() {
+        let t = Templates::new();
+        let c = ctx(json!({"body": {"id": "../a/b?x=1#f", "dot": "..", "n": 7}}));
+        assert_eq!(
+            t.render_path("/contacts/{{ body.id }}/notes", &c).unwrap(),
+            "/contacts/..%2Fa%2Fb%3Fx%3D1%23f/notes"
+        );
+        assert_eq!(t.render_path("/n/{{ body.n }}", &c).unwrap(), "/n/7");
+        let err = t.render_path("/c/{{ body.dot }}", &c).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the path value \"..\" is a dot-segment; a value in a path must name one segment, not move the path (at `body.dot`)"
+        );
+        let err = t.render_path("/c/{{ body.missing }}", &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.missing`");
+        // Outside paths nothing is escaped, and undefined is still an error.
+        assert_eq!(t.render("{{ body.id }}", &c).unwrap(), "../a/b?x=1#f");
+        let err = t.render("{{ body.missing }}", &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.missing`");
     }
 
     #[test]
