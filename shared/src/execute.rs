@@ -318,8 +318,10 @@ async fn run_step(
 
     match verdict {
         Verdict::Success => {
+            // Kept 7 days in the store: redacted as the run log is (a target
+            // may echo the credential it was sent).
             let output = response
-                .map(|r| json!({ "response": r.to_output() }))
+                .map(|r| hub.redact_json(&json!({ "response": r.to_output() })))
                 .unwrap_or(Value::Null);
             if let Err(e) = ports
                 .idempotency
