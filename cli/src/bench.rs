@@ -57,7 +57,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.url.trim_end_matches('/'),
         args.source
     ));
-    let client = reqwest::Client::builder()
+    let client = ferry::destination::client_builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let run_tag = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();

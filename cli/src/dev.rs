@@ -187,7 +187,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
 pub fn router(hub: Arc<Hub>) -> Router {
     let sandbox = Router::new()
         .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
-        .with_state(Sandbox::default());
+        .with_state(Sandbox::for_hub(hub.clone()));
     Router::new()
         .route("/hooks/{source}", any(hook))
         .route(

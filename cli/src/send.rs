@@ -57,7 +57,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let delivery_id = uuid::Uuid::now_v7().to_string();
     let url = format!("{}/hooks/{}", args.url.trim_end_matches('/'), args.source);
 
-    let client = reqwest::Client::new();
+    // The signature may carry the source's secret: no cross-origin redirects, no Referer.
+    let client = ferry::destination::client_builder().build()?;
     let mut req = client
         .post(&url)
         .header("content-type", &args.content_type)

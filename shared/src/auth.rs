@@ -344,6 +344,12 @@ impl Tokens {
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
+                if let Some(r) = crate::destination::RedirectRefused::find(&e) {
+                    // Not held in the store: a fixed `token_url` takes effect at once.
+                    return Err(AuthError::Refused(format!(
+                        "connection {name}: token endpoint {token_url}: {r}"
+                    )));
+                }
                 return Err(AuthError::Unavailable(format!(
                     "connection {name}: token endpoint {token_url}: {}",
                     crate::outbound::describe_error(&e)

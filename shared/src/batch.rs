@@ -34,7 +34,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::call::{Called, Tried, call, describe_status};
 use crate::config::{Batch, Connection};
 use crate::hub::Hub;
-use crate::outbound::{Body, Prepared};
+use crate::outbound::{self, Body, Prepared};
 use crate::retry::{Rules, Verdict, judge};
 use crate::template::context;
 
@@ -173,7 +173,11 @@ async fn flush(hub: &Hub, t: Target<'_>, entries: Vec<Entry>) {
 fn batch_request(hub: &Hub, t: Target<'_>, items: &[Value]) -> Result<Prepared, String> {
     let ctx = context(&json!({ "items": items }));
     let tpl = &hub.templates;
-    let path = tpl.render(&t.batch.path, &ctx).map_err(|e| e.to_string())?;
+    let path = tpl
+        .render_path(&t.batch.path, &ctx)
+        .map_err(|e| format!("batch.path: {e}"))?;
+    let url = crate::destination::join(&t.conn.base_url, &path)
+        .map_err(|e| format!("batch.path: {e}"))?;
     let body_tpl = t
         .batch
         .json
@@ -182,20 +186,13 @@ fn batch_request(hub: &Hub, t: Target<'_>, items: &[Value]) -> Result<Prepared, 
     let body = tpl
         .render_json(&body_tpl, &ctx)
         .map_err(|e| e.to_string())?;
+    let headers = outbound::connection_headers(t.conn);
+    outbound::check_headers(&headers).map_err(|e| e.to_string())?;
     Ok(Prepared {
         method: t.batch.method.as_http(),
-        url: format!(
-            "{}/{}",
-            t.conn.base_url.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        ),
+        url: url.to_string(),
         query: Vec::new(),
-        headers: t
-            .conn
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        headers,
         body: Body::Json(body),
     })
 }

@@ -149,10 +149,16 @@ fn judge_result(
                 n: 0,
                 started_at,
                 duration_ms: (now - started_at).max(0) as u64,
-                status_code: None,
+                status_code: e.status(),
                 error: Some(format!("{} {}: {e}", req.method, req.url)),
             },
-            verdict: Verdict::Retry { after: None },
+            // A refused redirect or an unbuildable request fails at once
+            // (`rejected`, or `mapping` without a status).
+            verdict: if e.is_retryable() {
+                Verdict::Retry { after: None }
+            } else {
+                Verdict::Fail
+            },
             response: None,
         },
     }

@@ -309,12 +309,15 @@ async fn run_step(
     };
     let n = run.steps[i].attempts.len() as u32;
     let error = run.steps[i].last_error.clone().unwrap_or_default();
-    let status_code = response.as_ref().map(|r| r.status);
+    // The last attempt's status: a response's, or a refused redirect's.
+    let status_code = run.steps[i].attempts.last().and_then(|a| a.status_code);
 
     match verdict {
         Verdict::Success => {
+            // Kept 7 days in the store: redacted as the run log is (a target
+            // may echo the credential it was sent).
             let output = response
-                .map(|r| json!({ "response": r.to_output() }))
+                .map(|r| hub.redact_json(&json!({ "response": r.to_output() })))
                 .unwrap_or(Value::Null);
             if let Err(e) = ports
                 .idempotency

@@ -74,9 +74,11 @@ impl Hub {
                 .or_default()
                 .push(name.clone());
         }
+        let mut secrets = with_derived(&config, secrets);
         // Longest first, so a secret that contains another is redacted whole.
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        secrets.retain(|s| s.len() >= 4);
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
         Ok(Arc::new(Hub {
             config,
             ports,
@@ -139,14 +141,65 @@ impl Hub {
     /// Replace every known secret value in `text` with `[redacted]`: the
     /// config's secrets and every access token obtained since the start.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in self.secrets.iter().chain(self.tokens.secrets().iter()) {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "[redacted]");
-            }
-        }
-        out
+        redact_with(text, &self.secrets, &self.tokens.secrets())
     }
+
+    /// [`Hub::redact`] applied to every string and key of a JSON value: a
+    /// step's output is stored (and handed to later steps) redacted, exactly
+    /// as the run log is.
+    pub fn redact_json(&self, v: &serde_json::Value) -> serde_json::Value {
+        let tokens = self.tokens.secrets();
+        redact_json_with(v, &|s| redact_with(s, &self.secrets, &tokens))
+    }
+}
+
+fn redact_with(text: &str, secrets: &[String], tokens: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets.iter().chain(tokens) {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+    }
+    out
+}
+
+fn redact_json_with(v: &serde_json::Value, r: &dyn Fn(&str) -> String) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) => J::String(r(s)),
+        J::Array(items) => J::Array(items.iter().map(|i| redact_json_with(i, r)).collect()),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, i)| (r(k), redact_json_with(i, r)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The configured secrets, plus the forms a target may echo them in: each
+/// connection's credential header value (`Basic <base64>` holds neither the
+/// user nor the password literally) and each secret as a query string encodes it.
+fn with_derived(config: &Config, mut secrets: Vec<String>) -> Vec<String> {
+    for conn in config.connections.values() {
+        if let crate::auth::Credential::Header(_, value) = crate::outbound::static_credential(conn)
+        {
+            if let Some((_, encoded)) = value.split_once("Basic ") {
+                secrets.push(encoded.to_owned());
+            }
+            secrets.push(value);
+        }
+    }
+    let encoded: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| {
+            let e = serde_urlencoded::to_string([("", s)]).ok()?;
+            let e = e.strip_prefix('=')?.to_owned();
+            (e != *s).then_some(e)
+        })
+        .collect();
+    secrets.extend(encoded);
+    secrets
 }
 
 /// The token bucket ferry spends for a documented limit of `requests` per `per`:

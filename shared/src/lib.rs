@@ -5,6 +5,8 @@
 //! - a webhook is verified in [`verify`], and accepted (dedupe, enqueue) in [`ingest`];
 //! - a run is executed step by step in [`execute`]; whether a failure is
 //!   retried, and when, is decided in [`retry`];
+//! - where a request may go (path values, base URL, redirects) is decided
+//!   in [`destination`];
 //! - a call is made in [`call`]: the rate limit is spent in [`limits`] through
 //!   the [`ports::RateLimits`] port (bucket shape from [`hub::bucket`]), the
 //!   credential comes from [`auth`] (OAuth 2.0 tokens cached in the store);
@@ -26,6 +28,7 @@ pub mod config;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 pub mod describe;
+pub mod destination;
 pub mod dlq;
 pub mod execute;
 pub mod hub;

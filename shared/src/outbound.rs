@@ -8,6 +8,7 @@ use minijinja::Value;
 
 use crate::auth::Credential;
 use crate::config::{Auth, Connection, RequestSpec};
+use crate::destination::{self, RedirectRefused, UrlError};
 use crate::template::{MAX_RENDERED_BYTES, TemplateError, Templates};
 
 /// Per-request timeout when the connection does not set one.
@@ -41,32 +42,45 @@ pub enum Body {
     Form(Vec<(String, String)>),
 }
 
+/// Why a request could not be prepared: a mapping error of this run
+/// (trying again cannot help).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrepareError {
+    /// A template failed (a missing field, a dot-segment path value…).
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The URL would leave the connection's base URL, or does not parse.
+    #[error("path: {0}")]
+    Url(#[from] UrlError),
+    /// A header name or value HTTP does not allow.
+    #[error("header {name:?}: {why}")]
+    Header {
+        /// The header's name (its value is not shown: it may be a secret).
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
 /// Render `spec` on `conn` with `ctx`.
 pub fn prepare(
     t: &Templates,
     conn: &Connection,
     spec: &RequestSpec,
     ctx: &Value,
-) -> Result<Prepared, TemplateError> {
+) -> Result<Prepared, PrepareError> {
     let t = &t.budget(); // one budget for every template of the request
-    let path = t.render(&spec.path, ctx)?;
-    let url = format!(
-        "{}/{}",
-        conn.base_url.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    );
+    let path = t.render_path(&spec.path, ctx)?;
+    let url = destination::join(&conn.base_url, &path)?;
     let render_map =
         |m: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, TemplateError> {
             m.iter()
                 .map(|(k, v)| Ok((k.clone(), t.render(v, ctx)?)))
                 .collect()
         };
-    let mut headers: Vec<(String, String)> = conn
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut headers = connection_headers(conn);
     headers.extend(render_map(&spec.headers)?);
+    check_headers(&headers)?;
     let body = match (&spec.json, &spec.form) {
         (Some(json), _) => Body::Json(t.render_json(json, ctx)?),
         (None, Some(form)) => Body::Form(render_map(form)?),
@@ -74,12 +88,13 @@ pub fn prepare(
     };
     let prepared = Prepared {
         method: spec.method.as_http(),
-        url,
+        url: url.to_string(),
         query: render_map(&spec.query)?,
         headers,
         body,
     };
-    check_size(&prepared).map(|()| prepared)
+    check_size(&prepared)?;
+    Ok(prepared)
 }
 
 /// A rendered request may be at most [`MAX_RENDERED_BYTES`] (URL, query,
@@ -114,6 +129,48 @@ pub fn check_size(p: &Prepared) -> Result<(), TemplateError> {
     })
 }
 
+/// The connection's own (static) headers.
+pub fn connection_headers(conn: &Connection) -> Vec<(String, String)> {
+    conn.headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Every header name and value is one HTTP allows (a value holds no CR, LF,
+/// NUL or other control character but tab), checked before anything is sent.
+pub fn check_headers(headers: &[(String, String)]) -> Result<(), PrepareError> {
+    for (name, value) in headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(PrepareError::Header {
+                name: name.clone(),
+                why: "not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)".into(),
+            });
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            let (at, c) = value
+                .chars()
+                .enumerate()
+                .find(|(_, c)| c.is_ascii_control() && *c != '\t')
+                .unwrap_or((0, '?'));
+            let what = match c {
+                '\r' => "a carriage return (CR)".to_owned(),
+                '\n' => "a line feed (LF)".to_owned(),
+                '\0' => "a NUL".to_owned(),
+                c => format!("the control character U+{:04X}", c as u32),
+            };
+            return Err(PrepareError::Header {
+                name: name.clone(),
+                why: format!(
+                    "the value has {what} at character {}; a header value cannot hold control characters other than tab",
+                    at + 1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What came back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
@@ -143,6 +200,28 @@ pub enum CallError {
     /// Could not connect, or the connection dropped.
     #[error("connection failed: {0}")]
     Connect(String),
+    /// A redirect ferry does not follow (another origin, or too many).
+    #[error("{0}")]
+    Redirect(RedirectRefused),
+    /// The request could not be built (a header the connection's auth adds is invalid).
+    #[error("the request could not be built: {0}")]
+    Invalid(String),
+}
+
+impl CallError {
+    /// Whether trying again can help: not for a refused redirect or a request
+    /// that cannot be built.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::Connect(_))
+    }
+
+    /// The HTTP status that ended the call, for a refused redirect.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Redirect(r) => Some(r.status()),
+            _ => None,
+        }
+    }
 }
 
 /// The shared HTTP client.
@@ -158,10 +237,10 @@ impl Default for Outbound {
 }
 
 impl Outbound {
-    /// One client (connection pool) for the process.
+    /// One client (connection pool) for the process, with ferry's redirect
+    /// rule and no `Referer` ([`destination::client_builder`]).
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        let client = destination::client_builder()
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .expect("the TLS backend initialises");
@@ -266,8 +345,12 @@ pub fn describe_error(e: &reqwest::Error) -> String {
 }
 
 fn classify(e: reqwest::Error, timeout: Duration) -> CallError {
-    if e.is_timeout() {
+    if let Some(r) = RedirectRefused::find(&e) {
+        CallError::Redirect(r)
+    } else if e.is_timeout() {
         CallError::Timeout(timeout)
+    } else if e.is_builder() {
+        CallError::Invalid(describe_error(&e))
     } else {
         CallError::Connect(describe_error(&e))
     }

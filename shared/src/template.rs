@@ -7,10 +7,18 @@
 //! In a JSON body, a string that is exactly one `{{ expression }}` keeps the
 //! expression's type (a number stays a number, an object stays an object);
 //! any other string is rendered as text.
+//!
+//! A request path is rendered with [`Templates::render_path`]: there every
+//! `{{ }}` output is one path segment (see [`crate::destination::segment`]).
 
 use std::cell::{Cell, RefCell};
 
-use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
+
+/// The name path templates are compiled under; it selects segment escaping.
+const PATH_TEMPLATE: &str = "<path>";
+/// The auto-escape mode of path templates.
+const PATH_SEGMENT: &str = "path-segment";
 
 /// The work one request's templates may do together (its path, query, headers
 /// and body), or one expression or template rendered on its own. minijinja
@@ -65,7 +73,14 @@ impl Templates {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_auto_escape_callback(|name| {
+            if name == PATH_TEMPLATE {
+                AutoEscape::Custom(PATH_SEGMENT.into())
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_formatter(format_output);
         env.set_fuel(Some(FUEL));
         Self { env }
     }
@@ -82,6 +97,11 @@ impl Templates {
     /// Render `src` as text, with a budget of its own.
     pub fn render(&self, src: &str, ctx: &Value) -> Result<String, TemplateError> {
         self.budget().render(src, ctx)
+    }
+
+    /// Render a request path (each `{{ }}` output one path segment), with a budget of its own.
+    pub fn render_path(&self, src: &str, ctx: &Value) -> Result<String, TemplateError> {
+        self.budget().render_path(src, ctx)
     }
 
     /// Evaluate an expression (no `{{ }}`) to a value, with a budget of its own.
@@ -137,6 +157,18 @@ impl Budget<'_> {
             .map_err(|e| error(src, &e, 0))
     }
 
+    /// Render a request path: the literal parts as written, every `{{ }}`
+    /// output as exactly one percent-encoded path segment (a value of `.` or
+    /// `..` is an error).
+    pub fn render_path(&self, src: &str, ctx: &Value) -> Result<String, TemplateError> {
+        if !src.contains("{{") && !src.contains("{%") {
+            return Ok(src.to_owned());
+        }
+        self.run_named(PATH_TEMPLATE, src, ctx)
+            .map(|(out, _)| out)
+            .map_err(|e| error(src, &e, 0))
+    }
+
     /// Evaluate an expression (no `{{ }}`) to a value.
     pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
         let text = format!("{EXPR_PREFIX}{expr}{EXPR_SUFFIX}");
@@ -183,6 +215,16 @@ impl Budget<'_> {
     /// Render `text` with the fuel that is left; the output and the value of
     /// an expression. A failed render uses up the budget (the request fails).
     fn run(&self, text: &str, ctx: &Value) -> Result<(String, Value), minijinja::Error> {
+        self.run_named("<string>", text, ctx)
+    }
+
+    /// [`run`](Self::run) under a template name (which picks the auto-escape mode).
+    fn run_named(
+        &self,
+        name: &str,
+        text: &str,
+        ctx: &Value,
+    ) -> Result<(String, Value), minijinja::Error> {
         let left = self.left.replace(0);
         if left == 0 {
             return Err(minijinja::Error::new(
@@ -198,7 +240,9 @@ impl Budget<'_> {
             env.set_fuel(Some(left));
             env
         };
-        let captured = env.template_from_str(text)?.render_captured(ctx)?;
+        let captured = env
+            .template_from_named_str(name, text)?
+            .render_captured(ctx)?;
         let used = captured.state().fuel_levels().map_or(0, |(used, _)| used);
         self.left.set(left.saturating_sub(used));
         let value = captured
@@ -207,6 +251,28 @@ impl Budget<'_> {
             .unwrap_or(Value::UNDEFINED);
         Ok((captured.output().to_owned(), value))
     }
+}
+
+/// Write one `{{ }}` output: strict about undefined values (a custom
+/// formatter replaces minijinja's own check), and in a path template as one
+/// path segment.
+fn format_output(
+    out: &mut Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::from(ErrorKind::UndefinedError));
+    }
+    if matches!(state.auto_escape(), AutoEscape::Custom(mode) if mode == PATH_SEGMENT) {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        let seg = crate::destination::segment(&text)
+            .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+        return Ok(out.write_str(&seg)?);
+    }
+    minijinja::escape_formatter(out, state, value)
 }
 
 /// Turn any serializable value (usually a `serde_json::Value`) into a template context.
@@ -329,6 +395,28 @@ mod tests {
         assert_eq!(err.message, "missing field `body.phone`");
         let err = t.render_json(&json!("{{ body.phone }}"), &c).unwrap_err();
         assert_eq!(err.message, "missing field `body.phone`");
+    }
+
+    #[test]
+    fn path_values_are_single_segments() {
+        let t = Templates::new();
+        let c = ctx(json!({"body": {"id": "../a/b?x=1#f", "dot": "..", "n": 7}}));
+        assert_eq!(
+            t.render_path("/contacts/{{ body.id }}/notes", &c).unwrap(),
+            "/contacts/..%2Fa%2Fb%3Fx%3D1%23f/notes"
+        );
+        assert_eq!(t.render_path("/n/{{ body.n }}", &c).unwrap(), "/n/7");
+        let err = t.render_path("/c/{{ body.dot }}", &c).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the path value \"..\" is a dot-segment; a value in a path must name one segment, not move the path (at `body.dot`)"
+        );
+        let err = t.render_path("/c/{{ body.missing }}", &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.missing`");
+        // Outside paths nothing is escaped, and undefined is still an error.
+        assert_eq!(t.render("{{ body.id }}", &c).unwrap(), "../a/b?x=1#f");
+        let err = t.render("{{ body.missing }}", &c).unwrap_err();
+        assert_eq!(err.message, "missing field `body.missing`");
     }
 
     #[test]

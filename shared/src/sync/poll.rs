@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::SyncError;
 use super::state::PagePos;
 use crate::config::{Connection, Pagination, Poll};
+use crate::destination;
 use crate::hub::{Hub, bucket};
 use crate::model::Attempt;
 use crate::outbound::{self, Prepared};
@@ -82,7 +83,7 @@ pub async fn fetch(
         Err(e) => {
             return Err(SyncError::Source {
                 message: format!("{what}: {e}"),
-                retryable: true,
+                retryable: e.is_retryable(),
             });
         }
     };
@@ -165,13 +166,10 @@ fn request(
         }
         (PagePos::Url { url }, _) => {
             // Credentials go only where the connection points.
-            if !same_origin(url, &conn.base_url) {
-                return Err(SyncError::Config(format!(
-                    "the API gave a next page at {url}, outside the connection's base_url {}; ferry does not send the connection's credentials there",
-                    conn.base_url
-                )));
-            }
-            req.url.clone_from(url);
+            let next = destination::parse(url)
+                .and_then(|u| destination::check_within(&u, &conn.base_url).map(|()| u))
+                .map_err(|e| SyncError::Config(format!("the API's next page: {e}")))?;
+            req.url = next.to_string();
             req.query.clear();
         }
         (pos, _) => {
@@ -272,17 +270,6 @@ fn resolve(base: &str, next: &str) -> String {
     reqwest::Url::parse(base)
         .and_then(|b| b.join(next))
         .map_or_else(|_| next.to_owned(), |u| u.to_string())
-}
-
-fn same_origin(url: &str, base: &str) -> bool {
-    match (reqwest::Url::parse(url), reqwest::Url::parse(base)) {
-        (Ok(u), Ok(b)) => {
-            u.scheme() == b.scheme()
-                && u.host_str() == b.host_str()
-                && u.port_or_known_default() == b.port_or_known_default()
-        }
-        _ => false,
-    }
 }
 
 /// Spend a token of the connection's rate limit, as steps do.
