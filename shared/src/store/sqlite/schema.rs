@@ -13,6 +13,12 @@ pub(super) const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
+/// WAL pages after which a commit checkpoints (SQLite's default is 1,000,
+/// 4 MB). Smaller keeps the WAL — which holds every version of a page written
+/// since the last checkpoint — from filling a small volume between the
+/// writer's own checkpoints (see `writer`).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 256;
+
 /// How long a connection waits for another one (another process, e.g. the CLI)
 /// holding the write lock before giving up with `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,6 +113,8 @@ pub(super) fn open_writer(path: &Path) -> StoreResult<Connection> {
             path.display()
         )));
     }
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(sql_err)?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = OFF;
