@@ -158,7 +158,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         stop_rx.clone(),
     ));
     let scheduler = tokio::spawn(scheduler(hub.clone(), args.sync_budget, stop_rx.clone()));
-    print_banner(&hub, addr, &args);
+    let _ = print_banner(&hub, addr, &args);
 
     let app = router(hub.clone());
     let mut stop_http = stop_rx.clone();
@@ -261,20 +261,21 @@ async fn scheduler(hub: Arc<Hub>, budget: Option<Duration>, stop: watch::Receive
     .await;
 }
 
-fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) {
+/// The banner; a closed stdout does not stop the hub (its log goes to stderr).
+fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<()> {
     let base = format!("http://{addr}");
-    println!("ferry dev — the hub is running on {base}");
-    println!("  config:  {}", args.config.display());
-    println!("  data:    {}", args.data.join("ferry.db").display());
-    println!("  webhook URLs:");
+    out!("ferry dev — the hub is running on {base}");
+    out!("  config:  {}", args.config.display());
+    out!("  data:    {}", args.data.join("ferry.db").display());
+    out!("  webhook URLs:");
     for name in hub.config.sources.keys() {
-        println!("    POST {base}/hooks/{name}");
+        out!("    POST {base}/hooks/{name}");
     }
-    println!(
+    out!(
         "  sandbox: {base}/_sandbox/<bin>/...  (GET {base}/_sandbox/<bin>/_requests shows what a bin received)"
     );
     for (name, def) in &hub.config.syncs {
-        println!("  sync {name}: {}", def.schedule);
+        out!("  sync {name}: {}", def.schedule);
     }
     if let Some(source) = hub.config.sources.keys().next() {
         let exe = std::env::args().next().unwrap_or_else(|| "ferry".into());
@@ -284,14 +285,15 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) {
         } else {
             "PAYLOAD.json".into()
         };
-        println!("  fire a signed sample event:");
-        println!(
+        out!("  fire a signed sample event:");
+        out!(
             "    {exe} send {source} --config {} --file {file} --url {base}",
             args.config.display()
         );
-        println!("  then: {exe} runs list --data {}", args.data.display());
+        out!("  then: {exe} runs list --data {}", args.data.display());
     }
-    println!("Ctrl-C stops (in-flight runs finish first).");
+    out!("Ctrl-C stops (in-flight runs finish first).");
+    Ok(())
 }
 
 fn init_tracing() {

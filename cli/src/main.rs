@@ -5,6 +5,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for command output that hands a failed write back with `?`
+/// instead of panicking: when the reader goes away (`ferry runs list --json |
+/// head`) the write fails with a broken pipe, and `main` ends quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
 mod bench;
 mod bench_execute;
 mod dev;
@@ -85,7 +95,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Validate { config, env_file } => validate(config, env_file),
             Command::Schema => {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&ferry::config::json_schema())
                         .expect("schema serializes")
@@ -107,11 +117,22 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): nothing left to say to anyone.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn validate(config: PathBuf, env_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -120,7 +141,7 @@ fn validate(config: PathBuf, env_file: Option<PathBuf>) -> anyhow::Result<ExitCo
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
-            println!("{}: ok", config.display());
+            out!("{}: ok", config.display());
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
