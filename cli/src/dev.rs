@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 
 use crate::env::load_config;
 use crate::sandbox::Sandbox;
+use crate::serve::{Bounds, serve};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -54,6 +56,15 @@ pub struct DevArgs {
     /// Time budget of each scheduled sync run, e.g. `2m` (default: each sync's `budget`, else 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub sync_budget: Option<Duration>,
+    /// Serve the sandbox's request bins under `/_sandbox/<bin>/...` (for learning and examples).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Close a connection whose request head has not arrived within this time (also an idle keep-alive connection).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+    /// Answer 408 and close when a request body has not arrived within this time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub body_timeout: Duration,
 }
 
 /// Open the embedded store under `data`.
@@ -159,13 +170,27 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     ));
     let scheduler = tokio::spawn(scheduler(hub.clone(), args.sync_budget, stop_rx.clone()));
     let _ = print_banner(&hub, addr, &args);
+    if !args.sandbox
+        && let Some(name) = hub
+            .config
+            .connections
+            .iter()
+            .find_map(|(name, c)| c.base_url.contains("/_sandbox/").then_some(name))
+    {
+        eprintln!(
+            "warning: connection {name:?} points at the sandbox, which is off; start `ferry dev --sandbox`"
+        );
+    }
 
-    let app = router(hub.clone());
+    let app = router(hub.clone(), args.sandbox);
+    let bounds = Bounds {
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+    };
     let mut stop_http = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = tokio::spawn(serve(listener, app, bounds, async move {
         let _ = stop_http.wait_for(|s| *s).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    }));
 
     shutdown_signal().await;
     eprintln!("ferry: shutting down — finishing in-flight runs (Ctrl-C again to force)");
@@ -183,11 +208,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The HTTP surface of `ferry dev`.
-pub fn router(hub: Arc<Hub>) -> Router {
-    let sandbox = Router::new()
-        .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
-        .with_state(Sandbox::default());
+/// The routes of `ferry dev` (see `serve` for the bounds and the JSON answers
+/// around them); the sandbox's bins only when `sandbox` is on.
+pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
+    let sandbox = if sandbox {
+        Router::new()
+            .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
+            .with_state(Sandbox::default())
+    } else {
+        Router::new().route("/_sandbox/{*rest}", any(sandbox_off))
+    };
     Router::new()
         .route("/hooks/{source}", any(hook))
         .route(
@@ -198,14 +228,32 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .merge(sandbox)
 }
 
+async fn sandbox_off() -> Response {
+    let body = serde_json::json!({
+        "error": "sandbox_off",
+        "message": "the sandbox is off; start `ferry dev --sandbox` to serve /_sandbox/<bin>/...",
+    });
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
 async fn hook(
     State(hub): State<Arc<Hub>>,
     method: Method,
-    UrlPath(source): UrlPath<String>,
+    source: Result<UrlPath<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let source = match source {
+        Ok(UrlPath(source)) => source,
+        Err(e) => {
+            let body = serde_json::json!({
+                "error": "bad_path",
+                "message": format!("the source in /hooks/<source> cannot be read: {}", e.body_text()),
+            });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
     let reply = ingest(
         &hub,
         Inbound {
@@ -271,9 +319,11 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<
     for name in hub.config.sources.keys() {
         out!("    POST {base}/hooks/{name}");
     }
-    out!(
-        "  sandbox: {base}/_sandbox/<bin>/...  (GET {base}/_sandbox/<bin>/_requests shows what a bin received)"
-    );
+    if args.sandbox {
+        out!(
+            "  sandbox: {base}/_sandbox/<bin>/...  (GET {base}/_sandbox/<bin>/_requests shows what a bin received)"
+        );
+    }
     for (name, def) in &hub.config.syncs {
         out!("  sync {name}: {}", def.schedule);
     }

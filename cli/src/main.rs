@@ -17,6 +17,7 @@ macro_rules! out {
 
 mod bench;
 mod bench_execute;
+mod bins;
 mod dev;
 mod dlq;
 mod env;
@@ -24,6 +25,7 @@ mod graph;
 mod runs;
 mod sandbox;
 mod send;
+mod serve;
 mod sync;
 
 /// ferry — a serverless integration hub.
@@ -36,7 +38,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the whole hub in one process: webhook URLs, workers, scheduler, sandbox.
+    /// Run the whole hub in one process: webhook URLs, workers, scheduler (and, with --sandbox, request bins).
     Dev(dev::DevArgs),
     /// Check a config file; exit 0, or list every problem and exit 1.
     Validate {

@@ -6,6 +6,8 @@
 //!   the next `times` calls get that answer, after `delay_ms` (a hang, to try timeouts);
 //! - `GET /_sandbox/<bin>/_requests`: what the bin received, oldest first;
 //! - `DELETE /_sandbox/<bin>/_requests`: forget it.
+//!
+//! It runs only with `ferry dev --sandbox`, and keeps a bounded amount (see `bins`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::bins::{MAX_BINS, MAX_FAILURES, Requests};
 
 /// Programmed failure.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,7 +48,7 @@ fn one() -> u32 {
 #[derive(Debug, Default)]
 struct Bin {
     seq: u64,
-    requests: Vec<Value>,
+    requests: Requests,
     failures: VecDeque<Failure>,
 }
 
@@ -82,9 +86,24 @@ impl Sandbox {
         body: &Bytes,
     ) -> (Response, u64) {
         let mut bins = self.bins.lock().expect("sandbox lock");
+        if bins.len() >= MAX_BINS && !bins.contains_key(bin) {
+            let message = format!(
+                "the sandbox holds at most {MAX_BINS} bins; restart ferry dev to start over"
+            );
+            let body = json!({ "error": "sandbox_full", "message": message });
+            return (
+                (StatusCode::INSUFFICIENT_STORAGE, Json(body)).into_response(),
+                0,
+            );
+        }
         let b = bins.entry(bin.to_owned()).or_default();
         let resp = match (method.as_str(), rest) {
             ("POST", "_fail") => match serde_json::from_slice::<Failure>(body) {
+                Ok(_) if b.failures.len() >= MAX_FAILURES => (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    Json(json!({ "error": "sandbox_full", "message": format!("a bin holds at most {MAX_FAILURES} programmed failures") })),
+                )
+                    .into_response(),
                 Ok(f) => {
                     b.failures.push_back(f);
                     (StatusCode::OK, Json(json!({ "ok": true }))).into_response()
