@@ -9,12 +9,13 @@
 //! instead of being capped at one fsync per operation.
 //!
 //! The writer also keeps the WAL from eating the disk: every
-//! [`MAINTENANCE_EVERY_MS`], and after any write failed for want of the store
-//! (disk full, I/O error), it checkpoints the WAL into the database file and
-//! truncates it (`PRAGMA wal_checkpoint(TRUNCATE)`). While that fails (the
-//! disk is full), writes are refused unattempted and the checkpoint is retried
-//! before each batch: whatever space returns goes to the checkpoint, which
-//! then frees the whole WAL. SQLite's own checkpoint only starts at 1,000 WAL
+//! [`MAINTENANCE_EVERY_MS`] it checkpoints the WAL into the database file
+//! (`PASSIVE`: it never waits for readers), and at start and after any write
+//! failed for want of the store (disk full, I/O error) it checkpoints and
+//! truncates it (`TRUNCATE`). While a checkpoint fails (the disk is full),
+//! writes are refused unattempted and the `TRUNCATE` is retried before each
+//! batch: whatever space returns goes to the checkpoint, which then frees the
+//! whole WAL. SQLite's own checkpoint only starts at 1,000 WAL
 //! pages (4 MB): on a small volume the WAL would never reach it and never
 //! shrink, and every write would eat returning space, so the store stayed full.
 
@@ -162,7 +163,7 @@ fn writer_loop(
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     let mut last_maintenance: Millis = clock.now_ms();
     // A previous process may have left a long WAL behind (a crash, a full disk).
-    let mut wal = Wal::CheckpointDue;
+    let mut wal = Wal::Unknown;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -172,7 +173,7 @@ fn writer_loop(
             }
         }
         if wal != Wal::Clean {
-            wal = checkpoint(&conn);
+            wal = checkpoint(&conn, "TRUNCATE");
         }
         if let Wal::Stuck(why) = &wal {
             // Every write now would go to the WAL and eat the space its
@@ -187,8 +188,10 @@ fn writer_loop(
             last_maintenance = now;
         }
         let healthy = run_batch(&conn, &mut batch, &*clock, maintain.then_some(maintenance));
-        if !healthy || maintain {
-            wal = checkpoint(&conn);
+        if !healthy {
+            wal = checkpoint(&conn, "TRUNCATE");
+        } else if maintain {
+            wal = checkpoint(&conn, "PASSIVE");
         }
     }
 }
@@ -196,26 +199,34 @@ fn writer_loop(
 /// The state of the WAL, as the writer last found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Wal {
-    /// Checkpointed and truncated.
+    /// The last checkpoint worked (or only readers were in its way).
     Clean,
-    /// A checkpoint is to be tried before the next batch (readers were in the way, or at start).
-    CheckpointDue,
+    /// Not checkpointed yet since the store opened.
+    Unknown,
     /// The last checkpoint failed (disk full, I/O error): writes wait for one to succeed.
     Stuck(String),
 }
 
-/// Copy the WAL into the database file and truncate it. Waits (up to the
-/// busy timeout) for readers still on older snapshots.
-fn checkpoint(conn: &Connection) -> Wal {
+/// Copy the WAL into the database file: `PASSIVE` as far as readers allow,
+/// or `TRUNCATE`, which waits (up to the busy timeout) for readers on older
+/// snapshots, then truncates the WAL to nothing.
+fn checkpoint(conn: &Connection, mode: &str) -> Wal {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        r.get::<_, i64>(0)
-    });
+    let sql = format!("PRAGMA wal_checkpoint({mode})");
+    let done = conn.query_row(&sql, [], |r| r.get::<_, i64>(0));
     match done {
         Ok(0) => Wal::Clean,
-        Ok(_) => Wal::CheckpointDue,
+        Ok(_) => {
+            // Readers kept it from finishing: not a lack of space; the next
+            // period (or failure) tries again.
+            tracing::debug!(
+                mode,
+                "WAL checkpoint could not finish; readers were in the way"
+            );
+            Wal::Clean
+        }
         Err(e) => {
             let why = sql_err(e).to_string();
             tracing::warn!(error = %why, "WAL checkpoint failed; writes wait until it succeeds");
