@@ -177,3 +177,40 @@ fn graph_of_every_example_matches_its_committed_drawing() {
         "{out}"
     );
 }
+
+/// `ferry … | head`: when the reader of stdout has gone, a command ends
+/// quietly with status 0 instead of panicking on the broken pipe. The pipe's
+/// read end is closed before the command starts, so its first write fails,
+/// every time.
+#[test]
+fn every_command_exits_quietly_when_its_reader_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/new-lead.yaml");
+    let commands: &[&[&str]] = &[
+        &["schema"],
+        &["graph", "--config", config],
+        &["validate", "--config", config],
+        &["runs", "list", "--json", "--data", data],
+        &["runs", "list", "--data", data],
+        &["dlq", "list", "--json", "--config", config, "--data", data],
+        &[
+            "sync", "status", "--json", "--config", config, "--data", data,
+        ],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(support::ferry_bin())
+            .args(*args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("ferry runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "ferry {args:?} panicked:\n{err}");
+        assert_eq!(out.status.code(), Some(0), "ferry {args:?}: {err}");
+        assert!(err.is_empty(), "ferry {args:?} ends quietly: {err}");
+    }
+}

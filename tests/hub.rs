@@ -365,7 +365,7 @@ async fn ctrl_c_stops_cleanly() {
 async fn sandbox_records_and_fails_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::start().await;
-    let hub = start(dir.path(), &target);
+    let hub = start_with(dir.path(), &target, &["--sandbox"]);
     let client = &hub.http;
     let ok = client
         .post(hub.url("/_sandbox/crm/contacts"))

@@ -109,7 +109,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .copied()
             .unwrap_or_default()
     };
-    println!(
+    out!(
         "accepted {} of {} in {:.2}s: {:.0} webhooks/s (concurrency {}); latency p50 {:.2}ms p99 {:.2}ms max {:.2}ms; failures {}",
         latencies.len(),
         args.requests,

@@ -62,7 +62,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let hub =
         Hub::new(loaded.config, loaded.secrets, store.ports()).map_err(|e| anyhow::anyhow!(e))?;
 
-    println!(
+    out!(
         "ferry bench execute — {} cores, {} runs, {} at once, store {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.runs,
@@ -96,7 +96,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(true);
     let _ = workers.await;
     let rate = args.runs as f64 / done.as_secs_f64();
-    println!(
+    out!(
         "throughput: {} single-step runs in {:.2}s = {:.0} runs/s (each: claim, call, record; every run succeeded)",
         args.runs,
         done.as_secs_f64(),
@@ -150,18 +150,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let (b50, b99) = (pct(&mut bare, 50.0), pct(&mut bare, 99.0));
     let (f50, f99) = (pct(&mut full, 50.0), pct(&mut full, 99.0));
-    println!("per run, one at a time ({} samples):", args.samples);
-    println!(
+    out!("per run, one at a time ({} samples):", args.samples);
+    out!(
         "  bare HTTP call     p50 {:>8.3} ms   p99 {:>8.3} ms",
         ms(b50),
         ms(b99)
     );
-    println!(
+    out!(
         "  run through ferry  p50 {:>8.3} ms   p99 {:>8.3} ms",
         ms(f50),
         ms(f99)
     );
-    println!(
+    out!(
         "  ferry's overhead   p50 {:>8.3} ms   p99 {:>8.3} ms  (templates, claim, run log, rate-limit/pause check, result; durable commits)",
         ms(f50.saturating_sub(b50)),
         ms(f99.saturating_sub(b99))

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 
 use crate::env::load_config;
 use crate::sandbox::Sandbox;
+use crate::serve::{Bounds, serve};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -54,6 +56,15 @@ pub struct DevArgs {
     /// Time budget of each scheduled sync run, e.g. `2m` (default: each sync's `budget`, else 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub sync_budget: Option<Duration>,
+    /// Serve the sandbox's request bins under `/_sandbox/<bin>/...` (for learning and examples).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Close a connection whose request head has not arrived within this time (also an idle keep-alive connection).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+    /// Answer 408 and close when a request body has not arrived within this time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub body_timeout: Duration,
 }
 
 /// Open the embedded store under `data`.
@@ -158,14 +169,28 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         stop_rx.clone(),
     ));
     let scheduler = tokio::spawn(scheduler(hub.clone(), args.sync_budget, stop_rx.clone()));
-    print_banner(&hub, addr, &args);
+    let _ = print_banner(&hub, addr, &args);
+    if !args.sandbox
+        && let Some(name) = hub
+            .config
+            .connections
+            .iter()
+            .find_map(|(name, c)| c.base_url.contains("/_sandbox/").then_some(name))
+    {
+        eprintln!(
+            "warning: connection {name:?} points at the sandbox, which is off; start `ferry dev --sandbox`"
+        );
+    }
 
-    let app = router(hub.clone());
+    let app = router(hub.clone(), args.sandbox);
+    let bounds = Bounds {
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+    };
     let mut stop_http = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = tokio::spawn(serve(listener, app, bounds, async move {
         let _ = stop_http.wait_for(|s| *s).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    }));
 
     shutdown_signal().await;
     eprintln!("ferry: shutting down — finishing in-flight runs (Ctrl-C again to force)");
@@ -183,11 +208,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The HTTP surface of `ferry dev`.
-pub fn router(hub: Arc<Hub>) -> Router {
-    let sandbox = Router::new()
-        .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
-        .with_state(Sandbox::for_hub(hub.clone()));
+/// The routes of `ferry dev` (see `serve` for the bounds and the JSON answers
+/// around them); the sandbox's bins only when `sandbox` is on.
+pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
+    let sandbox = if sandbox {
+        Router::new()
+            .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
+            .with_state(Sandbox::for_hub(hub.clone()))
+    } else {
+        Router::new().route("/_sandbox/{*rest}", any(sandbox_off))
+    };
     Router::new()
         .route("/hooks/{source}", any(hook))
         .route(
@@ -198,14 +228,32 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .merge(sandbox)
 }
 
+async fn sandbox_off() -> Response {
+    let body = serde_json::json!({
+        "error": "sandbox_off",
+        "message": "the sandbox is off; start `ferry dev --sandbox` to serve /_sandbox/<bin>/...",
+    });
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
 async fn hook(
     State(hub): State<Arc<Hub>>,
     method: Method,
-    UrlPath(source): UrlPath<String>,
+    source: Result<UrlPath<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let source = match source {
+        Ok(UrlPath(source)) => source,
+        Err(e) => {
+            let body = serde_json::json!({
+                "error": "bad_path",
+                "message": format!("the source in /hooks/<source> cannot be read: {}", e.body_text()),
+            });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
     let reply = ingest(
         &hub,
         Inbound {
@@ -261,20 +309,23 @@ async fn scheduler(hub: Arc<Hub>, budget: Option<Duration>, stop: watch::Receive
     .await;
 }
 
-fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) {
+/// The banner; a closed stdout does not stop the hub (its log goes to stderr).
+fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<()> {
     let base = format!("http://{addr}");
-    println!("ferry dev — the hub is running on {base}");
-    println!("  config:  {}", args.config.display());
-    println!("  data:    {}", args.data.join("ferry.db").display());
-    println!("  webhook URLs:");
+    out!("ferry dev — the hub is running on {base}");
+    out!("  config:  {}", args.config.display());
+    out!("  data:    {}", args.data.join("ferry.db").display());
+    out!("  webhook URLs:");
     for name in hub.config.sources.keys() {
-        println!("    POST {base}/hooks/{name}");
+        out!("    POST {base}/hooks/{name}");
     }
-    println!(
-        "  sandbox: {base}/_sandbox/<bin>/...  (GET {base}/_sandbox/<bin>/_requests shows what a bin received)"
-    );
+    if args.sandbox {
+        out!(
+            "  sandbox: {base}/_sandbox/<bin>/...  (GET {base}/_sandbox/<bin>/_requests shows what a bin received)"
+        );
+    }
     for (name, def) in &hub.config.syncs {
-        println!("  sync {name}: {}", def.schedule);
+        out!("  sync {name}: {}", def.schedule);
     }
     if let Some(source) = hub.config.sources.keys().next() {
         let exe = std::env::args().next().unwrap_or_else(|| "ferry".into());
@@ -284,14 +335,15 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) {
         } else {
             "PAYLOAD.json".into()
         };
-        println!("  fire a signed sample event:");
-        println!(
+        out!("  fire a signed sample event:");
+        out!(
             "    {exe} send {source} --config {} --file {file} --url {base}",
             args.config.display()
         );
-        println!("  then: {exe} runs list --data {}", args.data.display());
+        out!("  then: {exe} runs list --data {}", args.data.display());
     }
-    println!("Ctrl-C stops (in-flight runs finish first).");
+    out!("Ctrl-C stops (in-flight runs finish first).");
+    Ok(())
 }
 
 fn init_tracing() {

@@ -67,12 +67,12 @@ pub async fn run(cmd: DlqCommand) -> anyhow::Result<ExitCode> {
                         serde_json::json!({ "id": d.id, "run_id": run, "reason": d.reason, "receive_count": d.receive_count, "dead_at": d.dead_at })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                out!("{}", serde_json::to_string_pretty(&rows)?);
             } else if letters.is_empty() {
-                println!("the dead-letter queue is empty");
+                out!("the dead-letter queue is empty");
             } else {
                 for (d, run) in &letters {
-                    println!(
+                    out!(
                         "{}  run {}\n    {}",
                         d.id,
                         run.as_deref().unwrap_or("-"),
@@ -93,7 +93,7 @@ pub async fn run(cmd: DlqCommand) -> anyhow::Result<ExitCode> {
             };
             match ferry::dlq::replay(&hub, &id).await {
                 Ok(run) => {
-                    println!(
+                    out!(
                         "replayed {id}{}",
                         run.map(|r| format!(" (run {r} is queued again)"))
                             .unwrap_or_default()

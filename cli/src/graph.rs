@@ -50,13 +50,14 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         Format::Dot => graph.to_dot(),
     };
     let Some(path) = args.check else {
-        print!("{text}");
+        use std::io::Write as _;
+        std::io::stdout().lock().write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };
     let committed = std::fs::read_to_string(&path)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
     if committed == text {
-        println!("{}: up to date", path.display());
+        out!("{}: up to date", path.display());
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(

@@ -5,8 +5,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for command output that hands a failed write back with `?`
+/// instead of panicking: when the reader goes away (`ferry runs list --json |
+/// head`) the write fails with a broken pipe, and `main` ends quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
 mod bench;
 mod bench_execute;
+mod bins;
 mod dev;
 mod dlq;
 mod env;
@@ -14,6 +25,7 @@ mod graph;
 mod runs;
 mod sandbox;
 mod send;
+mod serve;
 mod sync;
 
 /// ferry — a serverless integration hub.
@@ -26,7 +38,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the whole hub in one process: webhook URLs, workers, scheduler, sandbox.
+    /// Run the whole hub in one process: webhook URLs, workers, scheduler (and, with --sandbox, request bins).
     Dev(dev::DevArgs),
     /// Check a config file; exit 0, or list every problem and exit 1.
     Validate {
@@ -85,7 +97,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Validate { config, env_file } => validate(config, env_file),
             Command::Schema => {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&ferry::config::json_schema())
                         .expect("schema serializes")
@@ -107,11 +119,22 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): nothing left to say to anyone.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn validate(config: PathBuf, env_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -120,7 +143,7 @@ fn validate(config: PathBuf, env_file: Option<PathBuf>) -> anyhow::Result<ExitCo
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
-            println!("{}: ok", config.display());
+            out!("{}: ok", config.display());
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {

@@ -74,16 +74,19 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                 })
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                out!("{}", serde_json::to_string_pretty(&runs)?);
             } else if runs.is_empty() {
-                println!("no runs yet");
+                out!("no runs yet");
             } else {
-                println!(
+                out!(
                     "{:<36}  {:<14}  {:<16}  {:>8}  EVENT",
-                    "RUN", "STATUS", "WORKFLOW", "ATTEMPTS"
+                    "RUN",
+                    "STATUS",
+                    "WORKFLOW",
+                    "ATTEMPTS"
                 );
                 for r in &runs {
-                    println!(
+                    out!(
                         "{:<36}  {:<14}  {:<16}  {:>8}  {}",
                         r.id,
                         r.status.as_str(),
@@ -102,41 +105,43 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&run)?);
+                out!("{}", serde_json::to_string_pretty(&run)?);
             } else {
-                print_run(&run);
+                print_run(&run)?;
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn print_run(r: &RunRecord) {
-    println!("run       {}", r.id);
-    println!(
+fn print_run(r: &RunRecord) -> std::io::Result<()> {
+    out!("run       {}", r.id);
+    out!(
         "workflow  {}  (source {}, event {})",
-        r.workflow, r.source, r.event_id
+        r.workflow,
+        r.source,
+        r.event_id
     );
-    println!(
+    out!(
         "status    {}  after {} deliveries",
         r.status.as_str(),
         r.attempts
     );
     if let Some(e) = &r.error {
-        println!("error     {e}");
+        out!("error     {e}");
     }
     if let Some(f) = r.failure {
         let kind = serde_json::to_value(f)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        println!("failure   {kind}");
+        out!("failure   {kind}");
     }
     for s in &r.steps {
-        println!("  step {:<16} {}", s.id, step_status(s.status));
+        out!("  step {:<16} {}", s.id, step_status(s.status));
         for a in &s.attempts {
             let code = a.status_code.map_or("---".to_owned(), |c| c.to_string());
-            println!(
+            out!(
                 "    #{} {code} {}ms {}",
                 a.n,
                 a.duration_ms,
@@ -144,6 +149,7 @@ fn print_run(r: &RunRecord) {
             );
         }
     }
+    Ok(())
 }
 
 fn step_status(s: ferry::model::StepStatus) -> String {

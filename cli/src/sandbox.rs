@@ -11,6 +11,8 @@
 //! ([`CREDENTIAL_HEADERS`] and each connection's `api_key` header) is
 //! `[redacted]`, and every secret of the config (or a token ferry obtained)
 //! is redacted wherever else it appears (other headers, the query, the body).
+//!
+//! It runs only with `ferry dev --sandbox`, and keeps a bounded amount (see `bins`).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,8 @@ use ferry::config::Auth;
 use ferry::hub::Hub;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::bins::{MAX_BINS, MAX_FAILURES, Requests};
 
 /// Programmed failure.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,7 +55,7 @@ fn one() -> u32 {
 #[derive(Debug, Default)]
 struct Bin {
     seq: u64,
-    requests: Vec<Value>,
+    requests: Requests,
     failures: VecDeque<Failure>,
 }
 
@@ -133,9 +137,24 @@ impl Sandbox {
         body: &Bytes,
     ) -> (Response, u64) {
         let mut bins = self.bins.lock().expect("sandbox lock");
+        if bins.len() >= MAX_BINS && !bins.contains_key(bin) {
+            let message = format!(
+                "the sandbox holds at most {MAX_BINS} bins; restart ferry dev to start over"
+            );
+            let body = json!({ "error": "sandbox_full", "message": message });
+            return (
+                (StatusCode::INSUFFICIENT_STORAGE, Json(body)).into_response(),
+                0,
+            );
+        }
         let b = bins.entry(bin.to_owned()).or_default();
         let resp = match (method.as_str(), rest) {
             ("POST", "_fail") => match serde_json::from_slice::<Failure>(body) {
+                Ok(_) if b.failures.len() >= MAX_FAILURES => (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    Json(json!({ "error": "sandbox_full", "message": format!("a bin holds at most {MAX_FAILURES} programmed failures") })),
+                )
+                    .into_response(),
                 Ok(f) => {
                     b.failures.push_back(f);
                     (StatusCode::OK, Json(json!({ "ok": true }))).into_response()

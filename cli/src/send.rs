@@ -69,12 +69,12 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let resp = req.send().await.with_context(|| format!("POST {url}"))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    println!(
+    out!(
         "{} {}",
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     );
-    println!("{text}");
+    out!("{text}");
     Ok(if status.is_success() {
         ExitCode::SUCCESS
     } else {

@@ -85,7 +85,7 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
             bar.finish_and_clear();
             match result {
                 Ok(r) if json => {
-                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    out!("{}", serde_json::to_string_pretty(&r)?);
                     Ok(ExitCode::SUCCESS)
                 }
                 Ok(r) => {
@@ -97,19 +97,25 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
                         }
                         Outcome::Busy => "skipped: another run of this sync is in progress".into(),
                     };
-                    println!("sync {name}: {how}");
-                    println!(
+                    out!("sync {name}: {how}");
+                    out!(
                         "  pages {}  seen {}  sent {}  skipped {}  failed {}  deleted {}  conflicts {}",
-                        r.pages, c.seen, c.sent, c.skipped, c.failed, c.deleted, c.conflicts
+                        r.pages,
+                        c.seen,
+                        c.sent,
+                        c.skipped,
+                        c.failed,
+                        c.deleted,
+                        c.conflicts
                     );
                     for f in &r.failures {
-                        println!("  failed: {f}");
+                        out!("  failed: {f}");
                     }
                     for f in &r.conflict_log {
-                        println!("  {f}");
+                        out!("  {f}");
                     }
-                    println!("  cursor: {}", cursor_text(&r.state));
-                    println!(
+                    out!("  cursor: {}", cursor_text(&r.state));
+                    out!(
                         "  run log: ferry runs show {} --data {}",
                         r.run_id,
                         data.display()
@@ -148,19 +154,19 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                out!("{}", serde_json::to_string_pretty(&out)?);
                 return Ok(ExitCode::SUCCESS);
             }
             for (name, schedule, st) in rows {
-                println!("{name}  ({schedule})");
+                out!("{name}  ({schedule})");
                 let Some((st, _)) = st else {
-                    println!("  never ran");
+                    out!("  never ran");
                     continue;
                 };
-                println!("  cursor    {}", cursor_text(&st));
+                out!("  cursor    {}", cursor_text(&st));
                 if let Some(l) = &st.last_run {
                     let c = &l.counts;
-                    println!(
+                    out!(
                         "  last run  {} {} ({} pages: seen {}, sent {}, skipped {}, failed {}){}",
                         when(l.finished_at),
                         l.outcome,
@@ -176,9 +182,14 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
                     );
                 }
                 let t = &st.totals;
-                println!(
+                out!(
                     "  totals    seen {}  sent {}  skipped {}  failed {}  deleted {}  conflicts {}",
-                    t.seen, t.sent, t.skipped, t.failed, t.deleted, t.conflicts
+                    t.seen,
+                    t.sent,
+                    t.skipped,
+                    t.failed,
+                    t.deleted,
+                    t.conflicts
                 );
             }
             Ok(ExitCode::SUCCESS)

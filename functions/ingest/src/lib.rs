@@ -9,19 +9,24 @@
 
 use bytes::Bytes;
 use ferry::hub::Hub;
-use ferry::ingest::{Inbound, ingest};
+use ferry::ingest::{Inbound, Reply, ingest};
 use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
 use tracing::Instrument;
 
 /// Handle one API Gateway request for `/hooks/{source}`.
 pub async fn handle(hub: &Hub, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let inbound = inbound(req);
-    let span = tracing::info_span!(
-        "hook",
-        source = %inbound.source,
-        event_id = tracing::field::Empty,
-    );
-    let reply = ingest(hub, inbound).instrument(span).await;
+    let reply = match inbound(req) {
+        Ok(inbound) => {
+            let span = tracing::info_span!(
+                "hook",
+                source = %inbound.source,
+                event_id = tracing::field::Empty,
+            );
+            ingest(hub, inbound).instrument(span).await
+        }
+        Err(reply) => reply,
+    };
     Ok(Response::builder()
         .status(reply.status)
         .header("content-type", "application/json")
@@ -29,20 +34,34 @@ pub async fn handle(hub: &Hub, req: Request) -> Result<Response<Body>, lambda_ht
 }
 
 /// The request as ingest sees it. The source is the `{source}` path
-/// parameter, or the last path segment when the route has no parameter
-/// (a `$default` or proxy route).
-pub fn inbound(req: Request) -> Inbound {
-    let source = req
+/// parameter or, when the route has none (a `$default` or proxy route), the
+/// segment after a path's last `/hooks/`; any other path is answered `404
+/// not_found`, in the same JSON as every other answer.
+pub fn inbound(req: Request) -> Result<Inbound, Reply> {
+    let source = match req
         .path_parameters_ref()
         .and_then(|p| p.first("source").map(str::to_owned))
-        .or_else(|| {
-            req.raw_http_path()
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
+    {
+        Some(source) => source,
+        None => {
+            let path = req.raw_http_path();
+            match path.trim_end_matches('/').rsplit_once("/hooks/") {
+                Some((_, source)) if !source.is_empty() && !source.contains('/') => {
+                    source.to_owned()
+                }
+                _ => {
+                    let message = format!(
+                        "no route for {} {path}; webhooks are POST /hooks/<source>",
+                        req.method()
+                    );
+                    return Err(Reply {
+                        status: 404,
+                        body: json!({ "error": "not_found", "message": message }),
+                    });
+                }
+            }
+        }
+    };
     let query = req.uri().query().map(str::to_owned);
     let (parts, body) = req.into_parts();
     let body = match body {
@@ -51,11 +70,11 @@ pub fn inbound(req: Request) -> Inbound {
         Body::Binary(b) => Bytes::from(b),
         other => Bytes::copy_from_slice(&other),
     };
-    Inbound {
+    Ok(Inbound {
         method: parts.method,
         source,
         headers: parts.headers,
         query,
         body,
-    }
+    })
 }

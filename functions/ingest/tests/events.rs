@@ -199,6 +199,31 @@ async fn a_route_without_a_path_parameter_takes_the_source_from_the_path() {
     assert_eq!(reply["event_id"], "sub_0001");
 }
 
+#[tokio::test]
+async fn a_route_without_a_path_parameter_answers_other_paths_with_a_json_404() {
+    let base: Value = serde_json::from_str(&read("ingest/http-v2/hmac-sha256.json")).unwrap();
+    for path in [
+        "/admin/website-form",
+        "/hooks/",
+        "/hooks/a/website-form",
+        "/",
+    ] {
+        let mut event = base.clone();
+        event.as_object_mut().unwrap().remove("pathParameters");
+        event["routeKey"] = json!("$default");
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        let fx = Fixture::with_env(&[]);
+        let (status, reply) = send(&fx, &event.to_string()).await;
+        assert_eq!(
+            (status, reply["error"].as_str()),
+            (404, Some("not_found")),
+            "{path}: {reply}"
+        );
+        assert!(queued(&fx).await.is_empty(), "{path}: nothing is queued");
+    }
+}
+
 fn merge(into: &mut Value, patch: &Value) {
     match (into, patch) {
         (Value::Object(a), Value::Object(b)) => {

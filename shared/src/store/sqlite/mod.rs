@@ -26,6 +26,8 @@ mod schema;
 mod writer;
 
 #[cfg(test)]
+mod full_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};

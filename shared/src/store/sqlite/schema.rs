@@ -13,6 +13,15 @@ pub(super) const SCHEMA_VERSION: i64 = 2;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
+/// WAL pages after which a commit checkpoints (SQLite's default is 1,000,
+/// 4 MB). Smaller keeps the WAL — which holds every version of a page written
+/// since the last checkpoint — from filling a small volume between the
+/// writer's own checkpoints (see `writer`).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 256;
+/// Size the WAL file is cut back to when it starts over after a checkpoint
+/// (it would otherwise keep the size of its largest burst).
+const WAL_SIZE_LIMIT_BYTES: i64 = 1024 * 1024;
+
 /// How long a connection waits for another one (another process, e.g. the CLI)
 /// holding the write lock before giving up with `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,6 +116,10 @@ pub(super) fn open_writer(path: &Path) -> StoreResult<Connection> {
             path.display()
         )));
     }
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(sql_err)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
+        .map_err(sql_err)?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = OFF;

@@ -7,6 +7,17 @@
 //! only then answers each caller. While a commit is syncing, new operations
 //! queue up and form the next batch, so throughput grows with concurrency
 //! instead of being capped at one fsync per operation.
+//!
+//! The writer also keeps the WAL from eating the disk: every
+//! [`MAINTENANCE_EVERY_MS`] it checkpoints the WAL into the database file
+//! (`PASSIVE`: it never waits for readers), and at start and after any write
+//! failed for want of the store (disk full, I/O error) it checkpoints and
+//! truncates it (`TRUNCATE`). While a checkpoint fails (the disk is full),
+//! writes are refused unattempted and the `TRUNCATE` is retried before each
+//! batch: whatever space returns goes to the checkpoint, which then frees the
+//! whole WAL. SQLite's own checkpoint only starts at 1,000 WAL
+//! pages (4 MB): on a small volume the WAL would never reach it and never
+//! shrink, and every write would eat returning space, so the store stayed full.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -30,10 +41,21 @@ const MAINTENANCE_EVERY_MS: Millis = 10_000;
 /// expired idempotency keys). Errors are logged and otherwise ignored.
 pub(super) type Maintenance = fn(&Connection, Millis) -> rusqlite::Result<()>;
 
+/// How an operation ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// It succeeded.
+    Ok,
+    /// It refused (a stale receipt, bad data): its savepoint is rolled back.
+    Refused,
+    /// The store failed it (disk full, I/O): rolled back, and the WAL is checkpointed.
+    StoreFailed,
+}
+
 /// One queued write: run inside the batch's transaction, answered after commit.
 trait Op: Send {
-    /// Run the operation; returns whether it succeeded (else its savepoint is rolled back).
-    fn run(&mut self, conn: &Connection, now: Millis) -> bool;
+    /// Run the operation (when it fails, its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection, now: Millis) -> Ran;
     /// Answer the caller: with the operation's own result when the batch
     /// committed, else with the commit's failure.
     fn answer(self: Box<Self>, commit_failure: Option<&str>);
@@ -50,15 +72,19 @@ where
     T: Send,
     F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send,
 {
-    fn run(&mut self, conn: &Connection, now: Millis) -> bool {
+    fn run(&mut self, conn: &Connection, now: Millis) -> Ran {
         let Some(f) = self.f.take() else {
-            return false;
+            return Ran::Refused;
         };
         let out = catch_unwind(AssertUnwindSafe(|| f(conn, now)))
             .unwrap_or_else(|_| Err(StoreError::Unavailable("store operation panicked".into())));
-        let ok = out.is_ok();
+        let ran = match &out {
+            Ok(_) => Ran::Ok,
+            Err(e) if e.is_retryable() => Ran::StoreFailed,
+            Err(_) => Ran::Refused,
+        };
         self.out = Some(out);
-        ok
+        ran
     }
 
     fn answer(self: Box<Self>, commit_failure: Option<&str>) {
@@ -136,6 +162,8 @@ fn writer_loop(
 ) {
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     let mut last_maintenance: Millis = clock.now_ms();
+    // A previous process may have left a long WAL behind (a crash, a full disk).
+    let mut wal = Wal::Unknown;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -144,32 +172,94 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        if wal != Wal::Clean {
+            wal = checkpoint(&conn, "TRUNCATE");
+        }
+        if let Wal::Stuck(why) = &wal {
+            // Every write now would go to the WAL and eat the space its
+            // checkpoint needs: refuse them until the checkpoint succeeds.
+            let why = format!("the store cannot write until its WAL is checkpointed: {why}");
+            batch.drain(..).for_each(|op| op.answer(Some(&why)));
+            continue;
+        }
         let now = clock.now_ms();
         let maintain = now.saturating_sub(last_maintenance) >= MAINTENANCE_EVERY_MS;
         if maintain {
             last_maintenance = now;
         }
-        run_batch(&conn, &mut batch, &*clock, maintain.then_some(maintenance));
+        let healthy = run_batch(&conn, &mut batch, &*clock, maintain.then_some(maintenance));
+        if !healthy {
+            wal = checkpoint(&conn, "TRUNCATE");
+        } else if maintain {
+            wal = checkpoint(&conn, "PASSIVE");
+        }
+    }
+}
+
+/// The state of the WAL, as the writer last found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wal {
+    /// The last checkpoint worked (or only readers were in its way).
+    Clean,
+    /// Not checkpointed yet since the store opened.
+    Unknown,
+    /// The last checkpoint failed (disk full, I/O error): writes wait for one to succeed.
+    Stuck(String),
+}
+
+/// Copy the WAL into the database file: `PASSIVE` as far as readers allow,
+/// or `TRUNCATE`, which waits (up to the busy timeout) for readers on older
+/// snapshots, then truncates the WAL to nothing.
+fn checkpoint(conn: &Connection, mode: &str) -> Wal {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let sql = format!("PRAGMA wal_checkpoint({mode})");
+    let done = conn.query_row(&sql, [], |r| r.get::<_, i64>(0));
+    match done {
+        Ok(0) => Wal::Clean,
+        Ok(_) => {
+            // Readers kept it from finishing: not a lack of space; the next
+            // period (or failure) tries again.
+            tracing::debug!(
+                mode,
+                "WAL checkpoint could not finish; readers were in the way"
+            );
+            Wal::Clean
+        }
+        Err(e) => {
+            let why = sql_err(e).to_string();
+            tracing::warn!(error = %why, "WAL checkpoint failed; writes wait until it succeeds");
+            Wal::Stuck(why)
+        }
     }
 }
 
 /// Run `batch` in one transaction and answer every operation after the commit.
+/// Returns false when the store failed something (a write, the commit).
 fn run_batch(
     conn: &Connection,
     batch: &mut Vec<Box<dyn Op>>,
     clock: &dyn Clock,
     maintenance: Option<Maintenance>,
-) {
+) -> bool {
     // Operations that ran in the open transaction, waiting for its commit.
     let mut ran: Vec<Box<dyn Op>> = Vec::with_capacity(batch.len());
     let mut ops = batch.drain(..);
+    let mut healthy = true;
+    if !conn.is_autocommit() {
+        // Left open by a failure nothing could roll back: never build on it.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let why = format!("cannot begin a transaction: {}", sql_err(e));
         ops.for_each(|op| op.answer(Some(&why)));
-        return;
+        return false;
     }
     while let Some(mut op) = ops.next() {
-        let ok = in_savepoint(conn, |conn| op.run(conn, clock.now_ms()));
+        let outcome = in_savepoint(conn, |conn| op.run(conn, clock.now_ms()));
+        healthy &= outcome != Ran::StoreFailed;
+        let ok = outcome == Ran::Ok;
         ran.push(op);
         if !ok && conn.is_autocommit() {
             // SQLite rolled the whole transaction back (I/O error, disk full,
@@ -180,52 +270,57 @@ fn run_batch(
             if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
                 let why = format!("cannot begin a transaction: {}", sql_err(e));
                 ops.by_ref().for_each(|op| op.answer(Some(&why)));
-                return;
+                return false;
             }
         }
     }
     drop(ops);
     if let Some(maintain) = maintenance {
         let now = clock.now_ms();
-        let ok = in_savepoint(conn, |conn| match maintain(conn, now) {
-            Ok(()) => true,
+        let outcome = in_savepoint(conn, |conn| match maintain(conn, now) {
+            Ok(()) => Ran::Ok,
             Err(e) => {
                 tracing::warn!(error = %e, "sqlite store housekeeping failed");
-                false
+                Ran::StoreFailed
             }
         });
-        if !ok && conn.is_autocommit() {
+        healthy &= outcome == Ran::Ok;
+        if outcome != Ran::Ok && conn.is_autocommit() {
             let why = "the store rolled back the transaction (I/O error?)";
             ran.drain(..).for_each(|op| op.answer(Some(why)));
-            return;
+            return false;
         }
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => ran.drain(..).for_each(|op| op.answer(None)),
         Err(e) => {
+            // Nothing of the batch is durable: every caller hears so, and the
+            // connection leaves the transaction before the next batch.
             let why = format!("commit failed: {}", sql_err(e));
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
             ran.drain(..).for_each(|op| op.answer(Some(&why)));
+            return false;
         }
     }
+    healthy
 }
 
-/// Run `f` inside a savepoint: released when `f` returns true, rolled back otherwise.
-fn in_savepoint(conn: &Connection, f: impl FnOnce(&Connection) -> bool) -> bool {
+/// Run `f` inside a savepoint: released when `f` succeeds, rolled back otherwise.
+fn in_savepoint(conn: &Connection, f: impl FnOnce(&Connection) -> Ran) -> Ran {
     let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
     if exec("SAVEPOINT op").is_err() {
-        return false;
+        return Ran::StoreFailed;
     }
-    let ok = f(conn);
+    let ran = f(conn);
     if conn.is_autocommit() {
         // The transaction (and the savepoint with it) is already gone.
-        return ok;
+        return ran;
     }
-    if !ok {
+    if ran != Ran::Ok {
         let _ = exec("ROLLBACK TO op");
     }
     let _ = exec("RELEASE op");
-    ok
+    ran
 }
