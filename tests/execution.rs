@@ -163,7 +163,8 @@ async fn a_thousand_events_through_a_misbehaving_target_all_succeed() {
 // ------------------------------------------------------------------ rate limit
 
 /// A backlog of 200 runs on `rate_limit: {requests: 10, per: 1s}`: never more
-/// than 10 calls in any second, at (within 10%) the 80% headroom rate of 8/s.
+/// than 10 calls in any second, never above the 80% headroom rate of 8/s
+/// (+10%), and not far below it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backlog_is_spent_at_the_headroom_rate_and_never_above_the_limit() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,10 +203,11 @@ async fn a_backlog_is_spent_at_the_headroom_rate_and_never_above_the_limit() {
     let rate = (at.len() - 1) as f64 / span;
     eprintln!("rate limit: 200 calls in {span:.2}s = {rate:.2}/s; busiest second: {worst}");
     assert!(worst <= 10, "{worst} calls in one second");
-    assert!(
-        (7.2..=8.8).contains(&rate),
-        "average {rate:.2}/s, expected 8/s ± 10%"
-    );
+    // Above the headroom rate is a bug whatever the machine; below it, a busy
+    // machine is slow too (7.5/s with both cores busy), so the floor only
+    // catches a limiter far stricter than its headroom.
+    assert!(rate <= 8.8, "average {rate:.2}/s, above 8/s + 10%");
+    assert!(rate >= 6.0, "average {rate:.2}/s, far below 8/s");
 }
 
 // ------------------------------------------------------------------ kill -9
@@ -242,8 +244,11 @@ async fn a_run_killed_mid_step_resumes_without_repeating_finished_steps() {
     hub.restart(&[]);
     let run = hub.finished(&run_id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
+    // The paths it must not take are slow: the step's lease (2 × 20 s + 30 s)
+    // and the visibility timeout (2 min). The bound sits far from both, and far
+    // above a restart on a loaded machine.
     assert!(
-        restarted.elapsed() < Duration::from_secs(10),
+        restarted.elapsed() < Duration::from_secs(45),
         "resumed at once, not after the visibility timeout or the step's lease: {:?}",
         restarted.elapsed()
     );
@@ -367,7 +372,9 @@ fn events(prefix: &str, n: usize) -> Vec<Value> {
 async fn oauth2_token_is_fetched_once_refreshed_on_expiry_and_after_a_401() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::start().await;
-    let auth = oauth_target(&target, 3, false);
+    // The first token lives an hour: however slowly the calls go (a loaded
+    // machine), none of them is due for a refresh.
+    let auth = oauth_target(&target, 3600, false);
     let hub = oauth_hub(dir.path(), &target, "client_credentials");
 
     // Many calls, one token.
@@ -377,29 +384,43 @@ async fn oauth2_token_is_fetched_once_refreshed_on_expiry_and_after_a_401() {
     assert_eq!(auth.lock().unwrap().issued, 1, "one token for 20 calls");
     assert_eq!(target.seen_at("/api/things").len(), 20);
 
-    // A 3 s token is refreshed 1.5 s before it expires (half its lifetime): a
-    // call after that uses a new token, fetched before the old one ran out.
-    tokio::time::sleep(Duration::from_millis(1700)).await;
-    hub.post_many("s", SECRET, events("b", 5), 4).await;
-    let runs = hub.all_finished(25, Duration::from_secs(20)).await;
-    assert!(runs.iter().all(|r| r["status"] == "succeeded"));
-    assert_eq!(auth.lock().unwrap().issued, 2, "refreshed before expiry");
-    let calls = target.seen_at("/api/things");
-    assert_eq!(calls.len(), 25, "no call was refused on the way");
-
     // The API revokes the token: the next call gets a 401, ferry refreshes once
-    // and calls again with the new token.
-    auth.lock().unwrap().live.clear();
+    // and calls again with the new token (which lives 3 s).
+    {
+        let mut auth = auth.lock().unwrap();
+        auth.lifetime = 3;
+        auth.live.clear();
+    }
     let (_, reply) = hub.post_signed("s", SECRET, &json!({"id": "c0"})).await;
     let run = hub.finished(reply["run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run}");
-    let attempts = run["steps"][0]["attempts"].as_array().unwrap();
-    let codes: Vec<u64> = attempts
-        .iter()
-        .map(|a| a["status_code"].as_u64().unwrap())
-        .collect();
-    assert_eq!(codes, vec![401, 200]);
-    assert_eq!(auth.lock().unwrap().issued, 3);
+    let codes = |run: &Value| -> Vec<u64> {
+        run["steps"][0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status_code"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(codes(&run), vec![401, 200]);
+    assert_eq!(auth.lock().unwrap().issued, 2);
+
+    // A 3 s token is refreshed 1.5 s before it expires (half its lifetime): a
+    // call after that uses a new token, fetched before the old one ran out.
+    // (At least one: on a slow machine the 5 calls may outlive the next one's
+    // half-life too.)
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    hub.post_many("s", SECRET, events("b", 5), 4).await;
+    let runs = hub.all_finished(26, Duration::from_secs(20)).await;
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"));
+    assert!(auth.lock().unwrap().issued >= 3, "refreshed before expiry");
+    let refused: Vec<&Value> = runs.iter().filter(|r| codes(r) != vec![200]).collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "no call but the one after the revocation was refused: {refused:?}"
+    );
+    assert_eq!(target.seen_at("/api/things").len(), 27);
 
     // Tokens and secrets never reach the run log.
     let shown = serde_json::to_string(&hub.runs()).unwrap();

@@ -3,12 +3,14 @@
 //! on loopback.
 //!
 //! The endpoint comes from `FERRY_TEST_AWS_ENDPOINT`. `scripts/test` runs
-//! every test under `scripts/moto run -- …`, which starts one moto server for
-//! the whole run, sets it, and sets `FERRY_REQUIRE_AWS=1`: there a missing
-//! endpoint FAILS these tests. Run ad hoc with
+//! every test under `scripts/emulators run -- …`, which starts one moto server
+//! for the whole run (serving one request at a time, so conditional writes are
+//! atomic), sets it, and sets `FERRY_REQUIRE_AWS=1`: there a missing endpoint
+//! FAILS these tests. `dynalite_contract.rs` runs the DynamoDB part again on a
+//! second emulator. Run ad hoc with
 //!
 //! ```sh
-//! scripts/moto run -- cargo test -p ferry-shared --test aws_contract
+//! scripts/emulators run -- cargo test -p ferry-shared --test aws_contract
 //! ```
 //!
 //! A plain `cargo test` without the endpoint (and without
@@ -24,7 +26,6 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_support::{
     Recorder, backend, num, number, queue_count, read_item, run, s, store, store_recording,
-    store_with_own_clients,
 };
 use ferry::clock::ManualClock;
 use ferry::contract::{self, T0, unique};
@@ -344,33 +345,7 @@ async fn concurrent_claims_across_instances() {
     let Some(b) = backend("concurrent_claims_across_instances").await else {
         return;
     };
-    let key = unique("dup-event");
-    let mut tasks = Vec::new();
-    for instance in 0..3 {
-        let store = store_with_own_clients(&b, ManualClock::at(T0)).await;
-        for i in 0..8 {
-            let (store, key) = (store.clone(), key.clone());
-            tasks.push(tokio::spawn(async move {
-                let data = format!("run-{instance}-{i}");
-                store
-                    .claim(&key, "h", &data, Duration::from_secs(30))
-                    .await
-                    .unwrap()
-            }));
-        }
-    }
-    let mut winners = 0;
-    let mut seen = Vec::new();
-    for t in tasks {
-        match t.await.unwrap() {
-            Claim::Claimed => winners += 1,
-            Claim::InProgress { data, .. } => seen.push(data),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(winners, 1);
-    assert_eq!(seen.len(), 23);
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    contract::aws::claims_across_instances(&b).await;
 }
 
 /// The item looks like Powertools' record: IN_PROGRESS with a lease, then
@@ -484,7 +459,7 @@ async fn runs_by_workflow_query_newest_first_without_a_scan() {
 
 /// `FERRY_STORE=aws` builds the hub on DynamoDB + SQS from the names in the
 /// environment, with `AWS_ENDPOINT_URL` honoured (region and credentials come
-/// from the process environment, which `scripts/moto run` fills with dummies).
+/// from the process environment, which `scripts/emulators run` fills with dummies).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boot_builds_the_hub_on_aws() {
     let Some(b) = backend("boot_builds_the_hub_on_aws").await else {
@@ -492,7 +467,7 @@ async fn boot_builds_the_hub_on_aws() {
     };
     assert!(
         std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
-        "run under scripts/moto, which sets dummy credentials for the SDK's default chain"
+        "run under scripts/emulators, which sets dummy credentials for the SDK's default chain"
     );
     let names = b.names().await;
     let endpoint = std::env::var(ferry::contract::aws::ENDPOINT_VAR).unwrap();

@@ -151,7 +151,7 @@ pub async fn store_recording(
     clock: Arc<ManualClock>,
     recorder: &Recorder,
 ) -> Arc<AwsStore> {
-    let config = aws_sdk_dynamodb::config::Builder::from(&b.config)
+    let config = aws_sdk_dynamodb::config::Builder::from(&b.dynamo_config)
         .interceptor(recorder.clone())
         .build();
     AwsStore::from_clients(
@@ -160,9 +160,4 @@ pub async fn store_recording(
         b.names().await,
         clock,
     )
-}
-
-/// A store with clients of its own (another Lambda instance, say).
-pub async fn store_with_own_clients(b: &AwsBackend, clock: Arc<ManualClock>) -> Arc<AwsStore> {
-    AwsStore::new(&b.config, b.names().await, clock)
 }
