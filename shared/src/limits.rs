@@ -98,13 +98,36 @@ impl Limiter {
         key: Option<&str>,
     ) -> Gate {
         let conn_key = connection_key(name);
-        // A pause this process set: no need to ask the store.
-        while let Some(wait) = self.paused_for(&conn_key, ports.clock.now_ms()) {
-            if wait > MAX_INLINE_WAIT {
-                return Gate::Later(wait);
+        loop {
+            // A pause this process set: no need to ask the store.
+            while let Some(wait) = self.paused_for(&conn_key, ports.clock.now_ms()) {
+                if wait > MAX_INLINE_WAIT {
+                    return Gate::Later(wait);
+                }
+                tokio::time::sleep(wait).await;
             }
-            tokio::time::sleep(wait).await;
+            let gate = self.spend(ports, &conn_key, conn, key).await;
+            // Asking the store takes time; a 429 read meanwhile paused the
+            // connection here: the token is spent, but the call waits for
+            // the pause like any other (checked last, with no await between
+            // this check and the call going out).
+            if matches!(gate, Gate::Go)
+                && self.paused_for(&conn_key, ports.clock.now_ms()).is_some()
+            {
+                continue;
+            }
+            return gate;
         }
+    }
+
+    /// The tokens a call needs from the store: the connection's key, then its per-key bucket.
+    async fn spend(
+        &self,
+        ports: &Ports,
+        conn_key: &str,
+        conn: &Connection,
+        key: Option<&str>,
+    ) -> Gate {
         let (conn_bucket, keyed) = match (&conn.rate_limit, key) {
             (Some(rl), Some(k)) => (UNLIMITED, Some((format!("{conn_key}:key:{k}"), rl))),
             (Some(rl), None) if rl.key.is_none() => (bucket(rl), None),
@@ -112,12 +135,12 @@ impl Limiter {
         };
         // The connection's own key: a pause, or its bucket.
         if conn_bucket == UNLIMITED {
-            match take(ports, &conn_key, UNLIMITED).await {
+            match take(ports, conn_key, UNLIMITED).await {
                 Gate::Go => {}
                 other => return other,
             }
         } else if let Some(rl) = &conn.rate_limit {
-            return self.in_line(ports, &conn_key, rl).await;
+            return self.in_line(ports, conn_key, rl).await;
         }
         match keyed {
             Some((k, rl)) => self.in_line(ports, &k, rl).await,
@@ -162,6 +185,79 @@ async fn take(ports: &Ports, key: &str, b: Bucket) -> Gate {
             Ok(Acquire::Wait(d)) if d <= MAX_INLINE_WAIT => tokio::time::sleep(d).await,
             Ok(Acquire::Wait(d)) => return Gate::Later(d),
             Err(e) => return Gate::Unavailable(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::ports::{RateLimits, StoreResult};
+    use crate::store::{SqliteOptions, SqliteStore};
+
+    /// The store's rate limits, with an `acquire` that is held until released.
+    struct Held {
+        inner: Arc<dyn RateLimits>,
+        entered: Notify,
+        release: Notify,
+    }
+
+    #[async_trait]
+    impl RateLimits for Held {
+        async fn acquire(&self, key: &str, bucket: Bucket) -> StoreResult<Acquire> {
+            self.entered.notify_one();
+            self.release.notified().await;
+            self.inner.acquire(key, bucket).await
+        }
+        async fn pause(&self, key: &str, until: Millis) -> StoreResult<()> {
+            self.inner.pause(key, until).await
+        }
+    }
+
+    /// A call that was asking the store for its token when a `429` paused the
+    /// connection in this process does not go out during the pause: the gate
+    /// looks at the pause again after the store answers.
+    #[tokio::test]
+    async fn a_pause_set_while_the_store_answers_holds_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(crate::contract::T0);
+        let store = SqliteStore::open(
+            &dir.path().join("hub.db"),
+            SqliteOptions {
+                max_receives: 5,
+                clock: clock.clone(),
+            },
+        )
+        .unwrap();
+        let mut ports = store.ports();
+        let held = Arc::new(Held {
+            inner: ports.limits.clone(),
+            entered: Notify::new(),
+            release: Notify::new(),
+        });
+        ports.limits = held.clone();
+        let conn: Connection =
+            serde_json::from_value(serde_json::json!({ "base_url": "http://127.0.0.1:9" }))
+                .unwrap();
+        let limiter = Arc::new(Limiter::default());
+
+        let gate = {
+            let (limiter, ports, conn) = (limiter.clone(), ports.clone(), conn.clone());
+            tokio::spawn(async move { limiter.pass(&ports, "crm", &conn, None).await })
+        };
+        held.entered.notified().await;
+        // A 429 on another call pauses the connection for 10 s meanwhile.
+        limiter.pause_here("crm", clock.now_ms() + 10_000);
+        held.release.notify_one();
+        match gate.await.unwrap() {
+            Gate::Later(wait) => assert_eq!(wait, Duration::from_secs(10)),
+            other => panic!("the call went out during the pause: {other:?}"),
         }
     }
 }
