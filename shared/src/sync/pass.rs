@@ -88,7 +88,17 @@ impl Run<'_> {
             let pass = self.pass(key).clone();
             let n = self.pages as u32 + 1;
             let before = hub.ports.clock.now_ms();
-            let page = match poll::fetch(hub, self.name, poll, &pass.since, &pass.next, n).await {
+            let page = match poll::fetch(
+                hub,
+                self.name,
+                poll,
+                &pass.since,
+                &pass.next,
+                n,
+                self.deadline,
+            )
+            .await
+            {
                 Ok(p) => p,
                 Err(e) => {
                     self.log_attempt(

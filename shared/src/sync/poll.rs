@@ -3,18 +3,18 @@
 //! the connection's rate limit, and find the records, the next page and, when
 //! the API says, the total.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use super::SyncError;
 use super::state::PagePos;
+use crate::call::{Called, call};
+use crate::clock::Millis;
 use crate::config::{Connection, Pagination, Poll};
 use crate::destination;
-use crate::hub::{Hub, bucket};
+use crate::hub::Hub;
 use crate::model::Attempt;
 use crate::outbound::{self, Prepared};
-use crate::ports::Acquire;
+use crate::retry::{Rules, Verdict};
 use crate::template::context;
 
 /// One page as read.
@@ -49,58 +49,15 @@ pub async fn fetch(
     since: &str,
     pos: &PagePos,
     n: u32,
+    deadline: Millis,
 ) -> Result<Page, SyncError> {
     let conn = hub
         .connection(&p.connection)
         .ok_or_else(|| SyncError::Config(format!("unknown connection {:?}", p.connection)))?;
     let req = request(hub, conn, p, since, pos)?;
-    wait_for_token(hub, &p.connection, conn).await?;
-    let started_at = hub.ports.clock.now_ms();
-    let key = format!("sync:{sync}:{started_at}:{n}");
     let what = format!("{} {}", req.method, req.url);
-    // The connection's credential, OAuth 2.0 tokens included (cached in the store).
-    let cred = match hub
-        .tokens
-        .credential(&hub.ports, hub.http.client(), &p.connection, conn)
-        .await
-    {
-        Ok(c) => c,
-        Err(crate::auth::AuthError::Refused(why)) => {
-            return Err(SyncError::Source {
-                message: format!("{what}: credentials refused: {why}"),
-                retryable: false,
-            });
-        }
-        Err(crate::auth::AuthError::Unavailable(why)) => {
-            return Err(SyncError::Source {
-                message: format!("{what}: {why}"),
-                retryable: true,
-            });
-        }
-    };
-    let resp = match hub.http.send_with(conn, &req, &key, &cred).await {
-        Ok(r) => r,
-        Err(e) => {
-            return Err(SyncError::Source {
-                message: format!("{what}: {e}"),
-                retryable: e.is_retryable(),
-            });
-        }
-    };
-    let attempt = Attempt {
-        n,
-        started_at,
-        duration_ms: resp.elapsed.as_millis() as u64,
-        status_code: Some(resp.status),
-        error: None,
-    };
-    if !(200..300).contains(&resp.status) {
-        let body = hub.redact(&outbound::excerpt(&resp.body, 300));
-        return Err(SyncError::Source {
-            message: format!("HTTP {} from {what}: {body}", resp.status),
-            retryable: resp.status >= 500 || matches!(resp.status, 408 | 429),
-        });
-    }
+    let (resp, attempt) =
+        call_page(hub, sync, &p.connection, conn, &req, &what, n, deadline).await?;
     let t = &hub.templates;
     let ctx = context(&json!({ "response": resp.to_output() }));
     let records = match t.eval_json(&p.records, &ctx) {
@@ -272,18 +229,84 @@ fn resolve(base: &str, next: &str) -> String {
         .map_or_else(|_| next.to_owned(), |u| u.to_string())
 }
 
-/// Spend a token of the connection's rate limit, as steps do.
-async fn wait_for_token(hub: &Hub, name: &str, conn: &Connection) -> Result<(), SyncError> {
-    let Some(rl) = &conn.rate_limit else {
-        return Ok(());
+/// Make one page's call through the call path steps use ([`crate::call`]):
+/// the rate-limit gate (the shared bucket and the connection-wide pause),
+/// the credential with its once-on-401 refresh, and the connection's
+/// `classify` rules. A `429` pauses the connection for everyone, and the
+/// pass waits out the pause and asks again, as long as `deadline` allows;
+/// any other failure ends the pass (the next run resumes from the cursor).
+#[allow(clippy::too_many_arguments)]
+async fn call_page(
+    hub: &Hub,
+    sync: &str,
+    name: &str,
+    conn: &Connection,
+    req: &crate::outbound::Prepared,
+    what: &str,
+    n: u32,
+    deadline: Millis,
+) -> Result<(crate::outbound::Response, Attempt), SyncError> {
+    let rules = Rules {
+        step: None,
+        connection: Some(&conn.classify),
     };
-    let b = bucket(rl);
-    let key = format!("conn:{name}");
+    let paused_past_deadline = |until: Millis| SyncError::Source {
+        message: format!(
+            "{what}: the connection is paused until {until} (rate limited), past this run's deadline; the next run resumes"
+        ),
+        retryable: true,
+    };
     loop {
-        match hub.ports.limits.acquire(&key, b).await {
-            Ok(Acquire::Granted) => return Ok(()),
-            Ok(Acquire::Wait(d)) => tokio::time::sleep(d.min(Duration::from_secs(5))).await,
-            Err(e) => return Err(SyncError::store(e)),
+        let started_at = hub.ports.clock.now_ms();
+        let key = format!("sync:{sync}:{started_at}:{n}");
+        let tried = match call(hub, name, conn, req, &key, rules, None).await {
+            Called::Later(wait) => {
+                let until = crate::clock::after(hub.ports.clock.now_ms(), wait);
+                if until >= deadline {
+                    return Err(paused_past_deadline(until));
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Called::StoreDown(why) => {
+                return Err(SyncError::Source {
+                    message: format!("{what}: the store is unavailable: {why}"),
+                    retryable: true,
+                });
+            }
+            Called::Refused(why) => {
+                return Err(SyncError::Source {
+                    message: format!("{what}: credentials refused: {why}"),
+                    retryable: false,
+                });
+            }
+            Called::Done(mut tries) => tries.pop().expect("a call makes at least one try"),
+        };
+        let mut attempt = tried.attempt;
+        attempt.n = n;
+        let error = attempt.error.clone().unwrap_or_else(|| what.to_owned());
+        match (tried.verdict, tried.response) {
+            (Verdict::Success, Some(resp)) => return Ok((resp, attempt)),
+            // The call path paused the connection; wait for the pause (the gate does).
+            (Verdict::Retry { .. }, Some(resp)) if resp.status == 429 => continue,
+            (Verdict::Retry { .. }, _) => {
+                return Err(SyncError::Source {
+                    message: error,
+                    retryable: true,
+                });
+            }
+            (Verdict::Unauthorized, _) => {
+                return Err(SyncError::Source {
+                    message: format!("{error}; credentials refused"),
+                    retryable: false,
+                });
+            }
+            (Verdict::Success | Verdict::Fail, _) => {
+                return Err(SyncError::Source {
+                    message: error,
+                    retryable: false,
+                });
+            }
         }
     }
 }

@@ -32,6 +32,10 @@ struct Inner {
     /// What the target received: (method, id, body).
     received: Vec<(String, String, Value)>,
     on_get: Option<Hook>,
+    /// GETs (by number, from 1) answered with (status, Retry-After seconds) instead of a page.
+    fail_at: BTreeMap<usize, (u16, Option<u64>)>,
+    /// When each GET arrived.
+    get_times: Vec<std::time::Instant>,
 }
 
 /// The fake API.
@@ -111,6 +115,20 @@ impl Api {
         self.inner.lock().unwrap().on_get = Some(Arc::new(hook));
     }
 
+    /// The `n`-th GET (from 1) is answered `status` (with `Retry-After: secs`), not with a page.
+    pub fn fail_at(&self, n: usize, status: u16, retry_after: Option<u64>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .fail_at
+            .insert(n, (status, retry_after));
+    }
+
+    /// When each GET arrived, in order.
+    pub fn get_times(&self) -> Vec<std::time::Instant> {
+        self.inner.lock().unwrap().get_times.clone()
+    }
+
     pub fn gets(&self) -> Vec<String> {
         self.inner.lock().unwrap().gets.clone()
     }
@@ -137,11 +155,21 @@ async fn list(
     Query(q): Query<BTreeMap<String, String>>,
     uri: Uri,
 ) -> Response {
-    let hook = {
+    let (hook, fail) = {
         let mut st = api.inner.lock().unwrap();
         st.gets.push(uri.to_string());
-        st.on_get.clone()
+        st.get_times.push(std::time::Instant::now());
+        let n = st.gets.len();
+        (st.on_get.clone(), st.fail_at.remove(&n))
     };
+    if let Some((status, retry_after)) = fail {
+        let mut h = HeaderMap::new();
+        if let Some(secs) = retry_after {
+            h.insert("retry-after", HeaderValue::from(secs));
+        }
+        let status = StatusCode::from_u16(status).unwrap();
+        return (status, h, Json(json!({ "error": "slow down" }))).into_response();
+    }
     if let Some(h) = hook {
         h(&uri.to_string());
     }

@@ -302,3 +302,41 @@ async fn backfill_throughput() {
         );
     }
 }
+
+/// A poll answered `429` with `Retry-After: 1` pauses the connection (the
+/// call path steps use) and the pass carries on after the pause: every record
+/// delivered exactly once, the refused page asked again no sooner than the
+/// pause allows (a lower bound: a busy machine can only make it later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_poll_pauses_the_connection_and_the_pass_continues() {
+    let api = Api::start().await;
+    api.seed(250, 3);
+    api.fail_at(2, 429, Some(1));
+    let env = hub(&config("cursor", ""), &[("API_URL", &api.url)], None);
+    let h = &env.hub;
+
+    let report = run_sync(h, "contacts").await.unwrap();
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    assert_eq!((report.counts.seen, report.counts.sent), (250, 250));
+    assert_eq!(drain(h).await, 250);
+    let d = api.deliveries();
+    assert_eq!(d.len(), 250);
+    assert!(d.values().all(|n| *n == 1), "none twice");
+
+    let gets = api.gets();
+    assert_eq!(
+        gets.len(),
+        4,
+        "page 1, the 429, page 2 again, page 3: {gets:?}"
+    );
+    assert_eq!(
+        gets[1], gets[2],
+        "the refused page is asked again: {gets:?}"
+    );
+    let times = api.get_times();
+    let waited = times[2].duration_since(times[1]);
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "asked again after {waited:?}, inside the 1 s pause"
+    );
+}
