@@ -191,7 +191,7 @@ async fn enqueue(ports: &Ports, n: usize, offset: usize) -> anyhow::Result<()> {
                 .runs
                 .create(&ferry::execute::new_record(&job, now))
                 .await?;
-            bodies.push((serde_json::to_string(&Job::Run(job))?, Duration::ZERO));
+            bodies.push((Job::Run(job).encode(), Duration::ZERO));
         }
         ports.queue.send_batch(&bodies).await?;
     }

@@ -203,8 +203,8 @@ impl Tokens {
             return Ok(c.token);
         }
         let fingerprint = fingerprint(conn);
-        let cursor = format!("oauth2:{name}");
-        let lock = format!("oauth2:{name}:refresh");
+        let cursor = crate::keys::oauth2_token(name);
+        let lock = crate::keys::oauth2_refresh(name);
         let deadline = ports.clock.now_ms() + REFRESH_LEASE.as_millis() as Millis;
         loop {
             let now = ports.clock.now_ms();

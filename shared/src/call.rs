@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::auth::AuthError;
 use crate::config::Connection;
 use crate::hub::Hub;
-use crate::limits::{Gate, connection_key};
+use crate::keys;
+use crate::limits::Gate;
 use crate::model::Attempt;
 use crate::outbound::{self, CallError, Prepared, Response};
 use crate::retry::{Rules, Verdict, judge};
@@ -86,7 +87,7 @@ pub async fn call(
             let until = ports.clock.now_ms()
                 + after.unwrap_or(DEFAULT_429_PAUSE).as_millis() as crate::clock::Millis;
             hub.limiter.pause_here(name, until);
-            if let Err(e) = ports.limits.pause(&connection_key(name), until).await {
+            if let Err(e) = ports.limits.pause(&keys::connection(name), until).await {
                 tracing::warn!(connection = name, error = %e, "could not pause the connection after a 429");
             }
         }

@@ -17,7 +17,7 @@ pub async fn list(hub: &Hub, limit: usize) -> Result<Vec<(DeadLetter, Option<Str
     Ok(letters
         .into_iter()
         .map(|d| {
-            let run = match serde_json::from_str::<Job>(&d.body) {
+            let run = match Job::decode(&d.body) {
                 Ok(Job::Run(j)) => Some(j.run_id),
                 Err(_) => None,
             };
@@ -39,7 +39,7 @@ pub async fn replay(hub: &Hub, id: &str) -> Result<Option<String>, String> {
         .iter()
         .find(|d| d.id == id)
         .ok_or_else(|| format!("no dead letter with id {id}"))?;
-    let run_id = match serde_json::from_str::<Job>(&letter.body) {
+    let run_id = match Job::decode(&letter.body) {
         Ok(Job::Run(job)) => Some(job.run_id),
         Err(_) => None,
     };

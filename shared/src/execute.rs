@@ -43,7 +43,7 @@ pub enum Disposition {
 
 /// Run the job in `msg` as far as it can go now.
 pub async fn execute(hub: &Hub, msg: &Message) -> Disposition {
-    let job = match serde_json::from_str::<Job>(&msg.body) {
+    let job = match Job::decode(&msg.body) {
         Ok(Job::Run(job)) => job,
         Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")),
     };

@@ -66,11 +66,6 @@ impl Reply {
     }
 }
 
-/// The idempotency key that dedupes `event_id` of `source` (webhooks and sync records).
-pub fn event_key(source: &str, event_id: &str) -> String {
-    format!("ingest:{source}:{event_id}")
-}
-
 /// Handle one webhook request.
 pub async fn ingest(hub: &Hub, req: Inbound) -> Reply {
     let Some(source) = hub.config.sources.get(&req.source) else {
@@ -177,7 +172,7 @@ pub async fn accept(
     window: Duration,
 ) -> Accepted {
     let ports = &hub.ports;
-    let key = event_key(source, event_id);
+    let key = crate::keys::ingest(source, event_id);
     let hash = hex::encode(Sha256::digest(payload));
     // Derived from the event, not random: however often a crash or a store
     // failure makes this event go through here again, each workflow gets the
@@ -200,12 +195,7 @@ pub async fn accept(
         .collect();
     let messages: Vec<(String, Duration)> = jobs
         .iter()
-        .map(|j| {
-            (
-                serde_json::to_string(&Job::Run(j.clone())).expect("jobs serialize"),
-                Duration::ZERO,
-            )
-        })
+        .map(|j| (Job::Run(j.clone()).encode(), Duration::ZERO))
         .collect();
     if let Some(too_big) = messages
         .iter()

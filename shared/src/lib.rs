@@ -13,7 +13,8 @@
 //!   batched steps share calls in [`batch`];
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
-//! - storage is behind [`ports`]; [`store`] has the adapters;
+//! - storage is behind [`ports`]; [`store`] has the adapters; every key
+//!   written to the store is built in [`keys`];
 //! - the config format and its validation are in [`config`]; what flows
 //!   where (`ferry graph`) is read from it in [`describe`];
 //! - `contract` (tests, or the `contract` feature): the port contract suites
@@ -33,6 +34,7 @@ pub mod dlq;
 pub mod execute;
 pub mod hub;
 pub mod ingest;
+pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod outbound;

@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 use crate::clock::Millis;
 use crate::config::{Connection, RateLimit};
 use crate::hub::bucket;
+use crate::keys;
 use crate::ports::{Acquire, Bucket, Ports, StoreError};
 
 /// Waits up to this long for a token (or the end of a pause) happen in-process.
@@ -51,11 +52,6 @@ pub enum Gate {
     Unavailable(StoreError),
 }
 
-/// The store key a `429` on connection `name` pauses.
-pub fn connection_key(name: &str) -> String {
-    format!("conn:{name}")
-}
-
 /// Per-process fairness for the buckets (the buckets themselves live in the
 /// store), and this process's copy of the pauses it set: a `429` holds every
 /// worker here at once, before the store write that tells other instances
@@ -77,7 +73,7 @@ impl Limiter {
     /// (the store's pause, which other instances read, is set separately).
     pub fn pause_here(&self, name: &str, until: Millis) {
         let mut paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
-        let at = paused.entry(connection_key(name)).or_insert(until);
+        let at = paused.entry(keys::connection(name)).or_insert(until);
         *at = (*at).max(until);
     }
 
@@ -97,7 +93,7 @@ impl Limiter {
         conn: &Connection,
         key: Option<&str>,
     ) -> Gate {
-        let conn_key = connection_key(name);
+        let conn_key = keys::connection(name);
         loop {
             // A pause this process set: no need to ask the store.
             while let Some(wait) = self.paused_for(&conn_key, ports.clock.now_ms()) {
@@ -106,7 +102,7 @@ impl Limiter {
                 }
                 tokio::time::sleep(wait).await;
             }
-            let gate = self.spend(ports, &conn_key, conn, key).await;
+            let gate = self.spend(ports, name, conn, key).await;
             // Asking the store takes time; a 429 read meanwhile paused the
             // connection here: the token is spent, but the call waits for
             // the pause like any other (checked last, with no await between
@@ -121,15 +117,10 @@ impl Limiter {
     }
 
     /// The tokens a call needs from the store: the connection's key, then its per-key bucket.
-    async fn spend(
-        &self,
-        ports: &Ports,
-        conn_key: &str,
-        conn: &Connection,
-        key: Option<&str>,
-    ) -> Gate {
+    async fn spend(&self, ports: &Ports, name: &str, conn: &Connection, key: Option<&str>) -> Gate {
+        let conn_key = &keys::connection(name);
         let (conn_bucket, keyed) = match (&conn.rate_limit, key) {
-            (Some(rl), Some(k)) => (UNLIMITED, Some((format!("{conn_key}:key:{k}"), rl))),
+            (Some(rl), Some(k)) => (UNLIMITED, Some((keys::connection_value(name, k), rl))),
             (Some(rl), None) if rl.key.is_none() => (bucket(rl), None),
             _ => (UNLIMITED, None),
         };

@@ -63,6 +63,18 @@ pub enum Job {
     Run(RunJob),
 }
 
+impl Job {
+    /// The message body: the one place a job is encoded.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a job always serializes")
+    }
+
+    /// Read a message body written by [`Job::encode`].
+    pub fn decode(body: &str) -> Result<Job, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
 /// Execute `workflow` for `event`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunJob {

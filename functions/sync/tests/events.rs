@@ -56,7 +56,7 @@ async fn every_scheduled_event_runs_its_sync() {
             .unwrap();
         let mut ids: Vec<String> = msgs
             .iter()
-            .map(|m| match serde_json::from_str::<Job>(&m.body).unwrap() {
+            .map(|m| match Job::decode(&m.body).unwrap() {
                 Job::Run(j) => {
                     assert_eq!(j.workflow, "sync:crm-contacts");
                     j.event_id

@@ -35,8 +35,8 @@ use crate::hub::Hub;
 use crate::model::{RunRecord, RunStatus, StepRecord, StepStatus, new_run_id};
 use crate::ports::{Claim, StoreError};
 use pass::{PassEnd, Run};
+use state::Saved;
 pub use state::{Counts, LastRun, PagePos, Pass, PollState, SyncState};
-use state::{Saved, cursor_key};
 
 /// How long a record version is remembered (a record is re-sent only when its version changes).
 pub const RECORD_MEMORY: Duration = Duration::from_secs(400 * 24 * 3600);
@@ -210,7 +210,7 @@ pub async fn run_sync_with(
         .unwrap_or_else(|| crate::clock::after(started, budget));
     let run_id = new_run_id();
 
-    let lease_key = format!("sync-lease:{name}");
+    let lease_key = crate::keys::sync_lease(name);
     let lease = Duration::from_millis((deadline - started).max(0) as u64) + LEASE_MARGIN;
     match hub
         .ports
@@ -377,7 +377,7 @@ pub async fn status(hub: &Hub, name: &str) -> Result<Option<(SyncState, Millis)>
     let cur = hub
         .ports
         .cursors
-        .get(&cursor_key(name))
+        .get(&crate::keys::sync_cursor(name))
         .await
         .map_err(SyncError::store)?;
     match cur {

@@ -171,7 +171,7 @@ async fn reject(
     why: String,
     now: i64,
 ) -> Fate {
-    let key = crate::ingest::event_key(source, event_id);
+    let key = crate::keys::ingest(source, event_id);
     let hash = hex::encode(Sha256::digest(record.to_string().as_bytes()));
     let run_id = run_id_for(source, event_id, flow);
     let ids = json!([run_id]).to_string();

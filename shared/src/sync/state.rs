@@ -154,15 +154,10 @@ pub struct Saved {
     pub state: SyncState,
 }
 
-/// The cursor name of sync `name`.
-pub fn cursor_key(name: &str) -> String {
-    format!("sync:{name}")
-}
-
 impl Saved {
     /// Load sync `name`'s state (empty when it never ran).
     pub async fn load(hub: &Hub, name: &str) -> Result<Saved, SyncError> {
-        let key = cursor_key(name);
+        let key = crate::keys::sync_cursor(name);
         let cur = hub
             .ports
             .cursors

@@ -157,7 +157,7 @@ async fn merge_key(
     a: Option<&Seen>,
     b: Option<&Seen>,
 ) -> Result<Merged, SyncError> {
-    let shadow_key = format!("sync:{name}:key:{key}");
+    let shadow_key = crate::keys::sync_shadow(name, key);
     let cur = hub
         .ports
         .cursors

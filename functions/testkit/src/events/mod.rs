@@ -177,8 +177,8 @@ fn sqs_batch(now_ms: i64) -> EventFile {
         },
     });
     let bodies = [
-        serde_json::to_string(&lead).expect("jobs serialize"),
-        serde_json::to_string(&push).expect("jobs serialize"),
+        lead.encode(),
+        push.encode(),
         "Hello from SQS!".to_owned(),
         r#"{"type":"run.v9","run_id":"018bd0a4-6c00-7000-8000-000000000004"}"#.to_owned(),
     ];

@@ -201,7 +201,7 @@ async fn a_full_store_recovers_by_itself_and_every_accepted_event_is_queued_once
             break;
         }
         for m in got {
-            let Job::Run(job) = serde_json::from_str(&m.body).unwrap();
+            let Job::Run(job) = Job::decode(&m.body).unwrap();
             *queued.entry(job.event_id).or_default() += 1;
         }
     }

@@ -1,76 +1,12 @@
-//! Where a retry is decided: what is worth trying again, and when.
-//!
-//! Defaults: connection errors, timeouts, 5xx, 408 and 429 are retried with
-//! exponential backoff and full jitter; `Retry-After` on 429/503 is honoured
-//! (capped at [`RETRY_AFTER_CAP`]). `401` is an authentication failure (see
-//! [`crate::auth`]); any other 4xx and every mapping error fail at once:
-//! trying again cannot help. A step's `classify`, then its connection's,
-//! can say otherwise per status or class (`{"409": success}`).
+//! Classification: what an answer (or a failed call) means for a retry —
+//! the default rules, a step's and its connection's `classify`, and
+//! `Retry-After`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::Rng;
-
-use crate::config::{Outcome, RetryPolicy};
-
-/// Attempts in all, the first included, when the config says nothing.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
-/// First backoff when the config says nothing.
-pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
-/// Largest backoff when the config says nothing.
-pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// How long after its first attempt a step is given up, when the config says nothing.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-/// The longest `Retry-After` ferry will wait for.
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
-
-/// The effective retry policy of a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    /// Attempts in all.
-    pub max_attempts: u32,
-    /// First backoff.
-    pub initial: Duration,
-    /// Largest backoff.
-    pub max: Duration,
-    /// Give up this long after the first attempt.
-    pub max_age: Duration,
-}
-
-impl Policy {
-    /// The step's policy, else the workflow's, else the defaults (field by field).
-    pub fn resolve(step: Option<&RetryPolicy>, workflow: Option<&RetryPolicy>) -> Self {
-        let pick = |f: &dyn Fn(&RetryPolicy) -> Option<Duration>| {
-            step.and_then(f).or_else(|| workflow.and_then(f))
-        };
-        Policy {
-            max_attempts: step
-                .and_then(|p| p.max_attempts)
-                .or_else(|| workflow.and_then(|p| p.max_attempts))
-                .map_or(DEFAULT_MAX_ATTEMPTS, |n| n.get()),
-            initial: pick(&|p| p.initial_backoff.map(|d| d.get()))
-                .unwrap_or(DEFAULT_INITIAL_BACKOFF),
-            max: pick(&|p| p.max_backoff.map(|d| d.get())).unwrap_or(DEFAULT_MAX_BACKOFF),
-            max_age: pick(&|p| p.max_age.map(|d| d.get())).unwrap_or(DEFAULT_MAX_AGE),
-        }
-    }
-
-    /// Backoff before attempt `failed + 1`, after `failed` failed attempts (≥ 1):
-    /// uniformly random in `[0, min(max, initial · 2^(failed-1))]` (full jitter).
-    pub fn backoff(&self, failed: u32) -> Duration {
-        let exp = self
-            .initial
-            .saturating_mul(1u32 << failed.saturating_sub(1).min(30));
-        let ceiling = exp.min(self.max);
-        let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(if ms == 0 {
-            0
-        } else {
-            rand::rng().random_range(0..=ms)
-        })
-    }
-}
+use super::RETRY_AFTER_CAP;
+use crate::config::Outcome;
 
 /// A `classify` key: one status, or a class such as `4xx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,24 +205,5 @@ mod tests {
             parse_retry_after("0.5", now),
             Some(Duration::from_millis(500))
         );
-    }
-
-    #[test]
-    fn backoff_is_jittered_below_an_exponential_ceiling() {
-        let p = Policy {
-            max_attempts: 5,
-            initial: Duration::from_millis(100),
-            max: Duration::from_millis(500),
-            max_age: DEFAULT_MAX_AGE,
-        };
-        for failed in 1..=6 {
-            let ceiling = (100u64 << (failed - 1)).min(500);
-            for _ in 0..50 {
-                assert!(p.backoff(failed) <= Duration::from_millis(ceiling));
-            }
-        }
-        // Full jitter spreads retries: 50 draws are not all equal.
-        let draws: std::collections::HashSet<_> = (0..50).map(|_| p.backoff(3)).collect();
-        assert!(draws.len() > 5);
     }
 }

@@ -1,0 +1,83 @@
+//! Every key ferry writes to the store, built here and nowhere else.
+//!
+//! Grouped by the port that holds them (each port is its own namespace):
+//!
+//! | port | key | what it holds |
+//! |---|---|---|
+//! | idempotency | `ingest:<source>:<event id>` | an accepted event (dedupe) |
+//! | idempotency | `step:<run id>:<step>` | a step's claim, then its output |
+//! | idempotency | `sync-lease:<sync>` | the one pass of a sync running now |
+//! | idempotency | `oauth2:<connection>:refresh` | the one token request in flight |
+//! | cursors | `sync:<sync>` | a sync's watermark, pass position and counts |
+//! | cursors | `sync:<sync>:key:<record key>` | a two-way sync's shadow of one record |
+//! | cursors | `oauth2:<connection>` | a connection's OAuth 2.0 token |
+//! | rate limits | `conn:<connection>` | the connection's bucket and its pause |
+//! | rate limits | `conn:<connection>:key:<value>` | a per-key bucket (`rate_limit.key`) |
+//!
+//! Names of sources, syncs and connections are identifiers (the config
+//! checks them), so a `:` in a key always separates parts.
+
+/// An accepted event of `source` (the dedupe claim).
+pub fn ingest(source: &str, event_id: &str) -> String {
+    format!("ingest:{source}:{event_id}")
+}
+
+/// A step's claim and, once it succeeded, its output.
+pub fn step(run_id: &str, step: &str) -> String {
+    format!("step:{run_id}:{step}")
+}
+
+/// The lease of the pass of sync `name` running now.
+pub fn sync_lease(name: &str) -> String {
+    format!("sync-lease:{name}")
+}
+
+/// The lock on a connection's token request.
+pub fn oauth2_refresh(connection: &str) -> String {
+    format!("oauth2:{connection}:refresh")
+}
+
+/// The cursor of sync `name`.
+pub fn sync_cursor(name: &str) -> String {
+    format!("sync:{name}")
+}
+
+/// A two-way sync's shadow copy of the record with key `record`.
+pub fn sync_shadow(name: &str, record: &str) -> String {
+    format!("sync:{name}:key:{record}")
+}
+
+/// A connection's OAuth 2.0 token (a cursor, so its version guards updates).
+pub fn oauth2_token(connection: &str) -> String {
+    format!("oauth2:{connection}")
+}
+
+/// A connection's rate-limit bucket and pause.
+pub fn connection(name: &str) -> String {
+    format!("conn:{name}")
+}
+
+/// The bucket of one rendered `rate_limit.key` value on a connection.
+pub fn connection_value(name: &str, value: &str) -> String {
+    format!("{}:key:{value}", connection(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn keys_of_one_port_never_collide() {
+        // Same names everywhere: only the key's kind tells them apart.
+        let n = "crm";
+        let claims = [ingest(n, n), step(n, n), sync_lease(n), oauth2_refresh(n)];
+        let cursors = [sync_cursor(n), sync_shadow(n, n), oauth2_token(n)];
+        let limits = [connection(n), connection_value(n, n)];
+        for group in [&claims[..], &cursors[..], &limits[..]] {
+            let distinct: HashSet<_> = group.iter().collect();
+            assert_eq!(distinct.len(), group.len(), "{group:?}");
+        }
+        assert_eq!(connection_value("crm", "acct-1"), "conn:crm:key:acct-1");
+    }
+}
