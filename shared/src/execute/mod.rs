@@ -1,0 +1,203 @@
+//! Execute: one queue message → one run of a workflow, step by step.
+//!
+//! Each step claims `(run, step)` in the idempotency store before it calls out,
+//! and stores its output when it succeeds; a redelivered or retried message
+//! therefore skips finished steps (reusing their outputs) and resumes at the
+//! one that failed. Every call of a step carries the same `Idempotency-Key`.
+//! Whether to retry is decided in [`crate::retry`]; the call itself (rate
+//! limit, auth, verdict) is made in [`crate::call`], or in [`crate::batch`]
+//! for a batched step.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::hub::{Flow, Hub};
+use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::ports::Message;
+use crate::template::context;
+
+mod step;
+use step::StepOutcome;
+
+/// How long a finished step's output is kept for resumption.
+pub const STEP_RESULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Retry delay when the store itself is unavailable.
+pub const STORE_RETRY: Duration = Duration::from_secs(5);
+
+/// What the queue should do with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Finished (or nothing to do): delete it.
+    Done,
+    /// A step failed and will be retried: make the message visible again after this long.
+    RetryIn(Duration),
+    /// Waiting for a rate-limit token, not a failure: re-enqueue with this delay
+    /// (a fresh message, so waiting never counts towards the receive limit).
+    Requeue(Duration),
+    /// Failed for good: move it to the dead-letter queue with this reason.
+    DeadLetter(String),
+}
+
+/// Run the job in `msg` as far as it can go now.
+pub async fn execute(hub: &Hub, msg: &Message) -> Disposition {
+    let job = match Job::decode(&msg.body) {
+        Ok(Job::Run(job)) => job,
+        Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")),
+    };
+    let run_id = job.run_id.clone();
+    let out = run_job(hub, job).await;
+    tracing::debug!(run_id = %run_id, disposition = ?out, "executed");
+    out
+}
+
+async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
+    let ports = &hub.ports;
+    let now = ports.clock.now_ms();
+    let mut run = match ports.runs.get(&job.run_id).await {
+        Ok(Some(run)) => run,
+        Ok(None) => new_record(&job, now),
+        Err(e) => {
+            tracing::warn!(run_id = %job.run_id, error = %e, "run log unavailable");
+            return Disposition::RetryIn(STORE_RETRY);
+        }
+    };
+    if run.status.is_final() {
+        return Disposition::Done;
+    }
+    let Some(flow) = hub.flow(&job.workflow) else {
+        let reason = format!("workflow {:?} is not in the config", job.workflow);
+        return finish_dead(hub, &mut run, reason, Failure::Config).await;
+    };
+    align_steps(&mut run, flow);
+    run.status = RunStatus::Running;
+    run.attempts += 1;
+    run.updated_at = now;
+    if let Err(e) = ports.runs.put(&run).await {
+        tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
+        return Disposition::RetryIn(STORE_RETRY);
+    }
+
+    let mut ctx = json!({
+        "body": job.event.body,
+        "headers": job.event.headers,
+        "query": job.event.query,
+        "event": { "id": job.event_id, "source": job.source, "received_at": job.event.received_at },
+        "run": { "id": run.id, "workflow": run.workflow },
+        "steps": {},
+    });
+    if let Some(when) = flow.when {
+        match hub.templates.is_true(when, &context(&ctx)) {
+            Ok(true) => {}
+            Ok(false) => {
+                run.status = RunStatus::Skipped;
+                for s in &mut run.steps {
+                    s.status = StepStatus::Skipped;
+                }
+                return save(hub, &mut run, Disposition::Done).await;
+            }
+            Err(e) => {
+                return finish_dead(hub, &mut run, format!("when: {e}"), Failure::Mapping).await;
+            }
+        }
+    }
+
+    for (i, step) in flow.steps.iter().enumerate() {
+        match step::run(hub, flow, step, &mut run, i, &ctx).await {
+            StepOutcome::Output(output) => {
+                ctx["steps"][&step.id] = output;
+            }
+            StepOutcome::Stop(d) => return d,
+        }
+    }
+    run.status = RunStatus::Succeeded;
+    run.error = None;
+    run.failure = None;
+    save(hub, &mut run, Disposition::Done).await
+}
+
+pub(crate) async fn fail_step(
+    hub: &Hub,
+    run: &mut RunRecord,
+    i: usize,
+    reason: String,
+    failure: Failure,
+) -> Disposition {
+    run.steps[i].status = StepStatus::Failed;
+    run.steps[i].last_error = Some(hub.redact(&reason));
+    finish_dead(hub, run, reason, failure).await
+}
+
+async fn finish_dead(
+    hub: &Hub,
+    run: &mut RunRecord,
+    reason: String,
+    failure: Failure,
+) -> Disposition {
+    let reason = hub.redact(&reason);
+    tracing::error!(run_id = %run.id, workflow = %run.workflow, event_id = %run.event_id, reason = %reason, "run dead-lettered");
+    run.status = if failure == Failure::AuthFailed {
+        RunStatus::AuthFailed
+    } else {
+        RunStatus::DeadLettered
+    };
+    run.failure = Some(failure);
+    run.error = Some(reason.clone());
+    save(hub, run, Disposition::DeadLetter(reason)).await
+}
+
+/// Write the run; when that fails, retry the message later instead of
+/// acknowledging work the run log does not show.
+pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> Disposition {
+    run.updated_at = hub.ports.clock.now_ms();
+    if let Some(e) = &run.error {
+        run.error = Some(hub.redact(e));
+    }
+    match hub.ports.runs.put(run).await {
+        Ok(()) => then,
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
+            Disposition::RetryIn(STORE_RETRY)
+        }
+    }
+}
+
+/// The run record ingest writes (and execute writes if ingest's write was lost).
+pub fn new_record(job: &RunJob, now: i64) -> RunRecord {
+    RunRecord {
+        id: job.run_id.clone(),
+        workflow: job.workflow.clone(),
+        source: job.source.clone(),
+        event_id: job.event_id.clone(),
+        status: RunStatus::Queued,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
+        error: None,
+        failure: None,
+        steps: Vec::new(),
+    }
+}
+
+/// Make `run.steps` follow the flow's steps (by id), keeping recorded history.
+fn align_steps(run: &mut RunRecord, flow: Flow<'_>) {
+    if run.steps.len() == flow.steps.len()
+        && run.steps.iter().zip(flow.steps).all(|(r, s)| r.id == s.id)
+    {
+        return;
+    }
+    let mut old = std::mem::take(&mut run.steps);
+    run.steps = flow
+        .steps
+        .iter()
+        .map(|s| match old.iter().position(|r| r.id == s.id) {
+            Some(p) => old.swap_remove(p),
+            None => StepRecord {
+                id: s.id.clone(),
+                status: StepStatus::Pending,
+                attempts: Vec::new(),
+                last_error: None,
+            },
+        })
+        .collect();
+}

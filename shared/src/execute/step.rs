@@ -1,0 +1,365 @@
+//! One step of a run, in phases: **claim** `(run, step)` → **guard** (the
+//! step's `when`, its connection, its age) → **prepare** the request →
+//! **dispatch** it (alone through [`crate::call`], or with others through
+//! [`crate::batch`]) → **record** the attempts in the run → **settle** with
+//! the one retry decision, [`crate::retry::decide`].
+//!
+//! A phase that cannot go on returns a [`Halt`]; [`run`] gives the claim
+//! back for every halt after it was taken (except when the call succeeded
+//! but its result could not be recorded) and turns the halt into what the
+//! queue does with the message.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Disposition, STEP_RESULT_TTL, STORE_RETRY, fail_step, save};
+use crate::batch::{Item, Target};
+use crate::call::{Called, Tried, call};
+use crate::config::{Connection, Step};
+use crate::hub::{Flow, Hub};
+use crate::keys;
+use crate::model::{Failure, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::outbound::{self, Prepared, Response};
+use crate::ports::Claim;
+use crate::retry::{self, Decision, History, Policy, Rules, Verdict};
+use crate::template::context;
+
+/// How a step ended for now.
+pub(super) enum StepOutcome {
+    /// Done (or skipped): its output, for later steps' templates.
+    Output(Value),
+    /// The run stops here; the queue does this with the message.
+    Stop(Disposition),
+}
+
+/// Why a step stops before it has an output.
+enum Halt {
+    /// Not the step's failure: give the message back after this long
+    /// (`RetryIn` for another worker's claim, `Requeue` for a rate limit).
+    Wait(Disposition),
+    /// The store could not be asked or written.
+    StoreDown(String),
+    /// The call succeeded but its output could not be stored: keep the
+    /// claim (the retry calls again with the same `Idempotency-Key`).
+    Unrecorded(String),
+    /// The attempt failed and is retried after this long.
+    Retry(Duration),
+    /// The step failed for good.
+    Fail(String, Failure),
+}
+
+/// Run step `i` of `flow` in `run`, with `ctx` the run's template context.
+pub(super) async fn run(
+    hub: &Hub,
+    flow: Flow<'_>,
+    step: &Step,
+    run: &mut RunRecord,
+    i: usize,
+    ctx: &Value,
+) -> StepOutcome {
+    let key = keys::step(&run.id, &step.id);
+    let conn = hub.connection(&step.connection);
+    let halt = match claim(hub, &key, &run.id, conn, &mut run.steps[i]).await {
+        Ok(Some(output)) => return StepOutcome::Output(output),
+        Ok(None) => match attempt(hub, flow, step, conn, &key, run, i, ctx).await {
+            Ok(output) => return StepOutcome::Output(output),
+            Err(halt) => {
+                if !matches!(halt, Halt::Unrecorded(_)) {
+                    release(hub, &key).await;
+                }
+                halt
+            }
+        },
+        // Not ours: nothing to give back.
+        Err(halt) => halt,
+    };
+    StepOutcome::Stop(settle_halt(hub, run, i, step, halt).await)
+}
+
+/// Claim the step: `Some(output)` when it already succeeded, `None` when it is ours to run.
+async fn claim(
+    hub: &Hub,
+    key: &str,
+    run_id: &str,
+    conn: Option<&Connection>,
+    rec: &mut StepRecord,
+) -> Result<Option<Value>, Halt> {
+    let ports = &hub.ports;
+    let timeout = conn
+        .and_then(|c| c.timeout)
+        .map_or(outbound::DEFAULT_TIMEOUT, |d| d.get());
+    // Long enough for the call (and a refresh after a 401), the in-process
+    // rate-limit waits and a batch's wait.
+    let lease = timeout
+        .saturating_mul(2)
+        .saturating_add(Duration::from_secs(30));
+    match ports.idempotency.claim(key, "", run_id, lease).await {
+        Ok(Claim::Completed { result }) => {
+            if rec.status != StepStatus::Skipped {
+                rec.status = StepStatus::Succeeded;
+            }
+            Ok(Some(serde_json::from_str(&result).unwrap_or(Value::Null)))
+        }
+        Ok(Claim::InProgress { lease_until, .. }) => {
+            let wait = Duration::from_millis((lease_until - ports.clock.now_ms()).max(100) as u64);
+            Err(Halt::Wait(Disposition::RetryIn(wait)))
+        }
+        Ok(Claim::Claimed | Claim::PayloadMismatch { .. }) => Ok(None),
+        Err(e) => Err(Halt::StoreDown(format!("idempotency store: {e}"))),
+    }
+}
+
+/// Everything after the claim: guard → prepare → dispatch → record → settle.
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    hub: &Hub,
+    flow: Flow<'_>,
+    step: &Step,
+    conn: Option<&Connection>,
+    key: &str,
+    run: &mut RunRecord,
+    i: usize,
+    ctx: &Value,
+) -> Result<Value, Halt> {
+    let tctx = context(ctx);
+    let policy = Policy::resolve(step.retry.as_ref(), flow.retry);
+    let conn = match guard(hub, step, conn, key, &run.steps[i], &policy, &tctx).await? {
+        Guarded::Skipped(output) => {
+            run.steps[i].status = StepStatus::Skipped;
+            return Ok(output);
+        }
+        Guarded::Go(conn) => conn,
+    };
+    let (prepared, limit_key, item) = prepare(hub, step, conn, &tctx)?;
+    let idem_key = format!("{}:{}", run.id, step.id);
+    let called = match (&step.batch, item) {
+        (Some(batch), Some(body)) => {
+            let group = format!(
+                "{}\u{1f}{}\u{1f}{}",
+                flow.name,
+                step.id,
+                limit_key.as_deref().unwrap_or("")
+            );
+            let target = Target {
+                name: &step.connection,
+                conn,
+                batch,
+                rules: rules(step, conn),
+                limit_key: limit_key.as_deref(),
+            };
+            let item = Item {
+                key: idem_key,
+                body,
+                single: prepared,
+            };
+            hub.batcher.submit(hub, &group, target, item).await
+        }
+        _ => {
+            let (name, rules) = (&step.connection, rules(step, conn));
+            call(
+                hub,
+                name,
+                conn,
+                &prepared,
+                &idem_key,
+                rules,
+                limit_key.as_deref(),
+            )
+            .await
+        }
+    };
+    let (verdict, response) = record(hub, &mut run.steps[i], called)?;
+    settle(hub, key, &mut run.steps[i], &policy, verdict, response).await
+}
+
+enum Guarded<'c> {
+    /// The step's `when` is false: its output.
+    Skipped(Value),
+    /// Go on, with the step's connection.
+    Go(&'c Connection),
+}
+
+/// The step's `when`, its connection, and its age (`max_age`).
+async fn guard<'c>(
+    hub: &Hub,
+    step: &Step,
+    conn: Option<&'c Connection>,
+    key: &str,
+    rec: &StepRecord,
+    policy: &Policy,
+    tctx: &minijinja::Value,
+) -> Result<Guarded<'c>, Halt> {
+    if let Some(when) = &step.when {
+        match hub.templates.is_true(when, tctx) {
+            Ok(true) => {}
+            Ok(false) => {
+                let output = json!({ "skipped": true });
+                hub.ports
+                    .idempotency
+                    .complete(key, &output.to_string(), STEP_RESULT_TTL)
+                    .await
+                    .map_err(|e| Halt::Unrecorded(format!("idempotency store: {e}")))?;
+                return Ok(Guarded::Skipped(output));
+            }
+            Err(e) => return Err(Halt::Fail(format!("when: {e}"), Failure::Mapping)),
+        }
+    }
+    let conn = conn.ok_or_else(|| {
+        let why = format!("connection {:?} is not in the config", step.connection);
+        Halt::Fail(why, Failure::Config)
+    })?;
+    retry::may_attempt(history(rec), policy, hub.ports.clock.now_ms()).map_err(|g| {
+        let last = rec.last_error.clone().unwrap_or_default();
+        Halt::Fail(g.reason(&last), g.failure)
+    })?;
+    Ok(Guarded::Go(conn))
+}
+
+/// The request, the rendered `rate_limit.key`, and the batch item's body.
+fn prepare(
+    hub: &Hub,
+    step: &Step,
+    conn: &Connection,
+    tctx: &minijinja::Value,
+) -> Result<(Prepared, Option<String>, Option<Value>), Halt> {
+    let t = &hub.templates;
+    let mapped = outbound::prepare(t, conn, &step.request, tctx).and_then(|p| {
+        let limit_key = conn
+            .rate_limit
+            .as_ref()
+            .and_then(|rl| rl.key.as_ref())
+            .map(|k| t.render(k, tctx))
+            .transpose()?;
+        let item = match &step.batch {
+            Some(_) => {
+                Some(t.render_json(step.request.json.as_ref().unwrap_or(&Value::Null), tctx)?)
+            }
+            None => None,
+        };
+        Ok((p, limit_key, item))
+    });
+    mapped.map_err(|e| Halt::Fail(e.to_string(), Failure::Mapping))
+}
+
+fn rules<'a>(step: &'a Step, conn: &'a Connection) -> Rules<'a> {
+    Rules {
+        step: Some(&step.classify),
+        connection: Some(&conn.classify),
+    }
+}
+
+/// Add the call's attempts to the step's record; the last one's verdict and answer.
+fn record(
+    hub: &Hub,
+    rec: &mut StepRecord,
+    called: Called,
+) -> Result<(Verdict, Option<Response>), Halt> {
+    let tries: Vec<Tried> = match called {
+        Called::Later(d) => return Err(Halt::Wait(Disposition::Requeue(d))),
+        Called::StoreDown(why) => return Err(Halt::StoreDown(why)),
+        Called::Refused(why) => return Err(Halt::Fail(why, Failure::AuthFailed)),
+        Called::Done(tries) => tries,
+    };
+    let mut last = None;
+    for t in tries {
+        let mut attempt = t.attempt;
+        attempt.n = rec.attempts.len() as u32 + 1;
+        attempt.error = attempt.error.map(|e| hub.redact(&e));
+        rec.last_error.clone_from(&attempt.error);
+        rec.attempts.push(attempt);
+        last = Some((t.verdict, t.response));
+    }
+    last.ok_or_else(|| Halt::StoreDown("the call made no attempt".into()))
+}
+
+/// Decide: store the output of a success, or halt to retry or fail.
+async fn settle(
+    hub: &Hub,
+    key: &str,
+    rec: &mut StepRecord,
+    policy: &Policy,
+    verdict: Verdict,
+    response: Option<Response>,
+) -> Result<Value, Halt> {
+    let now = hub.ports.clock.now_ms();
+    let history = history(rec).unwrap_or(History {
+        attempts: 0,
+        first_at: now,
+    });
+    // The last attempt's status: a response's, or a refused redirect's.
+    let status = rec.attempts.last().and_then(|a| a.status_code);
+    let jitter = rand::random::<f64>();
+    let error = rec.last_error.clone().unwrap_or_default();
+    match retry::decide(&verdict, status, history, policy, now, jitter) {
+        Decision::Done => {
+            // Kept 7 days in the store: redacted as the run log is (a target
+            // may echo the credential it was sent).
+            let output = response
+                .map(|r| hub.redact_json(&json!({ "response": r.to_output() })))
+                .unwrap_or(Value::Null);
+            hub.ports
+                .idempotency
+                .complete(key, &output.to_string(), STEP_RESULT_TTL)
+                .await
+                .map_err(|e| {
+                    Halt::Unrecorded(format!("could not record the step's result: {e}"))
+                })?;
+            rec.status = StepStatus::Succeeded;
+            rec.last_error = None;
+            Ok(output)
+        }
+        Decision::RetryIn(delay) => Err(Halt::Retry(delay)),
+        Decision::GiveUp(g) => Err(Halt::Fail(g.reason(&error), g.failure)),
+    }
+}
+
+/// What the queue does with the message, the run saved accordingly.
+async fn settle_halt(
+    hub: &Hub,
+    run: &mut RunRecord,
+    i: usize,
+    step: &Step,
+    halt: Halt,
+) -> Disposition {
+    match halt {
+        Halt::Wait(then) => save(hub, run, then).await,
+        Halt::StoreDown(why) | Halt::Unrecorded(why) => {
+            tracing::warn!(run_id = %run.id, step = %step.id, error = %why, "store unavailable");
+            save(hub, run, Disposition::RetryIn(STORE_RETRY)).await
+        }
+        Halt::Retry(delay) => {
+            let rec = &mut run.steps[i];
+            let n = rec.attempts.len();
+            let error = rec.last_error.clone().unwrap_or_default();
+            tracing::warn!(run_id = %run.id, step = %step.id, attempt = n, retry_in_ms = delay.as_millis() as u64, error = %error, "step failed; will retry");
+            rec.status = StepStatus::Retrying;
+            run.status = RunStatus::Retrying;
+            run.error = Some(format!(
+                "step {}: attempt {n} failed: {error}; retrying in {}",
+                step.id,
+                humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
+            ));
+            save(hub, run, Disposition::RetryIn(delay)).await
+        }
+        Halt::Fail(why, failure) => {
+            let reason = format!("step {}: {why}", step.id);
+            fail_step(hub, run, i, reason, failure).await
+        }
+    }
+}
+
+/// The step's attempts so far, if any.
+fn history(rec: &StepRecord) -> Option<History> {
+    rec.attempts.first().map(|first| History {
+        attempts: rec.attempts.len() as u32,
+        first_at: first.started_at,
+    })
+}
+
+async fn release(hub: &Hub, key: &str) {
+    if let Err(e) = hub.ports.idempotency.release(key).await {
+        // The lease expires on its own; the retry waits for it at worst.
+        tracing::warn!(key, error = %e, "could not release step claim");
+    }
+}
