@@ -48,7 +48,10 @@ pub async fn execute(hub: &Hub, msg: &Message) -> Disposition {
         Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")),
     };
     let run_id = job.run_id.clone();
-    let out = run_job(hub, job).await;
+    // ---- per-key concurrency (crate::concurrency): with a workflow's
+    // `concurrency`, the run executes holding a slot of its key, or waits.
+    let out = crate::concurrency::around(hub, job, |job| run_job(hub, job)).await;
+    // ---- end per-key concurrency
     tracing::debug!(run_id = %run_id, disposition = ?out, "executed");
     out
 }
