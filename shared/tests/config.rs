@@ -613,7 +613,10 @@ workflows:
             (c.key.as_deref(), c.limit.get()),
             (Some("{{ body.account_id }}"), 1)
         );
-        let c = loaded.config.workflows["whole"].concurrency.clone().unwrap();
+        let c = loaded.config.workflows["whole"]
+            .concurrency
+            .clone()
+            .unwrap();
         assert_eq!((c.key, c.limit.get()), (None, 100));
         let schema = json_schema().to_string();
         assert!(schema.contains("\"concurrency\""), "{schema}");
