@@ -8,6 +8,7 @@
 //! | idempotency | `step:<run id>:<step>` | a step's claim, then its output |
 //! | idempotency | `sync-lease:<sync>` | the one pass of a sync running now |
 //! | idempotency | `oauth2:<connection>:refresh` | the one token request in flight |
+//! | idempotency | `conc:<sha256 of workflow, key>:<i>` | slot `i` of a `concurrency` key |
 //! | cursors | `sync:<sync>` | a sync's watermark, pass position and counts |
 //! | cursors | `sync:<sync>:key:<record key>` | a two-way sync's shadow of one record |
 //! | cursors | `oauth2:<connection>` | a connection's OAuth 2.0 token |
@@ -35,6 +36,19 @@ pub fn sync_lease(name: &str) -> String {
 /// The lock on a connection's token request.
 pub fn oauth2_refresh(connection: &str) -> String {
     format!("oauth2:{connection}:refresh")
+}
+
+/// What every concurrency slot's key starts with (`ferry dev` frees them at restart).
+pub const CONCURRENCY_PREFIX: &str = "conc:";
+
+/// A `concurrency` group: a workflow and a rendered key, hashed (hex).
+pub fn concurrency_group(hash_hex: &str) -> String {
+    format!("{CONCURRENCY_PREFIX}{hash_hex}")
+}
+
+/// Slot `i` of a `concurrency` group.
+pub fn concurrency_slot(group: &str, i: u32) -> String {
+    format!("{group}:{i}")
 }
 
 /// The cursor of sync `name`.
@@ -71,7 +85,13 @@ mod tests {
     fn keys_of_one_port_never_collide() {
         // Same names everywhere: only the key's kind tells them apart.
         let n = "crm";
-        let claims = [ingest(n, n), step(n, n), sync_lease(n), oauth2_refresh(n)];
+        let claims = [
+            ingest(n, n),
+            step(n, n),
+            sync_lease(n),
+            oauth2_refresh(n),
+            concurrency_slot(&concurrency_group(n), 0),
+        ];
         let cursors = [sync_cursor(n), sync_shadow(n, n), oauth2_token(n)];
         let limits = [connection(n), connection_value(n, n)];
         for group in [&claims[..], &cursors[..], &limits[..]] {

@@ -11,6 +11,7 @@
 //!   the [`ports::RateLimits`] port (bucket shape from [`hub::bucket`]), the
 //!   credential comes from [`auth`] (OAuth 2.0 tokens cached in the store);
 //!   batched steps share calls in [`batch`];
+//! - a workflow's per-key `concurrency` holds its runs to slots in [`concurrency`];
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
 //! - storage is behind [`ports`]; [`store`] has the adapters; every key
@@ -25,6 +26,7 @@ pub mod batch;
 pub mod boot;
 pub mod call;
 pub mod clock;
+pub mod concurrency;
 pub mod config;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;

@@ -583,4 +583,84 @@ workflows:
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
     }
+
+    #[test]
+    fn concurrency_loads_and_its_mistakes_are_reported() {
+        let ok = r#"
+version: 1
+connections:
+  crm: { base_url: "https://crm.example.com" }
+sources:
+  form: { verify: { scheme: hmac-sha256, header: X-Signature, secret: "${env:FORM_SECRET}" } }
+workflows:
+  per-account:
+    trigger: { source: form }
+    concurrency: { key: "{{ body.account_id }}", limit: 1 }
+    steps:
+      - { id: upsert, connection: crm, request: { path: /contacts } }
+  whole:
+    trigger: { source: form }
+    concurrency: { limit: 100 }
+    steps:
+      - { id: upsert, connection: crm, request: { path: /contacts } }
+"#;
+        let loaded = load(ok).unwrap();
+        let c = loaded.config.workflows["per-account"]
+            .concurrency
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (c.key.as_deref(), c.limit.get()),
+            (Some("{{ body.account_id }}"), 1)
+        );
+        let c = loaded.config.workflows["whole"]
+            .concurrency
+            .clone()
+            .unwrap();
+        assert_eq!((c.key, c.limit.get()), (None, 100));
+        let schema = json_schema().to_string();
+        assert!(schema.contains("\"concurrency\""), "{schema}");
+
+        let bad = r#"
+version: 1
+connections:
+  crm: { base_url: "https://crm.example.com" }
+sources:
+  form: { verify: { scheme: hmac-sha256, header: X-Signature, secret: "${env:FORM_SECRET}" } }
+workflows:
+  a:
+    trigger: { source: form }
+    concurrency: { key: "{{ body.account_id ", limit: 1 }
+    steps: [{ id: s, connection: crm, request: { path: /x } }]
+  b:
+    trigger: { source: form }
+    concurrency: { key: "{{ steps.s.response.body.id }}", limit: 101 }
+    steps: [{ id: s, connection: crm, request: { path: /x } }]
+  c:
+    trigger: { source: form }
+    concurrency: { limit: 0 }
+    steps: [{ id: s, connection: crm, request: { path: /x } }]
+  d:
+    trigger: { source: form }
+    concurrency: { key: "{{ body.id }}" }
+    steps: [{ id: s, connection: crm, request: { path: /x } }]
+  e:
+    trigger: { source: form }
+    concurrency: { limit: 2, per: 1s }
+    steps: [{ id: s, connection: crm, request: { path: /x } }]
+"#;
+        let all = errors(bad);
+        let expect = [
+            "line 10: workflows.a.concurrency.key: template syntax error: unexpected end of input, expected end of variable block",
+            "line 14: workflows.b.concurrency.key: refers to steps.s, but no step has run at this point",
+            "line 14: workflows.b.concurrency.limit: limit 101 is too large; at most 100",
+            "line 18: workflows.c.concurrency.limit: invalid value 0: expected a whole number greater than 0",
+            "line 22: workflows.d.concurrency: missing required key \"limit\"",
+            "line 26: workflows.e.concurrency.per: unknown key \"per\"; expected one of: key, limit",
+        ];
+        for (got, want) in all.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got:?}, expected {want:?}");
+        }
+        assert_eq!(all.len(), expect.len(), "{all:#?}");
+    }
 }

@@ -417,6 +417,23 @@ pub struct Workflow {
     /// Retry policy for every step of this workflow.
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
+    /// At most `limit` runs of this workflow with the same `key` execute at
+    /// once, across every worker and instance; the others wait (not an attempt).
+    #[serde(default)]
+    pub concurrency: Option<Concurrency>,
+}
+
+/// Per-key concurrency of a workflow's runs.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    /// A template over the event (`body`, `headers`, `query`, `event`, `run`),
+    /// e.g. `{{ body.account_id }}`: runs with the same rendered value share
+    /// the limit. Without it, every run of the workflow shares one limit.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Most runs with the same key executing at once (1 to 100).
+    pub limit: NonZeroU32,
 }
 
 /// A workflow trigger.

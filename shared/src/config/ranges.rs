@@ -50,6 +50,9 @@ pub const BATCH_WAIT: DurRange = (MS, Duration::from_secs(10));
 pub const MAX_ITEMS: u64 = 10_000;
 /// `pagination.first`: the first page number.
 pub const MAX_FIRST_PAGE: u64 = 1_000_000_000;
+/// `workflows.*.concurrency.limit`: runs of one key at once. A run that
+/// waits probes every slot, so the bound also bounds that cost.
+pub const MAX_CONCURRENCY: u64 = 100;
 
 /// Check every duration and count that could be read.
 pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
@@ -68,6 +71,11 @@ pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
         let path = root.key("workflows").key(name);
         if let Some(w) = &f.def {
             retry(w.retry.as_ref(), &path.key("retry"), r);
+            if let Some(c) = &w.concurrency {
+                let limit = c.limit.get().into();
+                let lp = path.key("concurrency").key("limit");
+                count(limit, &lp, MAX_CONCURRENCY, r);
+            }
         }
         steps(readable(&f.steps), &path.key("steps"), r);
     }

@@ -336,6 +336,14 @@ fn workflow(w: &Workflow, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
     if let Some(retry) = &w.retry {
         retry_policy(retry, &path.key("retry"), r);
     }
+    if let Some(key) = w.concurrency.as_ref().and_then(|c| c.key.as_ref()) {
+        jinja.template(
+            key,
+            &path.key("concurrency").key("key"),
+            &Scope::NO_STEPS,
+            r,
+        );
+    }
 }
 
 fn sync(name: &str, s: &SyncDef, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {

@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::concurrency::{self, Entered};
 use crate::hub::{Flow, Hub};
 use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::ports::Message;
@@ -70,14 +71,6 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
         return finish_dead(hub, &mut run, reason, Failure::Config).await;
     };
     align_steps(&mut run, flow);
-    run.status = RunStatus::Running;
-    run.attempts += 1;
-    run.updated_at = now;
-    if let Err(e) = ports.runs.put(&run).await {
-        tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
-        return Disposition::RetryIn(STORE_RETRY);
-    }
-
     let mut ctx = json!({
         "body": job.event.body,
         "headers": job.event.headers,
@@ -101,9 +94,32 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
             }
         }
     }
+    // A workflow's `concurrency`: execute holding a slot of the run's key, or wait.
+    let slot = match concurrency::enter(hub, flow.name, &run.id, &context(&ctx)).await {
+        Entered::Free => None,
+        Entered::Held(slot) => Some(slot),
+        Entered::Wait(d) => return Disposition::Requeue(d),
+        Entered::Unmapped(why) => return finish_dead(hub, &mut run, why, Failure::Mapping).await,
+        Entered::StoreDown => return Disposition::RetryIn(STORE_RETRY),
+    };
+    let out = run_steps(hub, flow, &mut run, &mut ctx).await;
+    if let Some(slot) = slot {
+        concurrency::release(ports.idempotency.as_ref(), &slot).await;
+    }
+    out
+}
 
+/// Mark the run running, then run its steps in order as far as they go now.
+async fn run_steps(hub: &Hub, flow: Flow<'_>, run: &mut RunRecord, ctx: &mut Value) -> Disposition {
+    run.status = RunStatus::Running;
+    run.attempts += 1;
+    run.updated_at = hub.ports.clock.now_ms();
+    if let Err(e) = hub.ports.runs.put(run).await {
+        tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
+        return Disposition::RetryIn(STORE_RETRY);
+    }
     for (i, step) in flow.steps.iter().enumerate() {
-        match step::run(hub, flow, step, &mut run, i, &ctx).await {
+        match step::run(hub, flow, step, run, i, ctx).await {
             StepOutcome::Output(output) => {
                 ctx["steps"][&step.id] = output;
             }
@@ -113,7 +129,7 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
     run.status = RunStatus::Succeeded;
     run.error = None;
     run.failure = None;
-    save(hub, &mut run, Disposition::Done).await
+    save(hub, run, Disposition::Done).await
 }
 
 pub(crate) async fn fail_step(

@@ -204,7 +204,8 @@ impl SqliteStore {
     /// After the previous process on this file died (`kill -9`, a crash):
     /// make the messages it held visible at once, instead of after their
     /// visibility timeout, and drop its unfinished event, step and token-refresh
-    /// claims (`ingest:…`, `step:…`, `oauth2:…`), so a sender's retry and the
+    /// claims and its concurrency slots (`ingest:…`, `step:…`, `oauth2:…`,
+    /// `conc:…`), so a sender's retry and the
     /// runs' retries need not wait for the leases to run out. Delayed retries
     /// keep their delay. Releasing an event's claim is safe: its runs have
     /// ids derived from the event, so enqueueing it again makes no new run.
@@ -224,7 +225,8 @@ impl SqliteStore {
                 let claims = conn
                     .prepare_cached(
                         "DELETE FROM idempotency WHERE completed = 0
-                         AND (key LIKE 'ingest:%' OR key LIKE 'step:%' OR key LIKE 'oauth2:%')",
+                         AND (key LIKE 'ingest:%' OR key LIKE 'step:%' OR key LIKE 'oauth2:%'
+                              OR key LIKE 'conc:%')",
                     )
                     .and_then(|mut s| s.execute([]))
                     .map_err(sql_err)?;
