@@ -216,7 +216,12 @@ impl Target {
 
     /// How many requests for exactly `path`.
     pub fn count(&self, path: &str) -> usize {
-        self.state().seen.iter().filter(|s| s.path == path).count()
+        self.count_where(|s| s.path == path)
+    }
+
+    /// How many requests `f` picks (without copying them all).
+    pub fn count_where(&self, f: impl Fn(&Seen) -> bool) -> usize {
+        self.state().seen.iter().filter(|s| f(s)).count()
     }
 }
 
