@@ -17,14 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use ferry::model::{RunQuery, RunStatus};
 use ferry::sync::{Outcome, run_sync};
 use ferry::worker::{VISIBILITY, settle};
+use ferry_testkit::target::{Answer, Seen, Target};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -37,108 +33,39 @@ const PAGE: usize = 20;
 /// Pages served before the first token expires.
 const EXPIRES_AFTER_PAGES: usize = 5;
 
-/// One call the source or the destination answered.
-#[derive(Debug, Clone)]
-struct Call {
-    path: String,
-    token: String,
-    idempotency_key: String,
-    arrived: Instant,
-    /// When the answer left the handler (it is on the wire after this).
-    answered: Instant,
-    status: u16,
-}
-
+/// The source's and the destination's state: the faults and where the pass is.
 struct Chaos {
     rng: StdRng,
-    tokens_issued: usize,
     pages_served: usize,
     expired: Option<String>,
-    calls: Vec<Call>,
 }
-
-type Shared = Arc<Mutex<Chaos>>;
 
 /// The fault for the call arriving now on the source or the destination,
 /// or `None` to answer it properly.
-fn fault(st: &mut Chaos, headers: &HeaderMap, path: &str) -> (Option<Response>, Call) {
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let token = header("authorization")
-        .trim_start_matches("Bearer ")
-        .to_owned();
-    let call = Call {
-        path: path.to_owned(),
-        token: token.clone(),
-        idempotency_key: header("idempotency-key"),
-        arrived: Instant::now(),
-        answered: Instant::now(),
-        status: 200,
-    };
-    if st.expired.as_deref() == Some(token.as_str()) || token.is_empty() {
+fn fault(st: &mut Chaos, req: &Seen) -> Option<Answer> {
+    let token = req.header("authorization").trim_start_matches("Bearer ");
+    if token.is_empty() || st.expired.as_deref() == Some(token) {
         let body =
             json!({ "error": "invalid_token", "error_description": "the access token expired" });
-        return (
-            Some((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()),
-            call,
-        );
+        return Some(Answer::status(401, body));
     }
     let r: f64 = st.rng.random();
-    let resp = if r < 0.30 {
-        Some(
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                axum::Json(json!({ "error": "flaky" })),
-            )
-                .into_response(),
-        )
+    if r < 0.30 {
+        Some(Answer::status(500, json!({ "error": "flaky" })))
     } else if r < 0.40 {
-        Some(
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", "1")],
-                axum::Json(json!({ "error": "slow down" })),
-            )
-                .into_response(),
-        )
+        Some(Answer::status(429, json!({ "error": "slow down" })).header("retry-after", "1"))
     } else {
         None
-    };
-    (resp, call)
-}
-
-fn record(st: &mut Chaos, mut call: Call, resp: Response) -> Response {
-    call.status = resp.status().as_u16();
-    call.answered = Instant::now();
-    st.calls.push(call);
-    resp
-}
-
-async fn token(State(st): State<Shared>) -> Response {
-    let mut st = st.lock().unwrap();
-    st.tokens_issued += 1;
-    let t = format!("tok-{}", st.tokens_issued);
-    axum::Json(json!({ "access_token": t, "token_type": "Bearer", "expires_in": 3600 }))
-        .into_response()
-}
-
-async fn contacts(
-    State(st): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    let mut st = st.lock().unwrap();
-    let (fault, call) = fault(&mut st, &headers, "/contacts");
-    if let Some(resp) = fault {
-        return record(&mut st, call, resp);
     }
-    let since = q.get("updated_since").cloned().unwrap_or_default();
-    let start: usize = q.get("cursor").map_or(0, |c| c.parse().unwrap());
+}
+
+/// `/contacts`: 20 records a page by a cursor (the record's number).
+fn contacts(st: &mut Chaos, req: &Seen) -> Answer {
+    if let Some(a) = fault(st, req) {
+        return a;
+    }
+    let since = req.param("updated_since").unwrap_or_default();
+    let start: usize = req.param("cursor").map_or(0, |c| c.parse().unwrap());
     let page: Vec<Value> = (start..RECORDS.min(start + PAGE))
         .map(|i| json!({ "id": format!("r{i:03}"), "updated_at": ts(i as i64), "name": format!("N{i}") }))
         .filter(|r| r["updated_at"].as_str().unwrap() >= since.as_str())
@@ -147,26 +74,21 @@ async fn contacts(
     let next = (end < RECORDS).then(|| end.to_string());
     st.pages_served += 1;
     if st.pages_served == EXPIRES_AFTER_PAGES {
-        // The token in use expires: its next call is refused once.
-        st.expired = Some(call.token.clone());
+        // The token in use expires: its next call is refused.
+        let token = req.header("authorization").trim_start_matches("Bearer ");
+        st.expired = Some(token.to_owned());
     }
-    let resp = axum::Json(json!({ "results": page, "next_cursor": next })).into_response();
-    record(&mut st, call, resp)
+    Answer::ok(json!({ "results": page, "next_cursor": next }))
 }
 
-async fn dest(
-    State(st): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    let mut st = st.lock().unwrap();
-    let (fault, call) = fault(&mut st, &headers, &format!("/dest/{id}"));
-    let resp = fault.unwrap_or_else(|| {
-        assert_eq!(body["id"], id.as_str(), "the body is the record");
-        axum::Json(json!({ "id": id })).into_response()
-    });
-    record(&mut st, call, resp)
+/// `/dest/{id}`: takes the record.
+fn dest(st: &mut Chaos, req: &Seen) -> Answer {
+    if let Some(a) = fault(st, req) {
+        return a;
+    }
+    let id = req.path.trim_start_matches("/dest/");
+    assert_eq!(req.body["id"], id, "the body is the record");
+    Answer::ok(json!({ "id": id }))
 }
 
 const CONFIG: &str = r#"version: 1
@@ -195,21 +117,26 @@ syncs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_once() {
-    let state: Shared = Arc::new(Mutex::new(Chaos {
+    let chaos = Arc::new(Mutex::new(Chaos {
         rng: StdRng::seed_from_u64(10),
-        tokens_issued: 0,
         pages_served: 0,
         expired: None,
-        calls: Vec::new(),
     }));
-    let app = Router::new()
-        .route("/token", post(token))
-        .route("/contacts", get(contacts))
-        .route("/dest/{id}", put(dest))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let target = Target::start().await;
+    let issued = target.clone();
+    target.behave("/token", move |_| {
+        let n = issued.count("/token");
+        Some(Answer::ok(
+            json!({ "access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600 }),
+        ))
+    });
+    let c = chaos.clone();
+    target.behave("/contacts", move |req| {
+        Some(contacts(&mut c.lock().unwrap(), req))
+    });
+    let c = chaos.clone();
+    target.behave("/dest/", move |req| Some(dest(&mut c.lock().unwrap(), req)));
+    let url = target.url();
     let env = hub(CONFIG, &[("API_URL", &url), ("CS", "client-secret")], None);
     let h = &env.hub;
 
@@ -219,7 +146,7 @@ async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_onc
         assert!(
             started.elapsed() < Duration::from_secs(240),
             "no end in sight: {} calls so far",
-            state.lock().unwrap().calls.len()
+            target.seen().len()
         );
         // The scheduler's turn: a run of the sync until its pass is done.
         if completed.is_none() {
@@ -268,8 +195,12 @@ async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_onc
         }
     }
     assert!(completed.is_some());
-    let st = state.lock().unwrap();
-    let calls = &st.calls;
+    // Every call on the connection (the token endpoint is not behind its gate).
+    let calls: Vec<Seen> = target
+        .seen()
+        .into_iter()
+        .filter(|s| s.path != "/token")
+        .collect();
 
     // Every record reached the destination, one successful delivery each,
     // always under one Idempotency-Key per record.
@@ -277,7 +208,9 @@ async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_onc
     let mut keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for c in calls.iter().filter(|c| c.path.starts_with("/dest/")) {
         let id = &c.path["/dest/".len()..];
-        keys.entry(id).or_default().insert(&c.idempotency_key);
+        keys.entry(id)
+            .or_default()
+            .insert(c.header("idempotency-key"));
         if c.status == 200 {
             *ok.entry(id).or_default() += 1;
         }
@@ -297,7 +230,11 @@ async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_onc
     );
 
     // One token, refreshed exactly once: after the single 401, mid-pass.
-    assert_eq!(st.tokens_issued, 2, "the initial token and one refresh");
+    assert_eq!(
+        target.count("/token"),
+        2,
+        "the initial token and one refresh"
+    );
     assert_eq!(h.tokens.fetches(), 2);
     let refused: Vec<usize> = (0..calls.len())
         .filter(|&i| calls[i].status == 401)
@@ -308,8 +245,12 @@ async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_onc
         .filter(|c| c.path == "/contacts" && c.status == 200)
         .count();
     assert_eq!(pages_before, EXPIRES_AFTER_PAGES, "the 401 came mid-pass");
-    assert_eq!(calls[refused[0]].token, "tok-1");
-    assert!(calls[refused[0] + 1..].iter().all(|c| c.token == "tok-2"));
+    assert_eq!(calls[refused[0]].header("authorization"), "Bearer tok-1");
+    assert!(
+        calls[refused[0] + 1..]
+            .iter()
+            .all(|c| c.header("authorization") == "Bearer tok-2")
+    );
 
     // No call, poll or step, during a pause: the next arrival after a 429
     // comes no sooner than its Retry-After (less 100 ms: the hub's clock
@@ -318,7 +259,7 @@ async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_onc
     for (i, c) in calls.iter().enumerate().filter(|(_, c)| c.status == 429) {
         pauses += 1;
         if let Some(next) = calls.get(i + 1) {
-            let gap = next.arrived.duration_since(c.answered);
+            let gap = next.at.duration_since(c.at);
             assert!(
                 gap >= Duration::from_millis(900),
                 "{} {} arrived {gap:?} after the 429 on {}",
