@@ -12,13 +12,11 @@
 //! per event and workflow.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::http::{HeaderMap, Uri};
 use ferry::clock::ManualClock;
 use ferry::contract::{T0, unique};
 use ferry::execute::execute;
@@ -30,6 +28,7 @@ use ferry::ports::{
 };
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::settle;
+use ferry_testkit::target::{Answer, Target};
 
 // ---------------------------------------------------------------- faults
 
@@ -200,32 +199,24 @@ fn faulty(inner: &Ports, fault: Arc<Fault>) -> Ports {
 
 // ---------------------------------------------------------------- the target
 
-/// (path, event id in the body, Idempotency-Key) of every call.
-type Calls = Arc<Mutex<Vec<(String, String, String)>>>;
+/// The target: every call is answered `200 {"ok": true}`.
+async fn target() -> Target {
+    let target = Target::start().await;
+    target.behave("/", |_| Some(Answer::ok(serde_json::json!({ "ok": true }))));
+    target
+}
 
-async fn target() -> (String, Calls) {
-    let calls: Calls = Arc::default();
-    let seen = calls.clone();
-    let app = Router::new().fallback(
-        move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let id = body["id"].as_str().unwrap_or_default().to_owned();
-                seen.lock().unwrap().push((uri.path().to_owned(), id, key));
-                axum::Json(serde_json::json!({ "ok": true }))
-            }
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, calls)
+/// (path, event id in the body, Idempotency-Key) of every call.
+fn calls(target: &Target) -> Vec<(String, String, String)> {
+    target
+        .seen()
+        .into_iter()
+        .map(|s| {
+            let id = s.body["id"].as_str().unwrap_or_default().to_owned();
+            let key = s.header("idempotency-key").to_owned();
+            (s.path, id, key)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- the scenario
@@ -304,7 +295,8 @@ async fn one_run_per_event_through_any_fault(
     clock: Arc<ManualClock>,
     restart: &dyn Restart,
 ) {
-    let (url, calls) = target().await;
+    let target = target().await;
+    let url = target.url();
     let cfg = config(&url);
     let prefix = unique("evt");
 
@@ -382,7 +374,7 @@ async fn one_run_per_event_through_any_fault(
             .or_default()
             .push(r);
     }
-    let calls = calls.lock().unwrap().clone();
+    let calls = calls(&target);
     for (id, _) in &cases {
         for wf in ["two", "one"] {
             let rs = per_event

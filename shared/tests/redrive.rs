@@ -3,18 +3,16 @@
 //! near the limit are re-sent fresh), so the limit only catches crash loops.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::post;
 use ferry::clock::SystemClock;
 use ferry::execute::execute;
 use ferry::hub::Hub;
 use ferry::model::{RunQuery, RunStatus};
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::settle;
+use ferry_testkit::target::Target;
+use serde_json::Value;
 
 const CONFIG: &str = r#"version: 1
 connections:
@@ -31,24 +29,9 @@ workflows:
 #[tokio::test]
 async fn retries_beyond_the_queues_max_receives_are_not_dead_lettered_by_the_queue() {
     // The target fails five times, then answers 200.
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let app = Router::new().route(
-        "/crm/x",
-        post(move || {
-            let counter = counter.clone();
-            async move {
-                if counter.fetch_add(1, Ordering::SeqCst) < 5 {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::OK
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/crm", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let target = Target::start().await;
+    target.script("/crm/x", vec![(503, Value::Null); 5]);
+    let url = format!("{}/crm", target.url());
 
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(
@@ -105,7 +88,7 @@ async fn retries_beyond_the_queues_max_receives_are_not_dead_lettered_by_the_que
             settle(hub.ports.queue.as_ref(), &msg, d).await;
         }
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    assert_eq!(target.count("/crm/x"), 6);
     assert!(
         hub.ports.queue.dead_letters(10).await.unwrap().is_empty(),
         "nothing went to the dead-letter queue"

@@ -1,22 +1,16 @@
-//! Helpers for the end-to-end tests: the real `ferry` binary, a target HTTP
-//! server on 127.0.0.1 that can misbehave on purpose, signing, polling.
+//! Helpers for the end-to-end tests: the real `ferry` binary, the testkit's
+//! target HTTP server (it can misbehave on purpose), signing, polling.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use hmac::{KeyInit, Mac};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Log filter for the `ferry` processes tests start: errors only, unless
 /// `FERRY_TEST_LOG` says otherwise (e.g. `FERRY_TEST_LOG=info` when debugging).
@@ -70,172 +64,9 @@ where
 
 // ------------------------------------------------------------------ target
 
-/// One request the target received.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub headers: HashMap<String, String>,
-    pub body: Value,
-    /// When it arrived.
-    pub at: Instant,
-    /// The status the target answered with.
-    pub status: u16,
-    /// The raw query string.
-    pub query: String,
-    /// The raw body.
-    pub raw: Vec<u8>,
-}
-
-/// Decides the answer to a request on a path (after the script, before the default).
-pub type Behaviour = Arc<dyn Fn(&Seen) -> Option<Answer> + Send + Sync>;
-
-/// A scripted answer.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub headers: Vec<(String, String)>,
-    pub delay: Duration,
-}
-
-impl Answer {
-    pub fn status(status: u16, body: Value) -> Self {
-        Answer {
-            status,
-            body,
-            headers: vec![],
-            delay: Duration::ZERO,
-        }
-    }
-}
-
-#[derive(Default)]
-struct TargetState {
-    seen: Vec<Seen>,
-    script: HashMap<String, VecDeque<Answer>>,
-    behaviours: Vec<(String, Behaviour)>,
-    counter: u64,
-}
-
-/// A local HTTP server standing in for a CRM, a chat tool…: it records every
-/// request and answers from a per-path script, else 200 `{"id": "<path>-<n>"}`.
-#[derive(Clone)]
-pub struct Target {
-    pub addr: SocketAddr,
-    state: Arc<Mutex<TargetState>>,
-}
-
-impl Target {
-    pub async fn start() -> Target {
-        let state = Arc::new(Mutex::new(TargetState::default()));
-        let app = Router::new()
-            .fallback(target_handler)
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Target { addr, state }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The next answers for `path`, in order.
-    pub fn script(&self, path: &str, answers: Vec<Answer>) {
-        self.state
-            .lock()
-            .unwrap()
-            .script
-            .entry(path.to_owned())
-            .or_default()
-            .extend(answers);
-    }
-
-    /// Answer requests whose path starts with `prefix` with `f` (when it returns `Some`).
-    pub fn behave(
-        &self,
-        prefix: &str,
-        f: impl Fn(&Seen) -> Option<Answer> + Send + Sync + 'static,
-    ) {
-        self.state
-            .lock()
-            .unwrap()
-            .behaviours
-            .push((prefix.to_owned(), Arc::new(f)));
-    }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
-    }
-
-    pub fn seen_at(&self, path: &str) -> Vec<Seen> {
-        self.seen().into_iter().filter(|s| s.path == path).collect()
-    }
-}
-
-async fn target_handler(
-    State(state): State<Arc<Mutex<TargetState>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let answer = {
-        let mut st = state.lock().unwrap();
-        st.counter += 1;
-        let n = st.counter;
-        let mut seen = Seen {
-            method: method.to_string(),
-            path: path.clone(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-                .collect(),
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            at: Instant::now(),
-            status: 0,
-            query: uri.query().unwrap_or("").to_owned(),
-            raw: body.to_vec(),
-        };
-        let behaviour = st
-            .behaviours
-            .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-            .map(|(_, f)| f.clone());
-        let answer = st
-            .script
-            .get_mut(&path)
-            .and_then(VecDeque::pop_front)
-            .or_else(|| behaviour.and_then(|f| f(&seen)))
-            .unwrap_or_else(|| {
-                Answer::status(
-                    200,
-                    json!({ "id": format!("{}-{n}", path.trim_start_matches('/')) }),
-                )
-            });
-        seen.status = answer.status;
-        st.seen.push(seen);
-        answer
-    };
-    if !answer.delay.is_zero() {
-        tokio::time::sleep(answer.delay).await;
-    }
-    let mut resp = (
-        StatusCode::from_u16(answer.status).unwrap(),
-        axum::Json(answer.body),
-    )
-        .into_response();
-    for (k, v) in answer.headers {
-        resp.headers_mut().insert(
-            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
-    }
-    resp
-}
+/// The target that stands in for a CRM, a chat tool…: the testkit's.
+#[allow(unused_imports)]
+pub use ferry_testkit::target::{Answer, Behaviour, Seen, Target};
 
 // ------------------------------------------------------------------ the hub
 

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
-use axum::extract::Query;
-use axum::routing::get;
 use ferry::clock::SystemClock;
 use ferry::hub::Hub;
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::sync::Outcome;
+use ferry_testkit::target::{Answer, Target};
 use serde_json::{Value, json};
 
 const CONFIG: &str = r#"version: 1
@@ -34,21 +32,16 @@ syncs:
 
 /// 25 records, 10 a page.
 async fn api() -> String {
-    let app = Router::new().route(
-        "/contacts",
-        get(|Query(q): Query<std::collections::HashMap<String, String>>| async move {
-            let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-            let all: Vec<Value> = (0..25)
-                .map(|i| json!({ "id": format!("c{i}"), "updated_at": format!("2024-01-01T00:00:{i:02}Z") }))
-                .collect();
-            let results: Vec<Value> = all.into_iter().skip((page - 1) * 10).take(10).collect();
-            axum::Json(json!({ "results": results }))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    let target = Target::start().await;
+    target.behave("/contacts", |req| {
+        let page: usize = req.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let all: Vec<Value> = (0..25)
+            .map(|i| json!({ "id": format!("c{i}"), "updated_at": format!("2024-01-01T00:00:{i:02}Z") }))
+            .collect();
+        let results: Vec<Value> = all.into_iter().skip((page - 1) * 10).take(10).collect();
+        Some(Answer::ok(json!({ "results": results })))
+    });
+    target.url()
 }
 
 fn hub(url: &str, dir: &std::path::Path) -> Arc<Hub> {

@@ -6,7 +6,8 @@
 //! - [`Fixture`]: a hub on the events config (`events/ferry.yaml`), a fresh
 //!   embedded store and a clock standing at [`SIGNED_AT_MS`], the moment the
 //!   events are signed at;
-//! - [`target::Target`]: a local HTTP server standing in for the APIs;
+//! - [`target::Target`]: the one local HTTP server every test uses in place of
+//!   the APIs (scripted, fixed or handler answers; every request recorded);
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
 //!   function's real binary (process tests, cold-start timing).

@@ -1,20 +1,17 @@
 //! The hub under test (config, SQLite store in a temp dir, the queue drained
-//! in-process by the real executor) and local servers that record what they get.
+//! in-process by the real executor) and the testkit's target, answering with a closure.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use ferry::clock::SystemClock;
 use ferry::execute::execute;
 use ferry::hub::Hub;
 use ferry::model::{RunQuery, RunRecord};
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::{VISIBILITY, settle};
+use ferry_testkit::target::Target;
 use serde_json::Value;
 
 /// The webhook source every test config uses (`${env:KEY}` is set to `k`).
@@ -100,72 +97,35 @@ pub async fn runs(hub: &Hub) -> HashMap<String, Vec<RunRecord>> {
 }
 
 /// One request a [`Server`] received, as it arrived (the path still encoded).
-#[derive(Debug, Clone)]
-pub struct Req {
-    #[allow(dead_code)]
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: HashMap<String, String>,
-    pub body: Value,
-}
+pub type Req = ferry_testkit::target::Seen;
 
 /// An answer: status, headers, JSON body.
 pub type Answer = (u16, Vec<(String, String)>, Value);
 
-/// A local server on 127.0.0.1 that records every request and answers with `f`.
+/// The testkit's target, answering every request with `f`.
 #[derive(Clone)]
 pub struct Server {
     pub url: String,
-    seen: Arc<Mutex<Vec<Req>>>,
+    target: Target,
 }
 
 impl Server {
     pub async fn start(f: impl Fn(&Req) -> Answer + Send + Sync + 'static) -> Server {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let f = Arc::new(f);
-        let log = seen.clone();
-        let app = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (f, log) = (f.clone(), log.clone());
-                async move {
-                    let req = Req {
-                        method: method.to_string(),
-                        path: uri.path().to_owned(),
-                        query: uri.query().map(str::to_owned),
-                        headers: headers
-                            .iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.as_str().to_owned(),
-                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                )
-                            })
-                            .collect(),
-                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                    };
-                    let (status, hdrs, body) = f(&req);
-                    log.lock().unwrap().push(req);
-                    let mut resp: Response =
-                        (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-                    for (k, v) in hdrs {
-                        resp.headers_mut().insert(
-                            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                            v.parse().unwrap(),
-                        );
-                    }
-                    resp
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Server { url, seen }
+        let target = Target::start().await;
+        target.behave("/", move |req| {
+            let (status, headers, body) = f(req);
+            let mut a = ferry_testkit::target::Answer::status(status, body);
+            a.headers = headers;
+            Some(a)
+        });
+        Server {
+            url: target.url(),
+            target,
+        }
     }
 
     pub fn seen(&self) -> Vec<Req> {
-        self.seen.lock().unwrap().clone()
+        self.target.seen()
     }
 }
 

@@ -7,11 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, put};
+use ferry_testkit::target::{Answer, Seen, Target};
 use serde_json::{Value, json};
 
 /// Seconds after 2024-01-01T00:00:00Z, as the API writes times.
@@ -27,24 +23,32 @@ type Hook = Arc<dyn Fn(&str) + Send + Sync>;
 struct Inner {
     records: BTreeMap<String, Value>,
     tombstones: Vec<Value>,
-    /// Every GET, as path?query.
-    gets: Vec<String>,
-    /// What the target received: (method, id, body).
-    received: Vec<(String, String, Value)>,
     on_get: Option<Hook>,
     /// GETs (by number, from 1) answered with (status, Retry-After seconds) instead of a page.
     fail_at: BTreeMap<usize, (u16, Option<u64>)>,
-    /// When each GET arrived.
-    get_times: Vec<std::time::Instant>,
 }
 
-/// The fake API.
+/// The fake API, on the testkit's target (which records every request).
 #[derive(Clone)]
 pub struct Api {
     pub url: String,
+    target: Target,
     inner: Arc<Mutex<Inner>>,
     /// Seconds since the base time; every edit moves it on (shared between two APIs for two-way).
     pub tick: Arc<AtomicI64>,
+}
+
+/// A list request: a GET of `/{style}`.
+fn is_list(s: &Seen) -> bool {
+    s.method == "GET" && s.path.rfind('/') == Some(0)
+}
+
+/// A request as the API saw it: path?query.
+fn uri(s: &Seen) -> String {
+    match &s.query {
+        Some(q) => format!("{}?{q}", s.path),
+        None => s.path.clone(),
+    }
 }
 
 impl Api {
@@ -53,16 +57,23 @@ impl Api {
     }
 
     pub async fn start_with_tick(tick: Arc<AtomicI64>) -> Api {
-        let inner = Arc::new(Mutex::new(Inner::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let api = Api { url, inner, tick };
-        let app = Router::new()
-            .route("/{style}", get(list))
-            .route("/records/{id}", put(upsert))
-            .route("/warehouse/{id}", put(receive).delete(receive))
-            .with_state(api.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let target = Target::start().await;
+        let api = Api {
+            url: target.url(),
+            target: target.clone(),
+            inner: Arc::default(),
+            tick,
+        };
+        let a = api.clone();
+        target.behave("/records/", move |s| {
+            (s.method == "PUT").then(|| upsert(&a, s))
+        });
+        target.behave("/warehouse/", |s| {
+            let id = s.path.trim_start_matches("/warehouse/");
+            Some(Answer::ok(json!({ "id": id })))
+        });
+        let a = api.clone();
+        target.behave("/", move |s| Some(list(&a, s)));
         api
     }
 
@@ -126,15 +137,41 @@ impl Api {
 
     /// When each GET arrived, in order.
     pub fn get_times(&self) -> Vec<std::time::Instant> {
-        self.inner.lock().unwrap().get_times.clone()
+        self.target
+            .seen()
+            .iter()
+            .filter(|s| is_list(s))
+            .map(|s| s.at)
+            .collect()
     }
 
     pub fn gets(&self) -> Vec<String> {
-        self.inner.lock().unwrap().gets.clone()
+        self.target
+            .seen()
+            .iter()
+            .filter(|s| is_list(s))
+            .map(uri)
+            .collect()
     }
 
+    /// What the target received: (method, id, body) of the upserts and the warehouse calls.
     pub fn received(&self) -> Vec<(String, String, Value)> {
-        self.inner.lock().unwrap().received.clone()
+        self.target
+            .seen()
+            .into_iter()
+            .filter_map(|s| {
+                let id = s
+                    .path
+                    .strip_prefix("/warehouse/")
+                    .or_else(|| {
+                        s.path
+                            .strip_prefix("/records/")
+                            .filter(|_| s.method == "PUT")
+                    })?
+                    .to_owned();
+                Some((s.method, id, s.body))
+            })
+            .collect()
     }
 
     /// How many times the target received each id (PUTs).
@@ -149,30 +186,28 @@ impl Api {
     }
 }
 
-async fn list(
-    State(api): State<Api>,
-    Path(style): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
-    uri: Uri,
-) -> Response {
+fn list(api: &Api, req: &Seen) -> Answer {
+    let n = api.target.count_where(|s| is_list(s) && s.n <= req.n);
     let (hook, fail) = {
         let mut st = api.inner.lock().unwrap();
-        st.gets.push(uri.to_string());
-        st.get_times.push(std::time::Instant::now());
-        let n = st.gets.len();
         (st.on_get.clone(), st.fail_at.remove(&n))
     };
     if let Some((status, retry_after)) = fail {
-        let mut h = HeaderMap::new();
+        let mut a = Answer::status(status, json!({ "error": "slow down" }));
         if let Some(secs) = retry_after {
-            h.insert("retry-after", HeaderValue::from(secs));
+            a = a.header("retry-after", &secs.to_string());
         }
-        let status = StatusCode::from_u16(status).unwrap();
-        return (status, h, Json(json!({ "error": "slow down" }))).into_response();
+        return a;
     }
     if let Some(h) = hook {
-        h(&uri.to_string());
+        h(&uri(req));
     }
+    let style = req.path.trim_start_matches('/');
+    let q: BTreeMap<String, String> = req
+        .query
+        .as_deref()
+        .map(|q| serde_urlencoded::from_str(q).unwrap())
+        .unwrap_or_default();
     let since = q.get("updated_since").cloned().unwrap_or_default();
     let st = api.inner.lock().unwrap();
     let source: Vec<Value> = if style == "tombstones" {
@@ -194,7 +229,7 @@ async fn list(
     let total = all.len();
     let num = |k: &str, d: usize| q.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
     let limit = num("limit", num("per_page", 100));
-    let start = match style.as_str() {
+    let start = match style {
         "cursor" => q
             .get("cursor")
             .map_or(0, |c| c.trim_start_matches("tok-").parse().unwrap()),
@@ -210,28 +245,25 @@ async fn list(
         api.url,
         urlencode(&since)
     );
-    match style.as_str() {
-        "cursor" | "tombstones" => {
-            Json(json!({ "results": page, "next_cursor": more.then(|| format!("tok-{end}")) }))
-                .into_response()
-        }
-        "next" => {
-            Json(json!({ "results": page, "next": more.then_some(next_url) })).into_response()
-        }
+    match style {
+        "cursor" | "tombstones" => Answer::ok(
+            json!({ "results": page, "next_cursor": more.then(|| format!("tok-{end}")) }),
+        ),
+        "next" => Answer::ok(json!({ "results": page, "next": more.then_some(next_url) })),
         "link" => {
-            let mut h = HeaderMap::new();
+            let a = Answer::ok(json!(page));
             if more {
                 let v = format!(
                     "<{next_url}>; rel=\"next\", <{}/link>; rel=\"first\"",
                     api.url
                 );
-                h.insert("link", HeaderValue::from_str(&v).unwrap());
+                return a.header("link", &v);
             }
-            (h, Json(json!(page))).into_response()
+            a
         }
-        "page" => Json(json!({ "results": page, "total": total })).into_response(),
-        "offset" => Json(json!({ "data": page, "meta": { "total": total } })).into_response(),
-        _ => StatusCode::NOT_FOUND.into_response(),
+        "page" => Answer::ok(json!({ "results": page, "total": total })),
+        "offset" => Answer::ok(json!({ "data": page, "meta": { "total": total } })),
+        _ => Answer::status(404, Value::Null),
     }
 }
 
@@ -239,37 +271,17 @@ fn urlencode(s: &str) -> String {
     s.replace(':', "%3A").replace('+', "%2B")
 }
 
-async fn upsert(
-    State(api): State<Api>,
-    Path(id): Path<String>,
-    Json(body): Json<Value>,
-) -> Json<Value> {
+fn upsert(api: &Api, req: &Seen) -> Answer {
+    let id = req.path.trim_start_matches("/records/").to_owned();
     let at = api.now();
     let mut st = api.inner.lock().unwrap();
     let rec = st
         .records
         .entry(id.clone())
         .or_insert_with(|| json!({ "id": id }));
-    for (k, v) in body.as_object().unwrap() {
+    for (k, v) in req.body.as_object().unwrap() {
         rec[k] = v.clone();
     }
     rec["updated_at"] = json!(at);
-    let out = rec.clone();
-    st.received.push(("PUT".into(), id, body));
-    Json(out)
-}
-
-async fn receive(
-    State(api): State<Api>,
-    method: axum::http::Method,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Json<Value> {
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    api.inner
-        .lock()
-        .unwrap()
-        .received
-        .push((method.to_string(), id.clone(), body));
-    Json(json!({ "id": id }))
+    Answer::ok(rec.clone())
 }

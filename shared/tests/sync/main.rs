@@ -3,6 +3,7 @@
 //! executed by the real executor against a target that counts deliveries.
 
 mod api;
+mod chaos;
 mod docs;
 mod oauth;
 mod one_way;

@@ -1,45 +1,32 @@
 //! A sync whose source needs an OAuth 2.0 token: the poll carries the
 //! connection's bearer token, fetched once and reused.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use axum::Router;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use ferry::sync::{Outcome, run_sync};
+use ferry_testkit::target::{Answer, Target};
 use serde_json::json;
 
 use crate::support::hub;
 
 #[tokio::test]
 async fn a_source_behind_oauth2_is_polled_with_the_cached_token() {
-    let tokens = Arc::new(AtomicUsize::new(0));
-    let issued = tokens.clone();
-    let app = Router::new()
-        .route(
-            "/token",
-            post(move || {
-                let issued = issued.clone();
-                async move {
-                    let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
-                    axum::Json(json!({ "access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600 }))
-                }
-            }),
-        )
-        .route(
-            "/contacts",
-            get(|headers: HeaderMap| async move {
-                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer tok-1") {
-                    return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "no token" }))).into_response();
-                }
-                axum::Json(json!({ "results": [{ "id": "c-1", "updated_at": "2024-01-02T00:00:00Z" }] })).into_response()
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let target = Target::start().await;
+    let issued = target.clone();
+    target.behave("/token", move |_| {
+        let n = issued.count("/token");
+        Some(Answer::ok(
+            json!({ "access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600 }),
+        ))
+    });
+    target.behave("/contacts", |req| {
+        Some(if req.header("authorization") != "Bearer tok-1" {
+            Answer::status(401, json!({ "error": "no token" }))
+        } else {
+            Answer::ok(
+                json!({ "results": [{ "id": "c-1", "updated_at": "2024-01-02T00:00:00Z" }] }),
+            )
+        })
+    });
+    let url = target.url();
 
     let yaml = r#"version: 1
 connections:
@@ -69,5 +56,5 @@ syncs:
         assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
         assert_eq!(report.counts.seen, 1, "{report:?}");
     }
-    assert_eq!(tokens.load(Ordering::SeqCst), 1, "one token for both polls");
+    assert_eq!(target.count("/token"), 1, "one token for both polls");
 }
