@@ -7,14 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::Uri;
 use ferry::clock::SystemClock;
 use ferry::hub::Hub;
 use ferry::model::{Event, Job, RunJob, RunStatus};
 use ferry::ports::Ports;
 use ferry::store::{SqliteOptions, SqliteStore};
+use ferry_testkit::target::{Answer, Seen as Request, Target as Server};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
@@ -48,12 +46,13 @@ struct Target {
     changed: Notify,
 }
 
-async fn handle(State(t): State<Arc<Target>>, uri: Uri, body: axum::body::Bytes) -> &'static str {
-    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-    let keyed = uri.path().ends_with("/keyed");
-    if !keyed && !uri.path().ends_with("/whole") {
+/// Record the request in flight, hold it, and answer `{}`.
+async fn handle(t: Arc<Target>, req: Request) -> Option<Answer> {
+    let body = req.body;
+    let keyed = req.path.ends_with("/keyed");
+    if !keyed && !req.path.ends_with("/whole") {
         t.seen.lock().unwrap().calls_other += 1;
-        return "{}";
+        return Some(Answer::ok(json!({})));
     }
     let key = body["key"].as_str().unwrap_or_default().to_owned();
     let enough = |s: &Seen| {
@@ -100,16 +99,15 @@ async fn handle(State(t): State<Arc<Target>>, uri: Uri, body: axum::body::Bytes)
     } else {
         s.whole -= 1;
     }
-    "{}"
+    Some(Answer::ok(json!({})))
 }
 
 async fn target() -> (String, Arc<Target>) {
     let t = Arc::new(Target::default());
-    let app = Router::new().fallback(handle).with_state(t.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, t)
+    let server = Server::start().await;
+    let state = t.clone();
+    server.behave_async("/", move |req| handle(state.clone(), req));
+    (server.url(), t)
 }
 
 fn config(url: &str) -> String {

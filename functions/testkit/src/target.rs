@@ -8,13 +8,16 @@
 //! 2. the fixed answer for the exact path ([`Target::respond`]);
 //! 3. the first handler whose prefix the path starts with and that returns an
 //!    answer ([`Target::behave`]): the escape hatch for paginated APIs, token
-//!    endpoints, seeded faults — anything with state;
+//!    endpoints, seeded faults — anything with state; [`Target::behave_async`]
+//!    for one that holds a request in flight (overlap and concurrency tests);
 //! 4. `200 {"id": "<path>-<n>"}`, `n` counting every request.
 //!
 //! An [`Answer`] has a status, headers, a JSON body and a delay before it is sent.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -125,12 +128,15 @@ impl From<&(u16, Value)> for Answer {
 /// Decides the answer to a request (`None`: the default answer).
 pub type Behaviour = Arc<dyn Fn(&Seen) -> Option<Answer> + Send + Sync>;
 
+type Answering = Pin<Box<dyn Future<Output = Option<Answer>> + Send>>;
+type AsyncBehaviour = Arc<dyn Fn(Seen) -> Answering + Send + Sync>;
+
 #[derive(Default)]
 struct TargetState {
     seen: Vec<Seen>,
     script: HashMap<String, VecDeque<Answer>>,
     fixed: HashMap<String, Answer>,
-    behaviours: Vec<(String, Behaviour)>,
+    behaviours: Vec<(String, AsyncBehaviour)>,
     counter: u64,
 }
 
@@ -191,9 +197,18 @@ impl Target {
         prefix: &str,
         f: impl Fn(&Seen) -> Option<Answer> + Send + Sync + 'static,
     ) {
-        self.state()
-            .behaviours
-            .push((prefix.to_owned(), Arc::new(f)));
+        self.behave_async(prefix, move |seen| std::future::ready(f(&seen)));
+    }
+
+    /// [`Target::behave`] with an asynchronous handler, which may hold the
+    /// request in flight (waiting for others, say) without blocking the server.
+    pub fn behave_async<F, Fut>(&self, prefix: &str, f: F)
+    where
+        F: Fn(Seen) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Answer>> + Send + 'static,
+    {
+        let f: AsyncBehaviour = Arc::new(move |seen| Box::pin(f(seen)));
+        self.state().behaviours.push((prefix.to_owned(), f));
     }
 
     /// Every request so far, in order of arrival.
@@ -259,7 +274,7 @@ async fn answer(
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
             .or_else(|| st.fixed.get(&path).cloned());
-        let behaviours: Vec<Behaviour> = st
+        let behaviours: Vec<AsyncBehaviour> = st
             .behaviours
             .iter()
             .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
@@ -268,12 +283,17 @@ async fn answer(
         st.seen.push(seen.clone());
         (seen, st.seen.len() - 1, found, behaviours)
     };
-    let answer = found
-        .or_else(|| behaviours.iter().find_map(|f| f(&seen)))
-        .unwrap_or_else(|| {
-            let id = format!("{}-{}", path.trim_start_matches('/'), seen.n);
-            Answer::ok(json!({ "id": id }))
-        });
+    let mut found = found;
+    for f in &behaviours {
+        if found.is_some() {
+            break;
+        }
+        found = f(seen.clone()).await;
+    }
+    let answer = found.unwrap_or_else(|| {
+        let id = format!("{}-{}", path.trim_start_matches('/'), seen.n);
+        Answer::ok(json!({ "id": id }))
+    });
     lock().seen[index].status = answer.status;
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
