@@ -13,8 +13,9 @@ use crate::config::{Connection, Pagination, Poll};
 use crate::destination;
 use crate::hub::Hub;
 use crate::model::Attempt;
+use crate::model::Failure;
 use crate::outbound::{self, Prepared};
-use crate::retry::{Rules, Verdict};
+use crate::retry::{self, Decision, History, Policy, Rules};
 use crate::template::context;
 
 /// One page as read.
@@ -56,8 +57,14 @@ pub async fn fetch(
         .ok_or_else(|| SyncError::Config(format!("unknown connection {:?}", p.connection)))?;
     let req = request(hub, conn, p, since, pos)?;
     let what = format!("{} {}", req.method, req.url);
-    let (resp, attempt) =
-        call_page(hub, sync, &p.connection, conn, &req, &what, n, deadline).await?;
+    let page = PageCall {
+        sync,
+        name: &p.connection,
+        conn,
+        what: &what,
+        n,
+    };
+    let (resp, attempt) = call_page(hub, page, &req, deadline).await?;
     let t = &hub.templates;
     let ctx = context(&json!({ "response": resp.to_output() }));
     let records = match t.eval_json(&p.records, &ctx) {
@@ -232,30 +239,34 @@ fn resolve(base: &str, next: &str) -> String {
 /// Make one page's call through the call path steps use ([`crate::call`]):
 /// the rate-limit gate (the shared bucket and the connection-wide pause),
 /// the credential with its once-on-401 refresh, and the connection's
-/// `classify` rules. A `429` pauses the connection for everyone, and the
-/// pass waits out the pause and asks again, as long as `deadline` allows;
-/// any other failure ends the pass (the next run resumes from the cursor).
-#[allow(clippy::too_many_arguments)]
+/// `classify` rules. What a failure means is the one retry decision steps
+/// use, [`retry::decide`], under the sync's `retry` policy: a `429` pauses
+/// the connection for everyone and the page is asked again after
+/// `Retry-After`; a `5xx` or a timeout is asked again after a backoff — as
+/// long as `deadline` allows. Past it, or once the decision gives up, the
+/// pass ends and the next run resumes from the cursor.
 async fn call_page(
     hub: &Hub,
-    sync: &str,
-    name: &str,
-    conn: &Connection,
+    page: PageCall<'_>,
     req: &crate::outbound::Prepared,
-    what: &str,
-    n: u32,
     deadline: Millis,
 ) -> Result<(crate::outbound::Response, Attempt), SyncError> {
+    let PageCall {
+        sync,
+        name,
+        conn,
+        what,
+        n,
+    } = page;
     let rules = Rules {
         step: None,
         connection: Some(&conn.classify),
     };
-    let paused_past_deadline = |until: Millis| SyncError::Source {
-        message: format!(
-            "{what}: the connection is paused until {until} (rate limited), past this run's deadline; the next run resumes"
-        ),
-        retryable: true,
-    };
+    let policy = Policy::resolve(
+        None,
+        hub.config.syncs.get(sync).and_then(|s| s.retry.as_ref()),
+    );
+    let mut history: Option<History> = None;
     loop {
         let started_at = hub.ports.clock.now_ms();
         let key = format!("sync:{sync}:{started_at}:{n}");
@@ -263,7 +274,12 @@ async fn call_page(
             Called::Later(wait) => {
                 let until = crate::clock::after(hub.ports.clock.now_ms(), wait);
                 if until >= deadline {
-                    return Err(paused_past_deadline(until));
+                    return Err(SyncError::Source {
+                        message: format!(
+                            "{what}: the connection is paused until {until} (rate limited), past this run's deadline; the next run resumes"
+                        ),
+                        retryable: true,
+                    });
                 }
                 tokio::time::sleep(wait).await;
                 continue;
@@ -284,31 +300,55 @@ async fn call_page(
         };
         let mut attempt = tried.attempt;
         attempt.n = n;
+        let h = History {
+            attempts: history.map_or(1, |h| h.attempts + 1),
+            first_at: history.map_or(attempt.started_at, |h| h.first_at),
+        };
+        history = Some(h);
         let error = attempt.error.clone().unwrap_or_else(|| what.to_owned());
-        match (tried.verdict, tried.response) {
-            (Verdict::Success, Some(resp)) => return Ok((resp, attempt)),
-            // The call path paused the connection; wait for the pause (the gate does).
-            (Verdict::Retry { .. }, Some(resp)) if resp.status == 429 => continue,
-            (Verdict::Retry { .. }, _) => {
-                return Err(SyncError::Source {
-                    message: error,
-                    retryable: true,
-                });
+        let now = hub.ports.clock.now_ms();
+        let jitter = rand::random::<f64>();
+        match retry::decide(&tried.verdict, attempt.status_code, h, &policy, now, jitter) {
+            Decision::Done => match tried.response {
+                Some(resp) => return Ok((resp, attempt)),
+                None => unreachable!("a success always has an answer"),
+            },
+            Decision::RetryIn(wait) => {
+                if crate::clock::after(now, wait) >= deadline {
+                    return Err(SyncError::Source {
+                        message: format!(
+                            "{error}; asking again in {} would pass this run's deadline; the next run resumes",
+                            humantime::format_duration(wait)
+                        ),
+                        retryable: true,
+                    });
+                }
+                tracing::warn!(sync, page = n, attempt = h.attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "page failed; will ask again");
+                tokio::time::sleep(wait).await;
             }
-            (Verdict::Unauthorized, _) => {
+            Decision::GiveUp(g) => {
+                let message = match g.failure {
+                    Failure::AuthFailed => format!("{error}; credentials refused"),
+                    _ => g.reason(&error),
+                };
                 return Err(SyncError::Source {
-                    message: format!("{error}; credentials refused"),
-                    retryable: false,
-                });
-            }
-            (Verdict::Success | Verdict::Fail, _) => {
-                return Err(SyncError::Source {
-                    message: error,
-                    retryable: false,
+                    message,
+                    // Out of attempts on a retryable failure: the next run may fare better.
+                    retryable: g.failure == Failure::Exhausted,
                 });
             }
         }
     }
+}
+
+/// Who makes a page's call, for [`call_page`].
+#[derive(Clone, Copy)]
+struct PageCall<'a> {
+    sync: &'a str,
+    name: &'a str,
+    conn: &'a Connection,
+    what: &'a str,
+    n: u32,
 }
 
 pub(crate) fn kind(v: &Value) -> &'static str {

@@ -284,7 +284,9 @@ async fn a_sync_through_500s_429s_and_an_expired_token_delivers_every_record_onc
         on("/contacts", 500) > 0 && on("/dest/", 500) > 0,
         "500s on polls and steps"
     );
-    assert!(failed_runs > 0, "a 500 on a page ends a sync run");
+    // A 500 on a page is asked again after a backoff within the run (the
+    // retry decision steps use); it never ends the pass.
+    assert_eq!(failed_runs, 0, "no sync run ends on a 500");
 
     // The pass finished and its cursor is saved.
     let (state_saved, _) = ferry::sync::status(h, "contacts").await.unwrap().unwrap();
