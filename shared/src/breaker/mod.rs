@@ -143,16 +143,17 @@ impl Circuits {
         match outcome {
             Outcome::Down => self.open(ports, name, &s, why()).await,
             Outcome::Up | Outcome::RateLimited => {
-                let now = ports.clock.now_ms();
-                self.set(name, None, now, true);
-                if let Err(e) = ports.breakers.close(name).await {
-                    tracing::warn!(connection = name, error = %e, "could not close the circuit breaker");
-                } else {
-                    tracing::info!(
+                // The store first: until it says closed, no other caller here goes.
+                match ports.breakers.close(name).await {
+                    Ok(()) => tracing::info!(
                         connection = name,
                         "circuit breaker closed: the probe succeeded"
-                    );
+                    ),
+                    Err(e) => {
+                        tracing::warn!(connection = name, error = %e, "could not close the circuit breaker")
+                    }
                 }
+                self.set(name, None, ports.clock.now_ms(), true);
             }
             Outcome::NotSent => self.abandon(ports, name).await,
         }

@@ -101,10 +101,11 @@ impl Window {
         }
     }
 
-    /// Forget every outcome; count only calls started from `now` on.
+    /// Forget every outcome; count only calls started after `now` (one that
+    /// started in the same millisecond may have passed the gate before).
     pub fn reset(&mut self, now: Millis) {
         self.buckets.clear();
-        self.since = now;
+        self.since = now.saturating_add(1);
     }
 
     /// Count a call that started at `started_at` and ended `now` as failed or
