@@ -110,7 +110,8 @@ fn connection(c: &Connection, path: &Path, r: &mut Report<'_>) {
         let bp = path.key("circuit_breaker");
         if let Some(ratio) = cb.failure_ratio {
             let rp = bp.key("failure_ratio");
-            if !(ratio > 0.0 && ratio <= 1.0) && !r.has_error_at(&rp) {
+            let out_of_range = ratio.is_nan() || ratio <= 0.0 || ratio > 1.0;
+            if out_of_range && !r.has_error_at(&rp) {
                 r.error(
                     &rp,
                     format!(
