@@ -9,10 +9,12 @@ use crate::clock::{Millis, millis};
 use crate::config::Connection;
 use crate::retry::Verdict;
 
-/// Default `failure_ratio`: half the calls in the window fail.
-pub const DEFAULT_FAILURE_RATIO: f64 = 0.5;
-/// Default `min_calls`: Convoy's smallest allowed minimum request count.
-pub const DEFAULT_MIN_CALLS: u32 = 10;
+/// Default `failure_ratio`: an outage fails (nearly) every call; a flaky
+/// target failing a third of its calls, which retries ride out, never gets
+/// there by chance over `min_calls`.
+pub const DEFAULT_FAILURE_RATIO: f64 = 0.8;
+/// Default `min_calls`: twice Convoy's smallest allowed minimum request count.
+pub const DEFAULT_MIN_CALLS: u32 = 20;
 /// Default `window`.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 /// Default `open_for`.
@@ -275,7 +277,7 @@ mod tests {
         let s = Settings::of(&conn).unwrap();
         assert_eq!(
             (s.failure_ratio, s.min_calls, s.window, s.open_for),
-            (0.5, 10, DEFAULT_WINDOW, DEFAULT_OPEN_FOR)
+            (0.8, 20, DEFAULT_WINDOW, DEFAULT_OPEN_FOR)
         );
         let off: Connection = serde_json::from_value(serde_json::json!({
             "base_url": "http://x", "circuit_breaker": { "enabled": false }

@@ -71,10 +71,10 @@ pub struct CircuitBreaker {
     /// Whether the breaker is on (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// Fraction of calls in the window that must fail for it to open, above 0 and at most 1 (default 0.5).
+    /// Fraction of calls in the window that must fail for it to open, above 0 and at most 1 (default 0.8).
     #[serde(default)]
     pub failure_ratio: Option<f64>,
-    /// Fewest calls in the window before the ratio is judged (default 10).
+    /// Fewest calls in the window before the ratio is judged (default 20).
     #[serde(default)]
     pub min_calls: Option<NonZeroU32>,
     /// How far back calls are counted (default 1m).
