@@ -194,6 +194,8 @@ fn every_command_exits_quietly_when_its_reader_goes_away() {
         &["validate", "--config", config],
         &["runs", "list", "--json", "--data", data],
         &["runs", "list", "--data", data],
+        &["connections", "--json", "--config", config, "--data", data],
+        &["connections", "--config", config, "--data", data],
         &["dlq", "list", "--json", "--config", config, "--data", data],
         &[
             "sync", "status", "--json", "--config", config, "--data", data,

@@ -409,6 +409,59 @@ async fn oauth2_token_is_fetched_once_refreshed_on_expiry_and_after_a_401() {
     }
 }
 
+/// The call after a token refresh spends a rate-limit token like any call:
+/// with one call per 5 s, the 401 took the only one, so the retry with the
+/// fresh token waits instead of going out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_call_after_a_refresh_waits_for_the_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    let auth = oauth_target(&target, 3600, false);
+    // The API refuses the first call's token.
+    target.script("/api/things", [(401, json!({"error": "invalid_token"}))]);
+    let config = format!(
+        "version: 1\nconnections:\n  api:\n    base_url: \"${{env:TARGET}}/api\"\n    rate_limit: {{ requests: 1, per: 5s, headroom: 1.0 }}\n    auth: {{ type: oauth2, grant: client_credentials, token_url: \"${{env:TARGET}}/oauth/token\", client_id: ferry-client, client_secret: \"${{env:CLIENT_SECRET}}\" }}\nsources:\n{}workflows:\n  w:\n    trigger: {{ source: s }}\n    steps:\n      - id: call\n        connection: api\n        request: {{ method: POST, path: /things, json: {{ n: 1 }} }}\n",
+        hmac_source("s")
+    );
+    let url = target.url();
+    let env = [
+        ("TARGET", url.as_str()),
+        ("FORM_SECRET", SECRET),
+        ("CLIENT_SECRET", "client-secret-value"),
+    ];
+    let hub = Hub::start(dir.path(), &config, &env);
+    let (_, reply) = hub.post_signed("s", SECRET, &json!({"id": "r0"})).await;
+    let id = reply["run_id"].as_str().unwrap().to_owned();
+    let waiting = support::eventually(
+        "the retry to wait for the rate limit",
+        Duration::from_secs(20),
+        || async {
+            let run = hub.run(&id);
+            let error = run["error"].as_str().unwrap_or_default().to_owned();
+            error
+                .contains("token refreshed, the rate limit holds the call")
+                .then_some(run)
+        },
+    )
+    .await;
+    assert_eq!(waiting["status"], "retrying", "{waiting}");
+    assert_eq!(
+        target.seen_at("/api/things").len(),
+        1,
+        "the retry did not go out at once"
+    );
+    let run = hub.finished(&id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let codes: Vec<u64> = run["steps"][0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![401, 200]);
+    assert_eq!(auth.lock().unwrap().issued, 2, "one refresh");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoked_refresh_token_fails_runs_as_auth_failed_without_a_retry_storm() {
     let dir = tempfile::tempdir().unwrap();

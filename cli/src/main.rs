@@ -18,6 +18,7 @@ macro_rules! out {
 mod bench;
 mod bench_execute;
 mod bins;
+mod connections;
 mod dev;
 mod dlq;
 mod env;
@@ -53,6 +54,8 @@ enum Command {
     Schema,
     /// Sign a payload the way SOURCE's provider would, and POST it.
     Send(send::SendArgs),
+    /// Each connection's circuit breaker (closed, open, probing: since when, why) and 429 pause.
+    Connections(connections::ConnectionsArgs),
     /// Read the run log.
     Runs {
         #[command(subcommand)]
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             }
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
+            Command::Connections(args) => connections::run(args).await,
             Command::Sync { command } => sync::run(command).await,
             Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::auth::AuthError;
+use crate::breaker::{self, Pass};
 use crate::config::Connection;
 use crate::hub::Hub;
 use crate::keys;
@@ -42,6 +43,10 @@ pub struct Tried {
 
 /// Call `req` on connection `name` once it may, as the step's judge says.
 /// `limit_key` is the rendered `rate_limit.key`, when the connection has one.
+///
+/// The connection's circuit breaker is asked first (while it is open the call
+/// waits, like for a rate limit), then the rate limit; what the call met is
+/// told to the breaker afterwards.
 pub async fn call(
     hub: &Hub,
     name: &str,
@@ -52,18 +57,61 @@ pub async fn call(
     limit_key: Option<&str>,
 ) -> Called {
     let ports = &hub.ports;
+    let probe = match hub.circuits.pass(ports, name, conn).await {
+        Pass::Go => false,
+        Pass::Probe => true,
+        Pass::Later(d) => return Called::Later(d),
+        Pass::Unavailable(e) => return Called::StoreDown(e.to_string()),
+    };
+    let started_at = ports.clock.now_ms();
+    let (called, sent) = gated(hub, name, conn, req, idempotency_key, rules, limit_key).await;
+    let last = match (&called, sent) {
+        (Called::Done(tries), true) => tries.last(),
+        _ => None,
+    };
+    let Some(last) = last else {
+        if probe {
+            hub.circuits.abandon(ports, name).await;
+        }
+        return called;
+    };
+    let outcome = breaker::outcome(last.attempt.status_code, &last.verdict);
+    let why = || hub.redact(last.attempt.error.as_deref().unwrap_or("the call failed"));
+    if probe {
+        hub.circuits.probed(ports, name, conn, outcome, why).await;
+    } else {
+        let circuits = &hub.circuits;
+        circuits
+            .record(ports, name, conn, started_at, outcome, why)
+            .await;
+    }
+    called
+}
+
+/// The call behind the rate-limit gate; `true` when a request went out.
+async fn gated(
+    hub: &Hub,
+    name: &str,
+    conn: &Connection,
+    req: &Prepared,
+    idempotency_key: &str,
+    rules: Rules<'_>,
+    limit_key: Option<&str>,
+) -> (Called, bool) {
+    let ports = &hub.ports;
     match hub.limiter.pass(ports, name, conn, limit_key).await {
         Gate::Go => {}
-        Gate::Later(d) => return Called::Later(d),
-        Gate::Unavailable(e) => return Called::StoreDown(e.to_string()),
+        Gate::Later(d) => return (Called::Later(d), false),
+        Gate::Unavailable(e) => return (Called::StoreDown(e.to_string()), false),
     }
     let http = hub.http.client();
     let mut cred = match hub.tokens.credential(ports, http, name, conn).await {
         Ok(c) => c,
-        Err(AuthError::Refused(why)) => return Called::Refused(why),
+        Err(AuthError::Refused(why)) => return (Called::Refused(why), false),
         Err(AuthError::Unavailable(why)) => {
+            // The token endpoint, not the target: the breaker is not told.
             let now = ports.clock.now_ms();
-            return Called::Done(vec![Tried {
+            let unavailable = Called::Done(vec![Tried {
                 attempt: Attempt {
                     n: 0,
                     started_at: now,
@@ -74,10 +122,37 @@ pub async fn call(
                 verdict: Verdict::Retry { after: None },
                 response: None,
             }]);
+            return (unavailable, false);
         }
     };
-    let mut tries = Vec::new();
+    let mut tries: Vec<Tried> = Vec::new();
     loop {
+        // The call after a refresh is a call like any other: it spends a
+        // token and waits out a pause set meanwhile.
+        if let Some(last) = tries.last_mut() {
+            let held = match hub.limiter.pass(ports, name, conn, limit_key).await {
+                Gate::Go => None,
+                Gate::Later(d) => Some((
+                    format!(
+                        "the rate limit holds the call for {}",
+                        humantime::format_duration(d)
+                    ),
+                    Some(d),
+                )),
+                Gate::Unavailable(e) => {
+                    Some((format!("the rate limit could not be asked: {e}"), None))
+                }
+            };
+            if let Some((why, after)) = held {
+                // The 401 stands as a retryable attempt; the token is fresh for the retry.
+                last.verdict = Verdict::Retry { after };
+                last.attempt.error = Some(format!(
+                    "{}; token refreshed, {why}",
+                    last.attempt.error.as_deref().unwrap_or("HTTP 401")
+                ));
+                return (Called::Done(tries), true);
+            }
+        }
         let started_at = ports.clock.now_ms();
         let result = hub.http.send_with(conn, req, idempotency_key, &cred).await;
         let tried = judge_result(hub, req, result, started_at, rules);
@@ -94,12 +169,13 @@ pub async fn call(
         let unauthorized = tried.verdict == Verdict::Unauthorized;
         tries.push(tried);
         if !unauthorized || tries.len() > 1 {
-            return Called::Done(tries);
+            return (Called::Done(tries), true);
         }
         match hub.tokens.invalidate(ports, http, name, conn, &cred).await {
             Ok(Some(fresh)) => cred = fresh,
-            Ok(None) => return Called::Done(tries),
-            Err(AuthError::Refused(why)) => return Called::Refused(why),
+            Ok(None) => return (Called::Done(tries), true),
+            // The target answered (401): it is up.
+            Err(AuthError::Refused(why)) => return (Called::Refused(why), false),
             Err(AuthError::Unavailable(why)) => {
                 // The 401 stands; the step is retried once the endpoint answers.
                 if let Some(last) = tries.last_mut() {
@@ -109,7 +185,7 @@ pub async fn call(
                         last.attempt.error.as_deref().unwrap_or("HTTP 401")
                     ));
                 }
-                return Called::Done(tries);
+                return (Called::Done(tries), true);
             }
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::auth::Tokens;
 use crate::batch::Batcher;
+use crate::breaker::Circuits;
 use crate::config::{Config, Connection, RateLimit, RetryPolicy, Step};
 use crate::limits::Limiter;
 use crate::outbound::Outbound;
@@ -41,6 +42,8 @@ pub struct Hub {
     pub http: Outbound,
     /// Rate-limit fairness in this process.
     pub limiter: Limiter,
+    /// Circuit breakers: this process's windows and copy of the store's state.
+    pub circuits: Circuits,
     /// OAuth 2.0 tokens.
     pub tokens: Tokens,
     /// Open batches.
@@ -85,6 +88,7 @@ impl Hub {
             templates: Templates::new(),
             http: Outbound::new(),
             limiter: Limiter::default(),
+            circuits: Circuits::default(),
             tokens: Tokens::default(),
             batcher: Batcher::default(),
             verifiers,

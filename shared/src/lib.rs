@@ -10,7 +10,9 @@
 //! - a call is made in [`call`]: the rate limit is spent in [`limits`] through
 //!   the [`ports::RateLimits`] port (bucket shape from [`hub::bucket`]), the
 //!   credential comes from [`auth`] (OAuth 2.0 tokens cached in the store);
-//!   batched steps share calls in [`batch`];
+//!   batched steps share calls in [`batch`]; a connection that keeps failing
+//!   is held by its circuit breaker in [`breaker`] (shared through
+//!   [`ports::Breakers`]);
 //! - a workflow's per-key `concurrency` holds its runs to slots in [`concurrency`];
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
@@ -24,6 +26,7 @@
 pub mod auth;
 pub mod batch;
 pub mod boot;
+pub mod breaker;
 pub mod call;
 pub mod clock;
 pub mod concurrency;

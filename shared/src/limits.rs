@@ -209,6 +209,9 @@ mod tests {
         async fn pause(&self, key: &str, until: Millis) -> StoreResult<()> {
             self.inner.pause(key, until).await
         }
+        async fn paused_until(&self, key: &str) -> StoreResult<Millis> {
+            self.inner.paused_until(key).await
+        }
     }
 
     /// A call that was asking the store for its token when a `429` paused the

@@ -260,6 +260,50 @@ pub trait RateLimits: Send + Sync {
     /// Pause `key` for everyone until `until` (e.g. after a 429 with Retry-After).
     /// A pause only extends: an earlier `until` than the current one changes nothing.
     async fn pause(&self, key: &str, until: Millis) -> StoreResult<()>;
+    /// When the pause on `key` ends (0: never paused). Only a read, for people
+    /// (`ferry connections`); callers learn of a pause from `acquire`.
+    async fn paused_until(&self, key: &str) -> StoreResult<Millis>;
+}
+
+// ---------------------------------------------------------------- circuit breakers
+
+/// An open circuit breaker, as the store keeps it. A closed breaker is absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breaker {
+    /// The connection's name.
+    pub name: String,
+    /// When it opened (kept while it re-opens after failed probes).
+    pub since: Millis,
+    /// Calls wait until then; after it, one probe may go out.
+    pub until: Millis,
+    /// Why it opened (or re-opened): the last failure, redacted.
+    pub why: String,
+    /// When the lease of the probe in flight ends (0: no probe).
+    pub probe_until: Millis,
+}
+
+/// Circuit breakers per connection, shared by every worker and instance: the
+/// opening and closing every caller honours, and the one probe after `until`.
+///
+/// Times compare against the port's clock, like idempotency leases.
+#[async_trait]
+pub trait Breakers: Send + Sync {
+    /// The breaker of connection `name`, `None` while closed.
+    async fn get(&self, name: &str) -> StoreResult<Option<Breaker>>;
+    /// Open `name` until `until` because of `why`. A closed breaker opens with
+    /// `since` = now; an open one keeps its `since`, takes the new `why`, and
+    /// its `until` only extends. Either way a probe in flight is over.
+    async fn open(&self, name: &str, until: Millis, why: &str) -> StoreResult<Breaker>;
+    /// Claim the probe of an open breaker whose `until` has come, for `lease`:
+    /// `true` for one caller only, until its lease ends or the breaker is
+    /// opened, released or closed. `false` when closed, not yet due, or
+    /// another caller holds a live lease.
+    async fn probe(&self, name: &str, lease: Duration) -> StoreResult<bool>;
+    /// End a probe without a verdict (its call never went out): another caller
+    /// may probe at once. Releasing a closed breaker is not an error.
+    async fn release(&self, name: &str) -> StoreResult<()>;
+    /// Close `name` (forget it). Closing a closed breaker is not an error.
+    async fn close(&self, name: &str) -> StoreResult<()>;
 }
 
 // ---------------------------------------------------------------- the set
@@ -277,6 +321,8 @@ pub struct Ports {
     pub cursors: Arc<dyn Cursors>,
     /// Rate limits.
     pub limits: Arc<dyn RateLimits>,
+    /// Circuit breakers.
+    pub breakers: Arc<dyn Breakers>,
     /// The clock every adapter and the domain share.
     pub clock: Arc<dyn Clock>,
 }

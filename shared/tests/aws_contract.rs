@@ -77,6 +77,14 @@ async fn limits_contract() {
     contract::run(b, "limits").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn breakers_contract() {
+    let Some(b) = backend("breakers_contract").await else {
+        return;
+    };
+    contract::run(b, "breakers").await;
+}
+
 // ---------------------------------------------------------------- queue
 
 /// 25 messages in one `send_batch` (three SendMessageBatch calls): all sent,

@@ -391,3 +391,65 @@ proptest! {
         }
     }
 }
+
+mod circuit_breaker {
+    use super::*;
+
+    fn with_breaker(breaker: &str) -> String {
+        format!(
+            "version: 1\nconnections:\n  crm:\n    base_url: https://crm.example.com\n    circuit_breaker: {breaker}\n"
+        )
+    }
+
+    #[test]
+    fn settings_in_range_load_and_every_one_can_be_left_out() {
+        for b in [
+            "{ failure_ratio: 1, min_calls: 1000000, window: 1d, open_for: 1d }",
+            "{ failure_ratio: 0.01, min_calls: 1, window: 1s, open_for: 1s }",
+            "{ enabled: false }",
+            "{}",
+        ] {
+            let loaded = load_str(&with_breaker(b), &secret).unwrap_or_else(|e| panic!("{b}: {e}"));
+            assert!(loaded.config.connections["crm"].circuit_breaker.is_some());
+        }
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_with_path_and_line() {
+        let yaml =
+            with_breaker("{ failure_ratio: 1.5, min_calls: 1000001, window: 2d, open_for: 500ms }");
+        let lines = load_str(&yaml, &secret).unwrap_err().lines();
+        let expect = [
+            "line 5: connections.crm.circuit_breaker.failure_ratio: failure_ratio 1.5 is out of range; expected above 0 and at most 1",
+            "line 5: connections.crm.circuit_breaker.min_calls: min_calls 1000001 is too large; at most 1000000",
+            "line 5: connections.crm.circuit_breaker.window: window 2d is out of range; expected 1s to 1d",
+            "line 5: connections.crm.circuit_breaker.open_for: open_for 500ms is out of range; expected 1s to 1d",
+        ];
+        for want in expect {
+            assert!(
+                lines.iter().any(|l| l.starts_with(want)),
+                "missing {want:?} in\n{}",
+                lines.join("\n")
+            );
+        }
+        assert_eq!(lines.len(), expect.len(), "{}", lines.join("\n"));
+
+        let zero = load_str(&with_breaker("{ failure_ratio: 0, min_calls: 0 }"), &secret)
+            .unwrap_err()
+            .lines();
+        assert_eq!(zero.len(), 2, "{}", zero.join("\n"));
+        assert!(
+            zero[0].starts_with("line 5: connections.crm.circuit_breaker."),
+            "{}",
+            zero.join("\n")
+        );
+        let typo = load_str(&with_breaker("{ open_fro: 10s }"), &secret)
+            .unwrap_err()
+            .lines();
+        assert!(
+            typo.len() == 1 && typo[0].contains("open_fro") && typo[0].contains("open_for"),
+            "{}",
+            typo.join("\n")
+        );
+    }
+}

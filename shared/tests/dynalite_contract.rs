@@ -64,6 +64,14 @@ async fn limits_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn breakers_contract() {
+    let Some(b) = backend("breakers_contract").await else {
+        return;
+    };
+    contract::run(b, "breakers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_across_instances() {
     let Some(b) = backend("concurrent_claims_across_instances").await else {
         return;

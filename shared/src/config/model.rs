@@ -55,6 +55,34 @@ pub struct Connection {
     /// comes first; anything neither mentions follows the defaults.
     #[serde(default)]
     pub classify: BTreeMap<String, Outcome>,
+    /// When calls on this connection keep failing, stop calling for a while
+    /// (on by default; `enabled: false` turns it off). See docs/breaker.md.
+    #[serde(default)]
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+/// A connection's circuit breaker: it opens when retryable failures (connection
+/// errors, timeouts, `5xx`, `408`) reach `failure_ratio` of at least `min_calls`
+/// calls within `window`; while open, runs wait without calling or spending an
+/// attempt; after `open_for` one probe call decides whether it closes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    /// Whether the breaker is on (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Fraction of calls in the window that must fail for it to open, above 0 and at most 1 (default 0.8).
+    #[serde(default)]
+    pub failure_ratio: Option<f64>,
+    /// Fewest calls in the window before the ratio is judged (default 20).
+    #[serde(default)]
+    pub min_calls: Option<NonZeroU32>,
+    /// How far back calls are counted (default 1m).
+    #[serde(default)]
+    pub window: Option<Dur>,
+    /// How long it stays open before one probe call (default 30s).
+    #[serde(default)]
+    pub open_for: Option<Dur>,
 }
 
 /// What an answer with a given status means.

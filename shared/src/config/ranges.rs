@@ -28,6 +28,12 @@ pub const TIMEOUT: DurRange = (MS, Duration::from_secs(15 * 60));
 pub const RATE_WINDOW: DurRange = (MS, Duration::from_secs(31 * 86_400));
 /// `connections.*.rate_limit.requests`: most requests per window.
 pub const MAX_RATE_REQUESTS: u64 = 1_000_000;
+/// `connections.*.circuit_breaker.window`: how far back calls are counted.
+pub const BREAKER_WINDOW: DurRange = (SEC, DAY);
+/// `connections.*.circuit_breaker.open_for`: how long calls wait before a probe.
+pub const BREAKER_OPEN_FOR: DurRange = (SEC, DAY);
+/// `connections.*.circuit_breaker.min_calls`.
+pub const MAX_BREAKER_MIN_CALLS: u64 = 1_000_000;
 /// `sources.*.dedupe_window`: how long an event id is remembered.
 pub const DEDUPE_WINDOW: DurRange = (SEC, Duration::from_secs(90 * 86_400));
 /// `sources.*.verify.tolerance`: the replay window of a signed timestamp.
@@ -107,6 +113,31 @@ fn connection(c: &Connection, path: &Path, r: &mut Report<'_>) {
             MAX_RATE_REQUESTS,
             r,
         );
+    }
+    if let Some(cb) = &c.circuit_breaker {
+        let bp = path.key("circuit_breaker");
+        if let Some(ratio) = cb.failure_ratio {
+            let rp = bp.key("failure_ratio");
+            let out_of_range = ratio.is_nan() || ratio <= 0.0 || ratio > 1.0;
+            if out_of_range && !r.has_error_at(&rp) {
+                r.error(
+                    &rp,
+                    format!(
+                        "failure_ratio {ratio} is out of range; expected above 0 and at most 1"
+                    ),
+                );
+            }
+        }
+        if let Some(n) = cb.min_calls {
+            count(
+                n.get().into(),
+                &bp.key("min_calls"),
+                MAX_BREAKER_MIN_CALLS,
+                r,
+            );
+        }
+        dur(cb.window, &bp.key("window"), BREAKER_WINDOW, r);
+        dur(cb.open_for, &bp.key("open_for"), BREAKER_OPEN_FOR, r);
     }
 }
 

@@ -17,13 +17,14 @@
 //! ports and its own clock, so cases can run in parallel. The only thing that
 //! must be fresh per call is the work queue (its port has no queue name).
 //!
-//! Time: idempotency, cursors and rate limits compare against the injected
+//! Time: idempotency, cursors, rate limits and breakers compare against the injected
 //! clock (adapters compute `now` client-side, DynamoDB conditions included), so
 //! those cases jump a `ManualClock`. The queue's delays and visibility follow
 //! either that clock (embedded) or the server's real time (SQS): see
 //! [`QueueTime`]. Queue cases therefore use whole seconds.
 
 pub mod aws;
+mod breakers;
 mod idempotency;
 mod queue;
 mod records;
@@ -119,7 +120,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// One contract case.
 #[derive(Clone, Copy)]
 pub struct Case {
-    /// The port it checks: `idempotency`, `queue`, `runs`, `cursors`, `limits`.
+    /// The port it checks: `idempotency`, `queue`, `runs`, `cursors`, `limits`, `breakers`.
     pub port: &'static str,
     /// What it checks.
     pub name: &'static str,
@@ -143,6 +144,7 @@ pub fn cases() -> Vec<Case> {
     let mut all = idempotency::cases();
     all.extend(queue::cases());
     all.extend(records::cases());
+    all.extend(breakers::cases());
     all
 }
 

@@ -81,6 +81,13 @@ impl RateLimits for AwsStore {
         }
         Err(contended(key_name))
     }
+
+    async fn paused_until(&self, key_name: &str) -> StoreResult<Millis> {
+        Ok(self
+            .read_bucket(key_name)
+            .await?
+            .map_or(0, |s| s.state.paused_until))
+    }
 }
 
 impl AwsStore {

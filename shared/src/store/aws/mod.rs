@@ -25,6 +25,7 @@
 //! ```
 
 mod batch;
+mod breakers;
 mod cursors;
 mod dlq;
 mod idempotency;
@@ -154,6 +155,7 @@ impl AwsStore {
             runs: self.clone(),
             cursors: self.clone(),
             limits: self.clone(),
+            breakers: self.clone(),
             clock: self.clock.clone(),
         }
     }

@@ -34,6 +34,17 @@ impl RateLimits for SqliteStore {
         })
         .await
     }
+
+    async fn paused_until(&self, key: &str) -> StoreResult<Millis> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT paused_until FROM rate_limits WHERE key = ?1")
+                .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+                .map(|p| p.unwrap_or(0))
+                .map_err(sql_err)
+        })
+        .await
+    }
 }
 
 fn acquire(conn: &Connection, now: Millis, key: &str, bucket: Bucket) -> StoreResult<Acquire> {

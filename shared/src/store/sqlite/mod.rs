@@ -18,6 +18,7 @@
 //! # Ok::<(), ferry::ports::StoreError>(())
 //! ```
 
+mod breakers;
 mod idempotency;
 mod limits;
 mod queue;
@@ -151,6 +152,7 @@ impl SqliteStore {
             runs: self.clone(),
             cursors: self.clone(),
             limits: self.clone(),
+            breakers: self.clone(),
             clock: self.clock.clone(),
         }
     }

@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -94,6 +94,17 @@ const MIGRATIONS: &[&str] = &[
     // restart after a crash can release them without cutting retry delays short.
     r#"
     ALTER TABLE queue ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
+    "#,
+    // 2 -> 3: open circuit breakers, one row per connection (absent: closed).
+    r#"
+    CREATE TABLE breakers (
+        name        TEXT PRIMARY KEY,
+        since       INTEGER NOT NULL,
+        until       INTEGER NOT NULL,
+        why         TEXT NOT NULL,
+        -- lease end of the probe in flight; 0: none
+        probe_until INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
     "#,
 ];
 

@@ -70,6 +70,11 @@ async fn limits_contract() {
     contract::run(SqliteBackend::shared(), "limits").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakers_contract() {
+    contract::run(SqliteBackend::shared(), "breakers").await;
+}
+
 fn open(path: &Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
     SqliteStore::open(
         path,
