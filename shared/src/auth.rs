@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Millis;
 use crate::config::{Auth, Connection, Grant};
+use crate::hub::Conn;
 use crate::ports::{Claim, Ports};
 
 /// How long a refused credential fails runs at once before the token
@@ -125,7 +126,7 @@ impl Tokens {
         ports: &Ports,
         http: &Client,
         name: &str,
-        conn: &Connection,
+        conn: &Conn,
     ) -> Result<Credential, AuthError> {
         if matches!(conn.auth, Some(Auth::OAuth2 { .. })) {
             let token = self.token(ports, http, name, conn, None).await?;
@@ -145,7 +146,7 @@ impl Tokens {
         ports: &Ports,
         http: &Client,
         name: &str,
-        conn: &Connection,
+        conn: &Conn,
         used: &Credential,
     ) -> Result<Option<Credential>, AuthError> {
         if !matches!(conn.auth, Some(Auth::OAuth2 { .. })) {
@@ -181,7 +182,7 @@ impl Tokens {
         ports: &Ports,
         http: &Client,
         name: &str,
-        conn: &Connection,
+        conn: &Conn,
         refused: Option<&str>,
     ) -> Result<String, AuthError> {
         let fresh =
@@ -289,7 +290,7 @@ impl Tokens {
         ports: &Ports,
         http: &Client,
         name: &str,
-        conn: &Connection,
+        conn: &Conn,
         cursor: &str,
         mut stored: Stored,
         version: Option<u64>,
@@ -329,9 +330,7 @@ impl Tokens {
         for (k, v) in params {
             form.push((k.as_str(), v.clone()));
         }
-        let timeout = conn
-            .timeout
-            .map_or(crate::outbound::DEFAULT_TIMEOUT, |d| d.get());
+        let timeout = conn.call_timeout;
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sent = http

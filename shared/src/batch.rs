@@ -32,7 +32,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, oneshot};
 
 use crate::call::{Called, Tried, call, describe_status};
-use crate::config::{Batch, Connection};
+use crate::config::Batch;
+use crate::hub::Conn;
 use crate::hub::Hub;
 use crate::outbound::{self, Body, Prepared};
 use crate::retry::{Rules, Verdict, judge};
@@ -80,7 +81,7 @@ pub struct Target<'a> {
     /// Connection name.
     pub name: &'a str,
     /// The connection.
-    pub conn: &'a Connection,
+    pub conn: &'a Conn,
     /// The step's batch settings.
     pub batch: &'a Batch,
     /// The step's classification rules.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::auth::AuthError;
 use crate::breaker::{self, Pass};
-use crate::config::Connection;
+use crate::hub::Conn;
 use crate::hub::Hub;
 use crate::keys;
 use crate::limits::Gate;
@@ -50,7 +50,7 @@ pub struct Tried {
 pub async fn call(
     hub: &Hub,
     name: &str,
-    conn: &Connection,
+    conn: &Conn,
     req: &Prepared,
     idempotency_key: &str,
     rules: Rules<'_>,
@@ -92,7 +92,7 @@ pub async fn call(
 async fn gated(
     hub: &Hub,
     name: &str,
-    conn: &Connection,
+    conn: &Conn,
     req: &Prepared,
     idempotency_key: &str,
     rules: Rules<'_>,

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::config::{Concurrency, Workflow};
-use crate::hub::Hub;
+use crate::hub::{Hub, step_lease};
 use crate::outbound;
 use crate::ports::{Claim, Idempotency, StoreResult};
 
@@ -127,13 +127,8 @@ pub fn lease(hub: &Hub, wf: &Workflow) -> Duration {
     wf.steps
         .iter()
         .map(|s| {
-            let timeout = hub
-                .connection(&s.connection)
-                .and_then(|c| c.timeout)
-                .map_or(outbound::DEFAULT_TIMEOUT, |d| d.get());
-            timeout
-                .saturating_mul(2)
-                .saturating_add(Duration::from_secs(30))
+            hub.connection(&s.connection)
+                .map_or_else(|| step_lease(outbound::DEFAULT_TIMEOUT), |c| c.step_lease)
         })
         .fold(Duration::ZERO, Duration::saturating_add)
 }

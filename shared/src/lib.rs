@@ -8,7 +8,7 @@
 //! - where a request may go (path values, base URL, redirects) is decided
 //!   in [`destination`];
 //! - a call is made in [`call`]: the rate limit is spent in [`limits`] through
-//!   the [`ports::RateLimits`] port (bucket shape from [`hub::bucket`]), the
+//!   the [`ports::RateLimits`] port (bucket shape from [`limits::bucket`]), the
 //!   credential comes from [`auth`] (OAuth 2.0 tokens cached in the store);
 //!   batched steps share calls in [`batch`]; a connection that keeps failing
 //!   is held by its circuit breaker in [`breaker`] (shared through

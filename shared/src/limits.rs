@@ -6,7 +6,7 @@
 //!   a `429` pauses the whole connection. Without a `rate_limit` (or with a
 //!   per-key one) the bucket there is unlimited, so only a pause can hold a call.
 //! - A `rate_limit` without `key` is a token bucket on `conn:<name>` at the
-//!   headroom ([`crate::hub::bucket`]); with `key` the bucket is per rendered
+//!   headroom ([`bucket`]); with `key` the bucket is per rendered
 //!   value, `conn:<name>:key:<value>`.
 //! - The store answers `Wait(d)`: the exact time to the next token or the end
 //!   of a pause. Waits up to [`MAX_INLINE_WAIT`] are slept in-process; longer
@@ -24,11 +24,13 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::clock::Millis;
-use crate::config::{Connection, RateLimit};
-use crate::hub::bucket;
+use crate::config::RateLimit;
+use crate::hub::Conn;
 use crate::keys;
 use crate::ports::{Acquire, Bucket, Ports, StoreError};
 
+/// Fraction of a documented rate limit ferry spends by default.
+pub const DEFAULT_HEADROOM: f64 = 0.8;
 /// Waits up to this long for a token (or the end of a pause) happen in-process.
 pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
 /// Longest a caller queues in-process behind others for the same bucket.
@@ -86,13 +88,7 @@ impl Limiter {
 
     /// Spend what a call on connection `name` needs; `key` is the rendered
     /// `rate_limit.key`, when the connection has one.
-    pub async fn pass(
-        &self,
-        ports: &Ports,
-        name: &str,
-        conn: &Connection,
-        key: Option<&str>,
-    ) -> Gate {
+    pub async fn pass(&self, ports: &Ports, name: &str, conn: &Conn, key: Option<&str>) -> Gate {
         let conn_key = keys::connection(name);
         loop {
             // A pause this process set: no need to ask the store.
@@ -117,31 +113,27 @@ impl Limiter {
     }
 
     /// The tokens a call needs from the store: the connection's key, then its per-key bucket.
-    async fn spend(&self, ports: &Ports, name: &str, conn: &Connection, key: Option<&str>) -> Gate {
+    async fn spend(&self, ports: &Ports, name: &str, conn: &Conn, key: Option<&str>) -> Gate {
         let conn_key = &keys::connection(name);
-        let (conn_bucket, keyed) = match (&conn.rate_limit, key) {
-            (Some(rl), Some(k)) => (UNLIMITED, Some((keys::connection_value(name, k), rl))),
-            (Some(rl), None) if rl.key.is_none() => (bucket(rl), None),
-            _ => (UNLIMITED, None),
-        };
-        // The connection's own key: a pause, or its bucket.
-        if conn_bucket == UNLIMITED {
-            match take(ports, conn_key, UNLIMITED).await {
-                Gate::Go => {}
-                other => return other,
-            }
-        } else if let Some(rl) = &conn.rate_limit {
-            return self.in_line(ports, conn_key, rl).await;
-        }
-        match keyed {
-            Some((k, rl)) => self.in_line(ports, &k, rl).await,
-            None => Gate::Go,
+        let per_key = conn.rate_limit.as_ref().is_some_and(|rl| rl.key.is_some());
+        match (conn.bucket, per_key, key) {
+            // The connection's own bucket.
+            (Some(b), false, _) => self.in_line(ports, conn_key, b).await,
+            // A pause on the connection's key, then the rendered key's bucket.
+            (Some(b), true, Some(k)) => match take(ports, conn_key, UNLIMITED).await {
+                Gate::Go => {
+                    self.in_line(ports, &keys::connection_value(name, k), b)
+                        .await
+                }
+                other => other,
+            },
+            // No rate limit: only a pause can hold the call.
+            _ => take(ports, conn_key, UNLIMITED).await,
         }
     }
 
     /// Queue in-process for bucket `key`, then take a token from the store.
-    async fn in_line(&self, ports: &Ports, key: &str, rl: &RateLimit) -> Gate {
-        let b = bucket(rl);
+    async fn in_line(&self, ports: &Ports, key: &str, b: Bucket) -> Gate {
         let line = self.line(key, b);
         let ahead = line.queued.fetch_add(1, Ordering::SeqCst);
         let permit = tokio::time::timeout(MAX_QUEUE_WAIT, line.pollers.acquire()).await;
@@ -180,8 +172,27 @@ async fn take(ports: &Ports, key: &str, b: Bucket) -> Gate {
     }
 }
 
+/// The token bucket ferry spends for a documented limit of `requests` per `per`:
+/// `headroom` of the rate, with a burst small enough that no window of `per`
+/// ever holds more than `requests` calls. A bucket of burst `b` and rate `r`
+/// allows at most `b + floor(r·per)` calls in any window of `per`, so `b` is
+/// `floor(requests·(1-headroom))` (at least 1) and `r·per` stays below
+/// `requests - b + 1`.
+pub fn bucket(rl: &RateLimit) -> Bucket {
+    let headroom = rl.headroom.unwrap_or(DEFAULT_HEADROOM).clamp(0.01, 1.0);
+    let requests = f64::from(rl.requests.get());
+    let per = rl.per.get().as_secs_f64().max(0.001);
+    let burst = (requests * (1.0 - headroom) + 1e-9).floor().max(1.0);
+    let per_window = (requests * headroom).min(requests - burst + 0.999);
+    Bucket {
+        rate_per_sec: per_window / per,
+        burst,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
     use std::sync::Arc;
 
     use async_trait::async_trait;
@@ -189,6 +200,7 @@ mod tests {
 
     use super::*;
     use crate::clock::{Clock, ManualClock};
+    use crate::config::Dur;
     use crate::ports::{RateLimits, StoreResult};
     use crate::store::{SqliteOptions, SqliteStore};
 
@@ -236,9 +248,11 @@ mod tests {
             release: Notify::new(),
         });
         ports.limits = held.clone();
-        let conn: Connection =
+        let conn = Conn::new(
+            "crm",
             serde_json::from_value(serde_json::json!({ "base_url": "http://127.0.0.1:9" }))
-                .unwrap();
+                .unwrap(),
+        );
         let limiter = Arc::new(Limiter::default());
 
         let gate = {
@@ -253,5 +267,41 @@ mod tests {
             Gate::Later(wait) => assert_eq!(wait, Duration::from_secs(10)),
             other => panic!("the call went out during the pause: {other:?}"),
         }
+    }
+
+    #[test]
+    fn bucket_never_allows_more_than_the_documented_limit_per_window() {
+        for requests in [1u32, 2, 3, 10, 100, 1000] {
+            for headroom in [0.5, 0.8, 0.9, 1.0] {
+                for per in [1u64, 10, 60] {
+                    let rl = RateLimit {
+                        requests: NonZeroU32::new(requests).unwrap(),
+                        per: Dur(Duration::from_secs(per)),
+                        headroom: Some(headroom),
+                        key: None,
+                    };
+                    let b = bucket(&rl);
+                    let max_in_window = b.burst + (b.rate_per_sec * per as f64).floor();
+                    assert!(
+                        max_in_window <= f64::from(requests),
+                        "{requests}/{per}s h={headroom}: {b:?}"
+                    );
+                    assert!(b.burst >= 1.0);
+                }
+            }
+        }
+        let ten = RateLimit {
+            requests: NonZeroU32::new(10).unwrap(),
+            per: Dur(Duration::from_secs(1)),
+            headroom: None,
+            key: None,
+        };
+        assert_eq!(
+            bucket(&ten),
+            Bucket {
+                rate_per_sec: 8.0,
+                burst: 2.0
+            }
+        );
     }
 }

@@ -9,6 +9,7 @@ use minijinja::Value;
 use crate::auth::Credential;
 use crate::config::{Auth, Connection, RequestSpec};
 use crate::destination::{self, RedirectRefused, UrlError};
+use crate::hub::Conn;
 use crate::template::{MAX_RENDERED_BYTES, TemplateError, Templates};
 
 /// Per-request timeout when the connection does not set one.
@@ -255,16 +256,15 @@ impl Outbound {
     /// Send `req` on `conn` carrying `cred` and the `Idempotency-Key`.
     pub async fn send_with(
         &self,
-        conn: &Connection,
+        conn: &Conn,
         req: &Prepared,
         idempotency_key: &str,
         cred: &Credential,
     ) -> Result<Response, CallError> {
-        let timeout = conn.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
         let mut b = self
             .client
             .request(req.method.clone(), &req.url)
-            .timeout(timeout);
+            .timeout(conn.call_timeout);
         for (k, v) in &req.headers {
             b = b.header(k, v);
         }
@@ -292,14 +292,17 @@ impl Outbound {
             Body::Form(f) => b.form(f),
         };
         let started = Instant::now();
-        let resp = b.send().await.map_err(|e| classify(e, timeout))?;
+        let resp = b.send().await.map_err(|e| classify(e, conn.call_timeout))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let bytes = resp.bytes().await.map_err(|e| classify(e, timeout))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| classify(e, conn.call_timeout))?;
         let body = parse_body(&bytes);
         Ok(Response {
             status,

@@ -28,7 +28,7 @@ pub use window::{
 };
 
 use crate::clock::{Millis, after};
-use crate::config::Connection;
+use crate::hub::Conn;
 use crate::ports::{Breaker, Ports, StoreError};
 
 /// Longest this process trusts its copy of a connection's breaker.
@@ -64,8 +64,8 @@ struct Local {
 
 impl Circuits {
     /// May a call on connection `name` go out now?
-    pub async fn pass(&self, ports: &Ports, name: &str, conn: &Connection) -> Pass {
-        if Settings::of(conn).is_none() {
+    pub async fn pass(&self, ports: &Ports, name: &str, conn: &Conn) -> Pass {
+        if conn.breaker.is_none() {
             return Pass::Go;
         }
         let now = ports.clock.now_ms();
@@ -104,12 +104,12 @@ impl Circuits {
         &self,
         ports: &Ports,
         name: &str,
-        conn: &Connection,
+        conn: &Conn,
         started_at: Millis,
         outcome: Outcome,
         why: impl FnOnce() -> String,
     ) {
-        let Some(s) = Settings::of(conn) else { return };
+        let Some(s) = conn.breaker else { return };
         let failed = match outcome {
             Outcome::Up => false,
             Outcome::Down => true,
@@ -135,11 +135,11 @@ impl Circuits {
         &self,
         ports: &Ports,
         name: &str,
-        conn: &Connection,
+        conn: &Conn,
         outcome: Outcome,
         why: impl FnOnce() -> String,
     ) {
-        let Some(s) = Settings::of(conn) else { return };
+        let Some(s) = conn.breaker else { return };
         match outcome {
             Outcome::Down => self.open(ports, name, &s, why()).await,
             Outcome::Up | Outcome::RateLimited => {
@@ -222,11 +222,8 @@ impl Circuits {
 
 /// A probe's lease: long enough for the call (twice, after a `401`) and its
 /// rate-limit wait; if its caller dies, another may probe once it ends.
-fn probe_lease(conn: &Connection) -> Duration {
-    let timeout = conn
-        .timeout
-        .map_or(crate::outbound::DEFAULT_TIMEOUT, |t| t.get());
-    timeout * 2 + Duration::from_secs(10)
+fn probe_lease(conn: &Conn) -> Duration {
+    conn.call_timeout * 2 + Duration::from_secs(10)
 }
 
 fn wait(ms: Millis) -> Duration {

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use super::{Disposition, STEP_RESULT_TTL, STORE_RETRY, fail_step, save};
 use crate::batch::{Item, Target};
 use crate::call::{Called, Tried, call};
-use crate::config::{Connection, Step};
-use crate::hub::{Flow, Hub};
+use crate::config::Step;
+use crate::hub::{Conn, Flow, Hub, step_lease};
 use crate::keys;
 use crate::model::{Failure, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::outbound::{self, Prepared, Response};
@@ -82,18 +82,11 @@ async fn claim(
     hub: &Hub,
     key: &str,
     run_id: &str,
-    conn: Option<&Connection>,
+    conn: Option<&Conn>,
     rec: &mut StepRecord,
 ) -> Result<Option<Value>, Halt> {
     let ports = &hub.ports;
-    let timeout = conn
-        .and_then(|c| c.timeout)
-        .map_or(outbound::DEFAULT_TIMEOUT, |d| d.get());
-    // Long enough for the call (and a refresh after a 401), the in-process
-    // rate-limit waits and a batch's wait.
-    let lease = timeout
-        .saturating_mul(2)
-        .saturating_add(Duration::from_secs(30));
+    let lease = conn.map_or_else(|| step_lease(outbound::DEFAULT_TIMEOUT), |c| c.step_lease);
     match ports.idempotency.claim(key, "", run_id, lease).await {
         Ok(Claim::Completed { result }) => {
             if rec.status != StepStatus::Skipped {
@@ -116,7 +109,7 @@ async fn attempt(
     hub: &Hub,
     flow: Flow<'_>,
     step: &Step,
-    conn: Option<&Connection>,
+    conn: Option<&Conn>,
     key: &str,
     run: &mut RunRecord,
     i: usize,
@@ -177,14 +170,14 @@ enum Guarded<'c> {
     /// The step's `when` is false: its output.
     Skipped(Value),
     /// Go on, with the step's connection.
-    Go(&'c Connection),
+    Go(&'c Conn),
 }
 
 /// The step's `when`, its connection, and its age (`max_age`).
 async fn guard<'c>(
     hub: &Hub,
     step: &Step,
-    conn: Option<&'c Connection>,
+    conn: Option<&'c Conn>,
     key: &str,
     rec: &StepRecord,
     policy: &Policy,
@@ -220,7 +213,7 @@ async fn guard<'c>(
 fn prepare(
     hub: &Hub,
     step: &Step,
-    conn: &Connection,
+    conn: &Conn,
     tctx: &minijinja::Value,
 ) -> Result<(Prepared, Option<String>, Option<Value>), Halt> {
     let t = &hub.templates;
@@ -242,7 +235,7 @@ fn prepare(
     mapped.map_err(|e| Halt::Fail(e.to_string(), Failure::Mapping))
 }
 
-fn rules<'a>(step: &'a Step, conn: &'a Connection) -> Rules<'a> {
+fn rules<'a>(step: &'a Step, conn: &'a Conn) -> Rules<'a> {
     Rules {
         step: Some(&step.classify),
         connection: Some(&conn.classify),

@@ -11,12 +11,19 @@ use crate::call::{Called, call};
 use crate::clock::Millis;
 use crate::config::{Connection, Pagination, Poll};
 use crate::destination;
-use crate::hub::Hub;
+use crate::hub::{Conn, Hub};
 use crate::model::Attempt;
 use crate::model::Failure;
 use crate::outbound::{self, Prepared};
 use crate::retry::{self, Decision, History, Policy, Rules};
 use crate::template::context;
+
+/// Most attempts at one page within a run: past them the pass ends and the
+/// next run resumes from the cursor (a source that is down does not hold a
+/// run, and its Lambda, for its whole budget).
+pub const PAGE_ATTEMPTS: u32 = 4;
+/// Longest backoff between two attempts at a page within a run.
+pub const PAGE_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One page as read.
 #[derive(Debug)]
@@ -262,10 +269,7 @@ async fn call_page(
         step: None,
         connection: Some(&conn.classify),
     };
-    let policy = Policy::resolve(
-        None,
-        hub.config.syncs.get(sync).and_then(|s| s.retry.as_ref()),
-    );
+    let policy = page_policy(hub.config.syncs.get(sync).and_then(|s| s.retry.as_ref()));
     let mut history: Option<History> = None;
     loop {
         let started_at = hub.ports.clock.now_ms();
@@ -341,12 +345,22 @@ async fn call_page(
     }
 }
 
+/// The sync's `retry` policy, held to [`PAGE_ATTEMPTS`] and [`PAGE_MAX_BACKOFF`] within a run.
+fn page_policy(retry: Option<&crate::config::RetryPolicy>) -> Policy {
+    let p = Policy::resolve(None, retry);
+    Policy {
+        max_attempts: p.max_attempts.min(PAGE_ATTEMPTS),
+        max: p.max.min(PAGE_MAX_BACKOFF),
+        ..p
+    }
+}
+
 /// Who makes a page's call, for [`call_page`].
 #[derive(Clone, Copy)]
 struct PageCall<'a> {
     sync: &'a str,
     name: &'a str,
-    conn: &'a Connection,
+    conn: &'a Conn,
     what: &'a str,
     n: u32,
 }

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use crate::auth::Tokens;
 use crate::batch::Batcher;
 use crate::breaker::Circuits;
-use crate::config::{Config, Connection, RateLimit, RetryPolicy, Step};
+use crate::config::{Config, RetryPolicy, Step};
 use crate::limits::Limiter;
 use crate::outbound::Outbound;
-use crate::ports::{Bucket, Ports};
+use crate::ports::Ports;
 use crate::template::Templates;
 use crate::verify::Verifier;
 
-/// Fraction of a documented rate limit ferry spends by default.
-pub const DEFAULT_HEADROOM: f64 = 0.8;
+mod conn;
+pub use conn::{Conn, step_lease};
 
 /// Steps to run for a run's `workflow` name: a workflow, or a sync's per-record steps.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +49,7 @@ pub struct Hub {
     /// Open batches.
     pub batcher: Batcher,
     verifiers: HashMap<String, Verifier>,
+    connections: HashMap<String, Conn>,
     triggers: HashMap<String, Vec<String>>,
     secrets: Vec<String>,
 }
@@ -77,6 +78,11 @@ impl Hub {
                 .or_default()
                 .push(name.clone());
         }
+        let connections = config
+            .connections
+            .iter()
+            .map(|(name, c)| (name.clone(), Conn::new(name, c.clone())))
+            .collect();
         let mut secrets = with_derived(&config, secrets);
         // Longest first, so a secret that contains another is redacted whole.
         secrets.retain(|s| s.len() >= 4);
@@ -92,6 +98,7 @@ impl Hub {
             tokens: Tokens::default(),
             batcher: Batcher::default(),
             verifiers,
+            connections,
             triggers,
             secrets,
         }))
@@ -138,8 +145,8 @@ impl Hub {
     }
 
     /// Connection `name`.
-    pub fn connection(&self, name: &str) -> Option<&Connection> {
-        self.config.connections.get(name)
+    pub fn connection(&self, name: &str) -> Option<&Conn> {
+        self.connections.get(name)
     }
 
     /// Replace every known secret value in `text` with `[redacted]`: the
@@ -204,66 +211,4 @@ fn with_derived(config: &Config, mut secrets: Vec<String>) -> Vec<String> {
         .collect();
     secrets.extend(encoded);
     secrets
-}
-
-/// The token bucket ferry spends for a documented limit of `requests` per `per`:
-/// `headroom` of the rate, with a burst small enough that no window of `per`
-/// ever holds more than `requests` calls. A bucket of burst `b` and rate `r`
-/// allows at most `b + floor(r·per)` calls in any window of `per`, so `b` is
-/// `floor(requests·(1-headroom))` (at least 1) and `r·per` stays below
-/// `requests - b + 1`.
-pub fn bucket(rl: &RateLimit) -> Bucket {
-    let headroom = rl.headroom.unwrap_or(DEFAULT_HEADROOM).clamp(0.01, 1.0);
-    let requests = f64::from(rl.requests.get());
-    let per = rl.per.get().as_secs_f64().max(0.001);
-    let burst = (requests * (1.0 - headroom) + 1e-9).floor().max(1.0);
-    let per_window = (requests * headroom).min(requests - burst + 0.999);
-    Bucket {
-        rate_per_sec: per_window / per,
-        burst,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Dur;
-    use std::num::NonZeroU32;
-    use std::time::Duration;
-
-    #[test]
-    fn bucket_never_allows_more_than_the_documented_limit_per_window() {
-        for requests in [1u32, 2, 3, 10, 100, 1000] {
-            for headroom in [0.5, 0.8, 0.9, 1.0] {
-                for per in [1u64, 10, 60] {
-                    let rl = RateLimit {
-                        requests: NonZeroU32::new(requests).unwrap(),
-                        per: Dur(Duration::from_secs(per)),
-                        headroom: Some(headroom),
-                        key: None,
-                    };
-                    let b = bucket(&rl);
-                    let max_in_window = b.burst + (b.rate_per_sec * per as f64).floor();
-                    assert!(
-                        max_in_window <= f64::from(requests),
-                        "{requests}/{per}s h={headroom}: {b:?}"
-                    );
-                    assert!(b.burst >= 1.0);
-                }
-            }
-        }
-        let ten = RateLimit {
-            requests: NonZeroU32::new(10).unwrap(),
-            per: Dur(Duration::from_secs(1)),
-            headroom: None,
-            key: None,
-        };
-        assert_eq!(
-            bucket(&ten),
-            Bucket {
-                rate_per_sec: 8.0,
-                burst: 2.0
-            }
-        );
-    }
 }
