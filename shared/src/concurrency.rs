@@ -99,9 +99,7 @@ pub async fn enter(hub: &Hub, name: &str, run_id: &str, ctx: &minijinja::Value) 
 /// The workflow named `name` and its `concurrency`, when it has one (a
 /// sync's flows, `sync:<name>…`, have none).
 fn concurrency_of<'h>(hub: &'h Hub, name: &str) -> Option<(&'h Workflow, &'h Concurrency)> {
-    if name.starts_with("sync:") {
-        return None;
-    }
+    let name = crate::flow::FlowName::parse(name)?.workflow()?;
     let wf = hub.config.workflows.get(name)?;
     Some((wf, wf.concurrency.as_ref()?))
 }

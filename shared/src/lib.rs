@@ -37,6 +37,7 @@ pub mod describe;
 pub mod destination;
 pub mod dlq;
 pub mod execute;
+pub mod flow;
 pub mod hub;
 pub mod ingest;
 pub mod keys;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use crate::auth::Tokens;
 use crate::batch::Batcher;
 use crate::breaker::Circuits;
+use crate::config::SideName as Side;
 use crate::config::{Config, RetryPolicy, Step};
+use crate::flow::FlowName;
 use crate::limits::Limiter;
 use crate::outbound::Outbound;
 use crate::ports::Ports;
@@ -114,27 +116,36 @@ impl Hub {
         self.triggers.get(source).map_or(&[], Vec::as_slice)
     }
 
-    /// The flow named `name`: a workflow, or `sync:<name>` for a sync's steps
-    /// (`sync:<name>:delete` its `on_delete`, `sync:<name>:a` / `:b` a two-way side's `write`).
+    /// The flow named `name` (see [`FlowName`]): a workflow, or a sync's steps.
     pub fn flow<'a>(&'a self, name: &'a str) -> Option<Flow<'a>> {
-        if let Some(sync) = name.strip_prefix("sync:") {
-            // `sync:<name>` (upserts), `sync:<name>:delete`, `sync:<name>:a` / `:b` (two-way writes).
-            let (sync, part) = sync.split_once(':').unwrap_or((sync, ""));
-            let s = self.config.syncs.get(sync)?;
-            let steps = match (part, &s.two_way) {
-                ("", None) => &s.steps,
-                ("delete", None) => &s.on_delete,
-                ("a", Some(tw)) => &tw.a.write,
-                ("b", Some(tw)) => &tw.b.write,
-                _ => return None,
-            };
-            return Some(Flow {
-                name,
-                when: None,
-                steps,
-                retry: s.retry.as_ref(),
-            });
-        }
+        let sync = |s: &str| self.config.syncs.get(s);
+        let (steps, s) = match FlowName::parse(name)? {
+            FlowName::Workflow(_) => return self.workflow_flow(name),
+            FlowName::SyncRecords(s) => sync(s)
+                .filter(|s| s.two_way.is_none())
+                .map(|s| (&s.steps, s))?,
+            FlowName::SyncDeletes(s) => sync(s)
+                .filter(|s| s.two_way.is_none())
+                .map(|s| (&s.on_delete, s))?,
+            FlowName::SyncWrite(s, side) => {
+                let s = sync(s)?;
+                let tw = s.two_way.as_ref()?;
+                let side = match side {
+                    Side::A => &tw.a,
+                    Side::B => &tw.b,
+                };
+                (&side.write, s)
+            }
+        };
+        Some(Flow {
+            name,
+            when: None,
+            steps,
+            retry: s.retry.as_ref(),
+        })
+    }
+
+    fn workflow_flow<'a>(&'a self, name: &'a str) -> Option<Flow<'a>> {
         let wf = self.config.workflows.get(name)?;
         Some(Flow {
             name,

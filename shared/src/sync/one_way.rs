@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::pass::{Handler, PassEnd, Run};
 use super::{RECORD_MEMORY, SyncError, scalar};
 use crate::config::{Poll, SyncDef};
+use crate::flow::FlowName;
 use crate::hub::Hub;
 use crate::ingest::{Accepted, accept};
 use crate::model::{Event, RunRecord, RunStatus, run_id_for};
@@ -114,12 +115,13 @@ async fn one(
     if let Some(v) = &version {
         event_id = format!("{event_id}@{v}");
     }
-    let source = format!("sync:{name}");
+    let source = crate::flow::sync_source(name);
     let flow = if deleted {
-        format!("sync:{name}:delete")
+        FlowName::SyncDeletes(name)
     } else {
-        source.clone()
-    };
+        FlowName::SyncRecords(name)
+    }
+    .to_string();
     let body = match (&def.map, deleted) {
         (Some(map), false) => match t.render_json(map, &ctx) {
             Ok(b) => b,

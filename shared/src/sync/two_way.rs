@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::pass::{Handler, PassEnd, Run};
 use super::{RECORD_MEMORY, SyncError, later, scalar};
 use crate::config::{ConflictRule, Poll, SideName, TwoWay};
+use crate::flow::FlowName;
 use crate::hub::Hub;
 use crate::ingest::{Accepted, accept};
 use crate::model::Event;
@@ -237,7 +238,7 @@ async fn merge_key(
     let now_b = cb.map(|s| &s.fields).or(base);
     let transition = version.unwrap_or(0);
     let mut writes = 0;
-    for (side, now, seen) in [("a", now_a, a), ("b", now_b, b)] {
+    for (side, now, seen) in [(SideName::A, now_a, a), (SideName::B, now_b, b)] {
         if now == Some(&merged) {
             continue;
         }
@@ -255,10 +256,10 @@ async fn merge_key(
             ..Event::default()
         };
         let event_id = format!("{key}@{side}@{transition}@{digest}");
-        let flow = format!("sync:{name}:{side}");
+        let flow = FlowName::SyncWrite(name, side).to_string();
         match accept(
             hub,
-            &format!("sync:{name}"),
+            &crate::flow::sync_source(name),
             std::slice::from_ref(&flow),
             &event_id,
             &event,
