@@ -120,10 +120,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let t = Instant::now();
         hub.http
             .send_with(
-                &conn,
+                conn.timeout
+                    .map_or(ferry::outbound::DEFAULT_TIMEOUT, |d| d.get()),
                 &req,
                 "bench",
-                &ferry::outbound::static_credential(&conn),
+                &ferry::auth::static_credential(&conn),
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

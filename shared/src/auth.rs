@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Millis;
 use crate::config::{Auth, Connection, Grant};
 use crate::hub::Conn;
+pub use crate::outbound::Credential;
 use crate::ports::{Claim, Ports};
 
 /// How long a refused credential fails runs at once before the token
@@ -44,16 +45,27 @@ pub fn refresh_margin(lifetime: Duration) -> Duration {
     (lifetime / 2).min(Duration::from_secs(60))
 }
 
-/// What a call carries for its connection's auth.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Credential {
-    /// Nothing.
-    #[default]
-    None,
-    /// A header.
-    Header(String, String),
-    /// A query parameter.
-    Query(String, String),
+/// The credential of a connection with static auth (none for `oauth2`).
+pub fn static_credential(conn: &Connection) -> Credential {
+    use base64::Engine;
+    match &conn.auth {
+        None | Some(Auth::OAuth2 { .. }) => Credential::None,
+        Some(Auth::Bearer { token }) => {
+            Credential::Header("Authorization".into(), format!("Bearer {token}"))
+        }
+        Some(Auth::Basic { username, password }) => {
+            let cred =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            Credential::Header("Authorization".into(), format!("Basic {cred}"))
+        }
+        Some(Auth::ApiKey { header, query, key }) => match query {
+            Some(q) => Credential::Query(q.clone(), key.clone()),
+            None => Credential::Header(
+                header.clone().unwrap_or_else(|| "X-API-Key".into()),
+                key.clone(),
+            ),
+        },
+    }
 }
 
 /// Why no credential could be had.
@@ -135,7 +147,7 @@ impl Tokens {
                 format!("Bearer {token}"),
             ));
         }
-        Ok(crate::outbound::static_credential(conn))
+        Ok(static_credential(conn))
     }
 
     /// After a `401` with `used`: a fresh credential to try once more, or

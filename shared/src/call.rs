@@ -99,7 +99,7 @@ async fn gated(
     limit_key: Option<&str>,
 ) -> (Called, bool) {
     let ports = &hub.ports;
-    match hub.limiter.pass(ports, name, conn, limit_key).await {
+    match hub.limiter.pass(ports, name, &conn.limit, limit_key).await {
         Gate::Go => {}
         Gate::Later(d) => return (Called::Later(d), false),
         Gate::Unavailable(e) => return (Called::StoreDown(e.to_string()), false),
@@ -130,7 +130,7 @@ async fn gated(
         // The call after a refresh is a call like any other: it spends a
         // token and waits out a pause set meanwhile.
         if let Some(last) = tries.last_mut() {
-            let held = match hub.limiter.pass(ports, name, conn, limit_key).await {
+            let held = match hub.limiter.pass(ports, name, &conn.limit, limit_key).await {
                 Gate::Go => None,
                 Gate::Later(d) => Some((
                     format!(
@@ -154,7 +154,10 @@ async fn gated(
             }
         }
         let started_at = ports.clock.now_ms();
-        let result = hub.http.send_with(conn, req, idempotency_key, &cred).await;
+        let result = hub
+            .http
+            .send_with(conn.call_timeout, req, idempotency_key, &cred)
+            .await;
         let tried = judge_result(hub, req, result, started_at, rules);
         if let Verdict::Retry { after } = &tried.verdict
             && tried.attempt.status_code == Some(429)

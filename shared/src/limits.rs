@@ -25,7 +25,6 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Millis;
 use crate::config::RateLimit;
-use crate::hub::Conn;
 use crate::keys;
 use crate::ports::{Acquire, Bucket, Ports, StoreError};
 
@@ -42,6 +41,25 @@ pub const UNLIMITED: Bucket = Bucket {
     rate_per_sec: 1e12,
     burst: 1e12,
 };
+
+/// A connection's `rate_limit`, resolved once (see [`crate::hub::Conn`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limit {
+    /// The token bucket, when the connection has a `rate_limit`.
+    pub bucket: Option<Bucket>,
+    /// The bucket is per rendered `rate_limit.key`, not the connection's.
+    pub per_key: bool,
+}
+
+impl Limit {
+    /// The limit of a connection with `rate_limit`.
+    pub fn of(rl: Option<&RateLimit>) -> Limit {
+        Limit {
+            bucket: rl.map(bucket),
+            per_key: rl.is_some_and(|rl| rl.key.is_some()),
+        }
+    }
+}
 
 /// What the gate says.
 #[derive(Debug)]
@@ -88,7 +106,7 @@ impl Limiter {
 
     /// Spend what a call on connection `name` needs; `key` is the rendered
     /// `rate_limit.key`, when the connection has one.
-    pub async fn pass(&self, ports: &Ports, name: &str, conn: &Conn, key: Option<&str>) -> Gate {
+    pub async fn pass(&self, ports: &Ports, name: &str, limit: &Limit, key: Option<&str>) -> Gate {
         let conn_key = keys::connection(name);
         loop {
             // A pause this process set: no need to ask the store.
@@ -98,7 +116,7 @@ impl Limiter {
                 }
                 tokio::time::sleep(wait).await;
             }
-            let gate = self.spend(ports, name, conn, key).await;
+            let gate = self.spend(ports, name, limit, key).await;
             // Asking the store takes time; a 429 read meanwhile paused the
             // connection here: the token is spent, but the call waits for
             // the pause like any other (checked last, with no await between
@@ -113,10 +131,9 @@ impl Limiter {
     }
 
     /// The tokens a call needs from the store: the connection's key, then its per-key bucket.
-    async fn spend(&self, ports: &Ports, name: &str, conn: &Conn, key: Option<&str>) -> Gate {
+    async fn spend(&self, ports: &Ports, name: &str, limit: &Limit, key: Option<&str>) -> Gate {
         let conn_key = &keys::connection(name);
-        let per_key = conn.rate_limit.as_ref().is_some_and(|rl| rl.key.is_some());
-        match (conn.bucket, per_key, key) {
+        match (limit.bucket, limit.per_key, key) {
             // The connection's own bucket.
             (Some(b), false, _) => self.in_line(ports, conn_key, b).await,
             // A pause on the connection's key, then the rendered key's bucket.
@@ -248,11 +265,7 @@ mod tests {
             release: Notify::new(),
         });
         ports.limits = held.clone();
-        let conn = Conn::new(
-            "crm",
-            serde_json::from_value(serde_json::json!({ "base_url": "http://127.0.0.1:9" }))
-                .unwrap(),
-        );
+        let conn = Limit::default();
         let limiter = Arc::new(Limiter::default());
 
         let gate = {

@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use crate::auth::Credential;
-use crate::config::{Auth, Connection, RequestSpec};
+use crate::config::{Connection, RequestSpec};
 use crate::destination::{self, RedirectRefused, UrlError};
-use crate::hub::Conn;
 use crate::template::{MAX_RENDERED_BYTES, TemplateError, Templates};
 
 /// Per-request timeout when the connection does not set one.
@@ -253,10 +251,10 @@ impl Outbound {
         &self.client
     }
 
-    /// Send `req` on `conn` carrying `cred` and the `Idempotency-Key`.
+    /// Send `req`, carrying `cred` and the `Idempotency-Key`, within `timeout`.
     pub async fn send_with(
         &self,
-        conn: &Conn,
+        timeout: Duration,
         req: &Prepared,
         idempotency_key: &str,
         cred: &Credential,
@@ -264,7 +262,7 @@ impl Outbound {
         let mut b = self
             .client
             .request(req.method.clone(), &req.url)
-            .timeout(conn.call_timeout);
+            .timeout(timeout);
         for (k, v) in &req.headers {
             b = b.header(k, v);
         }
@@ -292,17 +290,14 @@ impl Outbound {
             Body::Form(f) => b.form(f),
         };
         let started = Instant::now();
-        let resp = b.send().await.map_err(|e| classify(e, conn.call_timeout))?;
+        let resp = b.send().await.map_err(|e| classify(e, timeout))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| classify(e, conn.call_timeout))?;
+        let bytes = resp.bytes().await.map_err(|e| classify(e, timeout))?;
         let body = parse_body(&bytes);
         Ok(Response {
             status,
@@ -313,27 +308,16 @@ impl Outbound {
     }
 }
 
-/// The credential of a connection with static auth (none for `oauth2`).
-pub fn static_credential(conn: &Connection) -> Credential {
-    use base64::Engine;
-    match &conn.auth {
-        None | Some(Auth::OAuth2 { .. }) => Credential::None,
-        Some(Auth::Bearer { token }) => {
-            Credential::Header("Authorization".into(), format!("Bearer {token}"))
-        }
-        Some(Auth::Basic { username, password }) => {
-            let cred =
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-            Credential::Header("Authorization".into(), format!("Basic {cred}"))
-        }
-        Some(Auth::ApiKey { header, query, key }) => match query {
-            Some(q) => Credential::Query(q.clone(), key.clone()),
-            None => Credential::Header(
-                header.clone().unwrap_or_else(|| "X-API-Key".into()),
-                key.clone(),
-            ),
-        },
-    }
+/// What a call carries for its connection's auth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Credential {
+    /// Nothing.
+    #[default]
+    None,
+    /// A header.
+    Header(String, String),
+    /// A query parameter.
+    Query(String, String),
 }
 
 /// The useful part of a transport error ("connection refused", "reset by peer").

@@ -13,6 +13,7 @@
 //! assert_eq!(loaded.config.connections["crm"].base_url, "https://crm.example.com");
 //! ```
 
+mod classify;
 mod de;
 mod de_error;
 mod diagnostic;
@@ -27,6 +28,7 @@ mod templates;
 mod validate;
 mod yaml;
 
+pub use classify::{Outcome, StatusRule};
 pub use diagnostic::{ConfigErrors, Diagnostic};
 pub use duration::Dur;
 pub use env::EnvLookup;

@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::classify::Outcome;
 use super::duration::Dur;
 
 /// A ferry configuration file (`version: 1`).
@@ -83,18 +84,6 @@ pub struct CircuitBreaker {
     /// How long it stays open before one probe call (default 30s).
     #[serde(default)]
     pub open_for: Option<Dur>,
-}
-
-/// What an answer with a given status means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The call did what it should (e.g. `409` for an upsert that already happened).
-    Success,
-    /// Worth trying again, with backoff.
-    Retry,
-    /// Trying again cannot help: the run is dead-lettered with the reason.
-    Fail,
 }
 
 /// Connection authentication. Secret fields must be references such as `${env:NAME}`.

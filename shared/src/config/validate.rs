@@ -6,11 +6,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::classify::Outcome;
 use super::diagnostic::{Diagnostic, Path, did_you_mean};
 use super::load::{Flow, Parsed, Target};
 use super::model::{
-    Auth, Batch, Connection, Grant, Outcome, Pagination, Poll, RateLimit, RetryPolicy, Step,
-    SyncDef, Workflow,
+    Auth, Batch, Connection, Grant, Pagination, Poll, RateLimit, RetryPolicy, Step, SyncDef,
+    Workflow,
 };
 use super::sources;
 use super::templates::{Jinja, Scope};
@@ -256,7 +257,7 @@ fn oauth2(
 /// `classify` keys are a status (`"409"`) or a class (`"4xx"`).
 fn classify(rules: &std::collections::BTreeMap<String, Outcome>, path: &Path, r: &mut Report<'_>) {
     for key in rules.keys() {
-        if crate::retry::StatusRule::parse(key).is_none() {
+        if super::StatusRule::parse(key).is_none() {
             r.error(
                 &path.key(key),
                 format!(

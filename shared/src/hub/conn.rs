@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use crate::breaker::Settings;
 use crate::config::Connection;
-use crate::limits::bucket;
+use crate::limits::Limit;
 use crate::outbound::DEFAULT_TIMEOUT;
-use crate::ports::Bucket;
 
 /// A resolved connection. It reads as its config too (`conn.base_url`).
 #[derive(Debug, Clone)]
@@ -21,8 +20,8 @@ pub struct Conn {
     pub config: Connection,
     /// How long one call may take.
     pub call_timeout: Duration,
-    /// The token bucket of its `rate_limit` (per rendered key with `rate_limit.key`).
-    pub bucket: Option<Bucket>,
+    /// Its `rate_limit`: the token bucket, per rendered key or not.
+    pub limit: Limit,
     /// Its circuit breaker; `None` when turned off.
     pub breaker: Option<Settings>,
     /// How long a step's claim is leased: the call, a retry after a `401`,
@@ -36,7 +35,7 @@ impl Conn {
         let call_timeout = config.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
         Conn {
             name: name.to_owned(),
-            bucket: config.rate_limit.as_ref().map(bucket),
+            limit: Limit::of(config.rate_limit.as_ref()),
             breaker: Settings::of(&config),
             call_timeout,
             step_lease: step_lease(call_timeout),

@@ -204,8 +204,7 @@ fn redact_json_with(v: &serde_json::Value, r: &dyn Fn(&str) -> String) -> serde_
 /// user nor the password literally) and each secret as a query string encodes it.
 fn with_derived(config: &Config, mut secrets: Vec<String>) -> Vec<String> {
     for conn in config.connections.values() {
-        if let crate::auth::Credential::Header(_, value) = crate::outbound::static_credential(conn)
-        {
+        if let crate::auth::Credential::Header(_, value) = crate::auth::static_credential(conn) {
             if let Some((_, encoded)) = value.split_once("Basic ") {
                 secrets.push(encoded.to_owned());
             }

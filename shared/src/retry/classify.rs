@@ -6,29 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::RETRY_AFTER_CAP;
-use crate::config::Outcome;
-
-/// A `classify` key: one status, or a class such as `4xx`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusRule {
-    /// Exactly this status.
-    Exact(u16),
-    /// Every status whose first digit is this.
-    Class(u16),
-}
-
-impl StatusRule {
-    /// `"409"` or `"4xx"` (100–599); anything else is `None`.
-    pub fn parse(key: &str) -> Option<Self> {
-        let k = key.trim().to_ascii_lowercase();
-        if let Some(d) = k.strip_suffix("xx") {
-            let d: u16 = d.parse().ok()?;
-            return (d.to_string().len() == 1 && (1..=5).contains(&d)).then_some(Self::Class(d));
-        }
-        let n: u16 = k.parse().ok()?;
-        (k.len() == 3 && (100..=599).contains(&n)).then_some(Self::Exact(n))
-    }
-}
+use crate::config::{Outcome, StatusRule};
 
 /// The `classify` rules that apply to a step: its own first, then its connection's.
 #[derive(Debug, Clone, Copy, Default)]

@@ -19,7 +19,8 @@ use crate::config::RetryPolicy;
 use crate::model::Failure;
 
 mod classify;
-pub use classify::{Rules, StatusRule, Verdict, judge, judge_status, parse_retry_after};
+pub use crate::config::StatusRule;
+pub use classify::{Rules, Verdict, judge, judge_status, parse_retry_after};
 
 /// Attempts in all, the first included, when the config says nothing.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
