@@ -12,7 +12,7 @@
 //!   when it stops for now, whatever the outcome: succeeded, dead-lettered,
 //!   waiting for a retry or for a rate limit.
 //! - **Waiting is not an attempt.** A run that finds every slot taken goes
-//!   back to the queue ([`Disposition::Requeue`]) for a random
+//!   back to the queue ([`crate::execute::Disposition::Requeue`]) for a random
 //!   [`WAIT_MIN`]–[`WAIT_MAX`], so the runs waiting on one key do not all
 //!   wake together. No order is kept among them.
 //! - **A crashed holder.** The lease ([`lease`]) covers the longest the run

@@ -4,7 +4,8 @@
 //! Where to look:
 //! - a webhook is verified in [`verify`], and accepted (dedupe, enqueue) in [`ingest`];
 //! - a run is executed step by step in [`execute`]; whether a failure is
-//!   retried, and when, is decided in [`retry`];
+//!   retried, and when, is decided in one place, [`retry::decide`] (steps,
+//!   batched steps and sync polls alike);
 //! - where a request may go (path values, base URL, redirects) is decided
 //!   in [`destination`];
 //! - a call is made in [`call`]: the rate limit is spent in [`limits`] through
@@ -18,7 +19,9 @@
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
 //! - storage is behind [`ports`]; [`store`] has the adapters; every key
 //!   written to the store is built in [`keys`];
-//! - the config format and its validation are in [`config`]; what flows
+//! - the config format and its validation are in [`config`]; the hub
+//!   ([`hub`]) resolves it once at start (connections: [`hub::Conn`]; a
+//!   run's flow: [`flow::FlowName`]); what flows
 //!   where (`ferry graph`) is read from it in [`describe`];
 //! - `contract` (tests, or the `contract` feature): the port contract suites
 //!   every adapter must pass.
