@@ -15,6 +15,7 @@ macro_rules! out {
     }};
 }
 
+mod aws;
 mod bench;
 mod bench_execute;
 mod bins;
@@ -27,6 +28,7 @@ mod runs;
 mod sandbox;
 mod send;
 mod serve;
+mod store_opt;
 mod sync;
 
 /// ferry — a serverless integration hub.
@@ -73,6 +75,11 @@ enum Command {
     },
     /// Draw what flows where (sources, workflows, steps, connections, syncs).
     Graph(graph::GraphArgs),
+    /// Create the AWS store (table and queues) on any endpoint.
+    Aws {
+        #[command(subcommand)]
+        command: aws::AwsCommand,
+    },
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -113,6 +120,7 @@ fn main() -> ExitCode {
             Command::Sync { command } => sync::run(command).await,
             Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,
+            Command::Aws { command } => aws::run(command).await,
             Command::Bench {
                 command: BenchCommand::Ingest(args),
             } => bench::run(args).await,

@@ -1,21 +1,20 @@
 //! `ferry runs list|show`: the run log, for people and for scripts (`--json`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use ferry::model::{RunQuery, RunRecord, RunStatus};
 
-use crate::dev::{DEFAULT_DATA, open_store};
+use crate::store_opt::StoreArgs;
 
 /// `ferry runs ...`.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// Recent runs, newest first.
     List {
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
         /// Only this workflow.
         #[arg(long)]
         workflow: Option<String>,
@@ -33,9 +32,9 @@ pub enum RunsCommand {
     Show {
         /// Run id.
         id: String,
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -56,13 +55,13 @@ fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
 pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RunsCommand::List {
-            data,
+            store,
             workflow,
             status,
             limit,
             json,
         } => {
-            let store = open_store(&data)?;
+            let store = store.open().await?;
             let status = status.as_deref().map(parse_status).transpose()?;
             let runs = store
                 .ports()
@@ -98,8 +97,8 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        RunsCommand::Show { id, data, json } => {
-            let store = open_store(&data)?;
+        RunsCommand::Show { id, store, json } => {
+            let store = store.open().await?;
             let Some(run) = store.ports().runs.get(&id).await? else {
                 eprintln!("no run with id {id}");
                 return Ok(ExitCode::FAILURE);
