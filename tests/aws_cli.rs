@@ -231,6 +231,42 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
         hub.config.to_str().unwrap(),
     ]);
     assert_eq!(pass["outcome"], "completed", "{pass}");
+    // The filters, on the index and after it (`--where`).
+    let event_ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["runs", "list"];
+        all.extend_from_slice(args);
+        ask(&all)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        event_ids(&["--source", "website-form", "--event-id", "ok-1"]),
+        ["ok-1"]
+    );
+    assert_eq!(
+        event_ids(&["--workflow", "new-lead", "--status", "dead_lettered"]),
+        ["bad-1"]
+    );
+    assert_eq!(event_ids(&["--source", "elsewhere"]), Vec::<String>::new());
+    // The sync pass above is a run too.
+    assert_eq!(event_ids(&["--since", "1h"]).len(), 3);
+    assert_eq!(
+        event_ids(&["--since", "1h", "--workflow", "new-lead"]),
+        ["bad-1", "ok-1"]
+    );
+    assert_eq!(event_ids(&["--until", "1h"]), Vec::<String>::new());
+    assert_eq!(
+        event_ids(&["--where", "steps.contact.status == 'failed'"]),
+        ["bad-1"]
+    );
+    assert_eq!(
+        event_ids(&["--where", "event.id == 'ok-1'", "--limit", "1"]),
+        ["ok-1"]
+    );
+
     let sync = ask(&["sync", "status", "--config", hub.config.to_str().unwrap()]);
     assert!(sync[0]["state"]["last_run"].is_object(), "{sync}");
     let connections = ask(&["connections", "--config", hub.config.to_str().unwrap()]);

@@ -24,6 +24,7 @@ mod dev;
 mod dlq;
 mod env;
 mod graph;
+mod run_filter;
 mod runs;
 mod sandbox;
 mod send;

@@ -3,27 +3,22 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use ferry::model::{RunQuery, RunRecord, RunStatus};
+use ferry::model::RunRecord;
 
+use crate::run_filter::RunFilter;
 use crate::store_opt::StoreArgs;
 
 /// `ferry runs ...`.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// Recent runs, newest first.
+    /// Recent runs, newest first, filtered (see docs/operations.md for which filter uses which index).
     List {
         /// The store: `--store embedded --data DIR` (default) or `--store aws`.
         #[command(flatten)]
         store: StoreArgs,
-        /// Only this workflow.
-        #[arg(long)]
-        workflow: Option<String>,
-        /// Only this status (queued, running, retrying, succeeded, skipped, dead_lettered, auth_failed).
-        #[arg(long)]
-        status: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        /// Which runs.
+        #[command(flatten)]
+        filter: RunFilter,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -41,37 +36,16 @@ pub enum RunsCommand {
     },
 }
 
-fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
-    RunStatus::ALL
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| {
-            let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-            anyhow::anyhow!("unknown status {s:?}; one of {}", all.join(", "))
-        })
-}
-
 /// Run a `runs` subcommand.
 pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RunsCommand::List {
             store,
-            workflow,
-            status,
-            limit,
+            filter,
             json,
         } => {
-            let store = store.open().await?;
-            let status = status.as_deref().map(parse_status).transpose()?;
-            let runs = store
-                .ports()
-                .runs
-                .list(&RunQuery {
-                    workflow,
-                    status,
-                    limit,
-                })
-                .await?;
+            let ports = store.open().await?.ports();
+            let runs = filter.list(&*ports.runs, ports.clock.now_ms()).await?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&runs)?);
             } else if runs.is_empty() {

@@ -3,7 +3,8 @@
 //! mirrors this schema):
 //!
 //! - one DynamoDB table, on-demand: `pk` (S, hash) and `sk` (S, range); GSIs
-//!   `by_workflow` (`gsi1pk`, `gsi1sk`) and `by_status` (`gsi2pk`, `gsi2sk`),
+//!   `by_workflow` (`gsi1pk`, `gsi1sk`), `by_status` (`gsi2pk`, `gsi2sk`),
+//!   `by_source` (`gsi3pk`, `gsi3sk`) and `by_event` (`gsi4pk`, `gsi4sk`),
 //!   all strings, projecting all attributes; TTL on `expires_at`;
 //! - a dead-letter queue (`<name>-dlq` unless named) and a work queue `<name>` whose redrive
 //!   policy sends a message there after `max_receives` receives; both keep
@@ -21,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::item::{EXPIRES_AT, PK, SK};
-use super::runs::{BY_STATUS, BY_WORKFLOW};
+use super::runs::{BY_EVENT, BY_SOURCE, BY_STATUS, BY_WORKFLOW};
 use super::{AwsNames, error_code, unavailable};
 use crate::ports::{StoreError, StoreResult};
 
@@ -112,14 +113,19 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Sto
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(
-            [PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]
-                .map(string)
-                .to_vec(),
+            [
+                PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk",
+                "gsi4sk",
+            ]
+            .map(string)
+            .to_vec(),
         ))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
         .global_secondary_indexes(index(BY_WORKFLOW, "gsi1pk", "gsi1sk"))
         .global_secondary_indexes(index(BY_STATUS, "gsi2pk", "gsi2sk"))
+        .global_secondary_indexes(index(BY_SOURCE, "gsi3pk", "gsi3sk"))
+        .global_secondary_indexes(index(BY_EVENT, "gsi4pk", "gsi4sk"))
         .send()
         .await;
     match created {
