@@ -150,8 +150,7 @@ fn shape(v: &Value) -> BTreeSet<String> {
     out
 }
 
-/// What the CLI answers about one store: (runs list, the good run, the bad
-/// run, dlq list, sync status, connections), after one good and one bad event.
+/// What the CLI answers about one store after one good and one bad event.
 struct Answers {
     runs: Value,
     good: Value,
@@ -159,6 +158,7 @@ struct Answers {
     dlq: Value,
     sync: Value,
     connections: Value,
+    status: Value,
 }
 
 /// Send one event that succeeds and one the CRM refuses (400: dead-lettered
@@ -270,6 +270,28 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
     let sync = ask(&["sync", "status", "--config", hub.config.to_str().unwrap()]);
     assert!(sync[0]["state"]["last_run"].is_object(), "{sync}");
     let connections = ask(&["connections", "--config", hub.config.to_str().unwrap()]);
+    let status = ask(&["status", "--config", hub.config.to_str().unwrap()]);
+    assert_eq!(
+        status["workflows"],
+        json!([{ "workflow": "new-lead", "runs": { "dead_lettered": 1, "succeeded": 1 }, "truncated": false }]),
+        "{status}"
+    );
+    assert_eq!(status["sources"][0]["source"], "website-form", "{status}");
+    assert_eq!(status["sources"][0]["last_event_id"], "bad-1", "{status}");
+    assert_eq!(
+        status["connections"],
+        json!([
+            { "connection": "chat", "state": "ok", "until": null },
+            { "connection": "crm", "state": "ok", "until": null }
+        ]),
+        "{status}"
+    );
+    assert_eq!(status["dlq_depth"], 1, "{status}");
+    assert_eq!(status["syncs"][0]["sync"], "contacts", "{status}");
+    assert_eq!(
+        status["syncs"][0]["last_pass"]["outcome"], "completed",
+        "{status}"
+    );
 
     // Replay: the letter leaves the DLQ and the run runs again (the CRM now says 200).
     let letter = dlq[0]["id"].as_str().unwrap();
@@ -298,6 +320,7 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
         dlq,
         sync,
         connections,
+        status,
     }
 }
 
@@ -360,6 +383,7 @@ async fn the_cli_works_on_the_aws_store_as_on_the_embedded_one() {
         ("dlq list", &on_aws.dlq, &local.dlq),
         ("sync status", &on_aws.sync, &local.sync),
         ("connections", &on_aws.connections, &local.connections),
+        ("status", &on_aws.status, &local.status),
     ] {
         assert!(!shape(aws).is_empty(), "{what}: {aws}");
         assert_eq!(shape(aws), shape(local), "{what}: {aws} vs {local}");

@@ -29,6 +29,7 @@ mod runs;
 mod sandbox;
 mod send;
 mod serve;
+mod status;
 mod store_opt;
 mod sync;
 
@@ -59,6 +60,8 @@ enum Command {
     Send(send::SendArgs),
     /// Each connection's circuit breaker (closed, open, probing: since when, why) and 429 pause.
     Connections(connections::ConnectionsArgs),
+    /// The hub on one screen: runs per workflow (24 h), last event per source, connections, DLQ depth, syncs.
+    Status(status::StatusArgs),
     /// Read the run log.
     Runs {
         #[command(subcommand)]
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
             }
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
+            Command::Status(args) => status::run(args).await,
             Command::Connections(args) => connections::run(args).await,
             Command::Sync { command } => sync::run(command).await,
             Command::Graph(args) => graph::run(args),
