@@ -196,6 +196,8 @@ fn every_command_exits_quietly_when_its_reader_goes_away() {
         &["runs", "list", "--data", data],
         &["connections", "--json", "--config", config, "--data", data],
         &["connections", "--config", config, "--data", data],
+        &["status", "--json", "--config", config, "--data", data],
+        &["status", "--config", config, "--data", data],
         &["dlq", "list", "--json", "--config", config, "--data", data],
         &[
             "sync", "status", "--json", "--config", config, "--data", data,

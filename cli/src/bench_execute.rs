@@ -206,6 +206,7 @@ async fn succeeded(ports: &Ports, limit: usize) -> anyhow::Result<usize> {
             workflow: None,
             status: Some(RunStatus::Succeeded),
             limit,
+            ..RunQuery::default()
         })
         .await?;
     Ok(runs.len())

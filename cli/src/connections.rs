@@ -1,6 +1,6 @@
 //! `ferry connections`: each connection's circuit breaker (closed, open until
 //! when, probing; since when and why) and whether a `429` has paused it, read
-//! from the embedded store. The logic is `ferry::breaker::status`.
+//! from the selected store. The logic is `ferry::breaker::status`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 use ferry::breaker::{ConnectionStatus, State};
 
-use crate::dev::{DEFAULT_DATA, build_hub};
+use crate::store_opt::{StoreArgs, build_hub};
 
 /// `ferry connections` options.
 #[derive(Debug, Args)]
@@ -16,9 +16,9 @@ pub struct ConnectionsArgs {
     /// The config file.
     #[arg(long, short, default_value = "examples/new-lead.yaml")]
     pub config: PathBuf,
-    /// Directory of the embedded store.
-    #[arg(long, default_value = DEFAULT_DATA)]
-    pub data: PathBuf,
+    /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// KEY=VALUE file for `${env:NAME}` references.
     #[arg(long)]
     pub env_file: Option<PathBuf>,
@@ -29,7 +29,7 @@ pub struct ConnectionsArgs {
 
 /// Run `ferry connections`.
 pub async fn run(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
-    let Some(hub) = build_hub(&args.config, args.env_file.as_deref(), &args.data)? else {
+    let Some(hub) = build_hub(&args.config, args.env_file.as_deref(), &args.store).await? else {
         return Ok(ExitCode::FAILURE);
     };
     let all = ferry::breaker::status(&hub).await?;

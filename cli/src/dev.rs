@@ -1,5 +1,6 @@
-//! `ferry dev`: the whole hub in one process on the embedded store — webhook
-//! URLs, queue workers, the sync scheduler and the sandbox.
+//! `ferry dev`: the whole hub in one process, on the embedded store or on
+//! DynamoDB + SQS (`--store aws`) — webhook URLs, queue workers, the sync
+//! scheduler and the sandbox.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,9 +25,9 @@ use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::sync::{RunOptions, Trigger, run_sync_with};
 use tokio::sync::watch;
 
-use crate::env::load_config;
 use crate::sandbox::Sandbox;
 use crate::serve::{Bounds, serve};
+use crate::store_opt::{Store, StoreArgs, StoreKind, build};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -44,9 +45,9 @@ pub struct DevArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// Directory for the embedded store.
-    #[arg(long, default_value = DEFAULT_DATA)]
-    pub data: PathBuf,
+    /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// KEY=VALUE file for `${env:NAME}` references (default: `<config>.env` when it exists).
     #[arg(long)]
     pub env_file: Option<PathBuf>,
@@ -111,51 +112,31 @@ fn lock_data(data: &Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-/// Load the config (printing every problem) and build the hub on the embedded store in `data`.
-pub fn build_hub(
-    config: &Path,
-    env_file: Option<&Path>,
-    data: &Path,
-) -> anyhow::Result<Option<Arc<Hub>>> {
-    Ok(build(config, env_file, data)?.map(|(hub, _)| hub))
-}
-
-fn build(
-    config: &Path,
-    env_file: Option<&Path>,
-    data: &Path,
-) -> anyhow::Result<Option<(Arc<Hub>, Arc<SqliteStore>)>> {
-    let loaded = match load_config(config, env_file) {
-        Ok(l) => l,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(None);
-        }
-    };
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
-    let store = open_store(data)?;
-    let hub =
-        Hub::new(loaded.config, loaded.secrets, store.ports()).map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Some((hub, store)))
-}
-
 /// Run the hub until Ctrl-C.
 pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
-    let _lock = lock_data(&args.data)?;
-    let Some((hub, store)) = build(&args.config, args.env_file.as_deref(), &args.data)? else {
+    // One `ferry dev` per data directory; on AWS any number share the store
+    // (SQS's visibility timeouts release what a dead process held).
+    let _lock = match args.store.store {
+        StoreKind::Embedded => Some(lock_data(&args.store.data)?),
+        StoreKind::Aws => None,
+    };
+    let Some((hub, store)) = build(&args.config, args.env_file.as_deref(), &args.store).await?
+    else {
         return Ok(ExitCode::FAILURE);
     };
     // We hold the data directory: whatever a previous process still held is orphaned.
-    match store.recover_after_crash().await {
-        Ok(r) if r.messages + r.claims > 0 => eprintln!(
-            "ferry: resuming after an unclean stop: {} run(s) released, {} step claim(s) dropped",
-            r.messages, r.claims
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not release work held by a previous process"),
+    if let Store::Embedded(store) = &store {
+        match store.recover_after_crash().await {
+            Ok(r) if r.messages + r.claims > 0 => eprintln!(
+                "ferry: resuming after an unclean stop: {} run(s) released, {} step claim(s) dropped",
+                r.messages, r.claims
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release work held by a previous process")
+            }
+        }
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -314,7 +295,12 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<
     let base = format!("http://{addr}");
     out!("ferry dev — the hub is running on {base}");
     out!("  config:  {}", args.config.display());
-    out!("  data:    {}", args.data.join("ferry.db").display());
+    match args.store.store {
+        StoreKind::Embedded => out!("  data:    {}", args.store.data.join("ferry.db").display()),
+        StoreKind::Aws => {
+            out!("  store:   DynamoDB + SQS (FERRY_TABLE, FERRY_QUEUE_URL, FERRY_DLQ_URL)")
+        }
+    }
     out!("  webhook URLs:");
     for name in hub.config.sources.keys() {
         out!("    POST {base}/hooks/{name}");
@@ -340,7 +326,7 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<
             "    {exe} send {source} --config {} --file {file} --url {base}",
             args.config.display()
         );
-        out!("  then: {exe} runs list --data {}", args.data.display());
+        out!("  then: {exe} runs list {}", args.store.flag());
     }
     out!("Ctrl-C stops (in-flight runs finish first).");
     Ok(())

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::dev::{DEFAULT_DATA, build_hub};
+use crate::store_opt::{StoreArgs, build_hub};
 
 /// `ferry dlq ...`.
 #[derive(Debug, Subcommand)]
@@ -15,9 +15,9 @@ pub enum DlqCommand {
         /// The config file.
         #[arg(long, short, default_value = "examples/new-lead.yaml")]
         config: PathBuf,
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
         /// KEY=VALUE file for `${env:NAME}` references.
         #[arg(long)]
         env_file: Option<PathBuf>,
@@ -35,9 +35,9 @@ pub enum DlqCommand {
         /// The config file.
         #[arg(long, short, default_value = "examples/new-lead.yaml")]
         config: PathBuf,
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
         /// KEY=VALUE file for `${env:NAME}` references.
         #[arg(long)]
         env_file: Option<PathBuf>,
@@ -49,12 +49,12 @@ pub async fn run(cmd: DlqCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DlqCommand::List {
             config,
-            data,
+            store,
             env_file,
             limit,
             json,
         } => {
-            let Some(hub) = build_hub(&config, env_file.as_deref(), &data)? else {
+            let Some(hub) = build_hub(&config, env_file.as_deref(), &store).await? else {
                 return Ok(ExitCode::FAILURE);
             };
             let letters = ferry::dlq::list(&hub, limit)
@@ -85,10 +85,10 @@ pub async fn run(cmd: DlqCommand) -> anyhow::Result<ExitCode> {
         DlqCommand::Replay {
             id,
             config,
-            data,
+            store,
             env_file,
         } => {
-            let Some(hub) = build_hub(&config, env_file.as_deref(), &data)? else {
+            let Some(hub) = build_hub(&config, env_file.as_deref(), &store).await? else {
                 return Ok(ExitCode::FAILURE);
             };
             match ferry::dlq::replay(&hub, &id).await {

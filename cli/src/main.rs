@@ -15,6 +15,7 @@ macro_rules! out {
     }};
 }
 
+mod aws;
 mod bench;
 mod bench_execute;
 mod bins;
@@ -23,10 +24,13 @@ mod dev;
 mod dlq;
 mod env;
 mod graph;
+mod run_filter;
 mod runs;
 mod sandbox;
 mod send;
 mod serve;
+mod status;
+mod store_opt;
 mod sync;
 
 /// ferry — a serverless integration hub.
@@ -56,6 +60,8 @@ enum Command {
     Send(send::SendArgs),
     /// Each connection's circuit breaker (closed, open, probing: since when, why) and 429 pause.
     Connections(connections::ConnectionsArgs),
+    /// The hub on one screen: runs per workflow (24 h), last event per source, connections, DLQ depth, syncs.
+    Status(status::StatusArgs),
     /// Read the run log.
     Runs {
         #[command(subcommand)]
@@ -73,6 +79,11 @@ enum Command {
     },
     /// Draw what flows where (sources, workflows, steps, connections, syncs).
     Graph(graph::GraphArgs),
+    /// Create the AWS store (table and queues) on any endpoint.
+    Aws {
+        #[command(subcommand)]
+        command: aws::AwsCommand,
+    },
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -109,10 +120,12 @@ fn main() -> ExitCode {
             }
             Command::Send(args) => send::run(args).await,
             Command::Runs { command } => runs::run(command).await,
+            Command::Status(args) => status::run(args).await,
             Command::Connections(args) => connections::run(args).await,
             Command::Sync { command } => sync::run(command).await,
             Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,
+            Command::Aws { command } => aws::run(command).await,
             Command::Bench {
                 command: BenchCommand::Ingest(args),
             } => bench::run(args).await,

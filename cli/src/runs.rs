@@ -1,30 +1,24 @@
 //! `ferry runs list|show`: the run log, for people and for scripts (`--json`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use ferry::model::{RunQuery, RunRecord, RunStatus};
+use ferry::model::RunRecord;
 
-use crate::dev::{DEFAULT_DATA, open_store};
+use crate::run_filter::RunFilter;
+use crate::store_opt::StoreArgs;
 
 /// `ferry runs ...`.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// Recent runs, newest first.
+    /// Recent runs, newest first, filtered (see docs/operations.md for which filter uses which index).
     List {
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
-        /// Only this workflow.
-        #[arg(long)]
-        workflow: Option<String>,
-        /// Only this status (queued, running, retrying, succeeded, skipped, dead_lettered, auth_failed).
-        #[arg(long)]
-        status: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Which runs.
+        #[command(flatten)]
+        filter: RunFilter,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -33,46 +27,25 @@ pub enum RunsCommand {
     Show {
         /// Run id.
         id: String,
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
         /// JSON output.
         #[arg(long)]
         json: bool,
     },
 }
 
-fn parse_status(s: &str) -> anyhow::Result<RunStatus> {
-    RunStatus::ALL
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| {
-            let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-            anyhow::anyhow!("unknown status {s:?}; one of {}", all.join(", "))
-        })
-}
-
 /// Run a `runs` subcommand.
 pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RunsCommand::List {
-            data,
-            workflow,
-            status,
-            limit,
+            store,
+            filter,
             json,
         } => {
-            let store = open_store(&data)?;
-            let status = status.as_deref().map(parse_status).transpose()?;
-            let runs = store
-                .ports()
-                .runs
-                .list(&RunQuery {
-                    workflow,
-                    status,
-                    limit,
-                })
-                .await?;
+            let ports = store.open().await?.ports();
+            let runs = filter.list(&*ports.runs, ports.clock.now_ms()).await?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&runs)?);
             } else if runs.is_empty() {
@@ -98,8 +71,8 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        RunsCommand::Show { id, data, json } => {
-            let store = open_store(&data)?;
+        RunsCommand::Show { id, store, json } => {
+            let store = store.open().await?;
             let Some(run) = store.ports().runs.get(&id).await? else {
                 eprintln!("no run with id {id}");
                 return Ok(ExitCode::FAILURE);

@@ -10,21 +10,21 @@ use clap::Subcommand;
 use ferry::sync::{Outcome, PollState, Progress, RunOptions, SyncState, Trigger, run_sync_with};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dev::{DEFAULT_DATA, build_hub};
+use crate::store_opt::{StoreArgs, build_hub};
 
 /// `ferry sync ...`.
 #[derive(Debug, Subcommand)]
 pub enum SyncCommand {
-    /// Run sync NAME once now (its runs execute when `ferry dev` runs on the same data).
+    /// Run sync NAME once now (its runs execute when `ferry dev` runs on the same store).
     Run {
         /// Sync name.
         name: String,
         /// The config file.
         #[arg(long, short)]
         config: PathBuf,
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
         /// Env file.
         #[arg(long)]
         env_file: Option<PathBuf>,
@@ -40,9 +40,9 @@ pub enum SyncCommand {
         /// The config file.
         #[arg(long, short)]
         config: PathBuf,
-        /// Directory of the embedded store.
-        #[arg(long, default_value = DEFAULT_DATA)]
-        data: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
         /// Env file.
         #[arg(long)]
         env_file: Option<PathBuf>,
@@ -58,12 +58,12 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
         SyncCommand::Run {
             name,
             config,
-            data,
+            store,
             env_file,
             budget,
             json,
         } => {
-            let Some(hub) = build_hub(&config, env_file.as_deref(), &data)? else {
+            let Some(hub) = build_hub(&config, env_file.as_deref(), &store).await? else {
                 return Ok(ExitCode::FAILURE);
             };
             let bar = ProgressBar::new_spinner();
@@ -115,11 +115,7 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
                         out!("  {f}");
                     }
                     out!("  cursor: {}", cursor_text(&r.state));
-                    out!(
-                        "  run log: ferry runs show {} --data {}",
-                        r.run_id,
-                        data.display()
-                    );
+                    out!("  run log: ferry runs show {} {}", r.run_id, store.flag());
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -130,11 +126,11 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
         }
         SyncCommand::Status {
             config,
-            data,
+            store,
             env_file,
             json,
         } => {
-            let Some(hub) = build_hub(&config, env_file.as_deref(), &data)? else {
+            let Some(hub) = build_hub(&config, env_file.as_deref(), &store).await? else {
                 return Ok(ExitCode::FAILURE);
             };
             let mut rows = Vec::new();

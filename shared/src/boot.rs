@@ -75,23 +75,43 @@ pub async fn ports_from(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result
             .map_err(|e| format!("FERRY_STORE {store}: {e}"))?
             .ports())
         }
-        None if store == "aws" => {
-            let names = aws_names(env)?;
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-            if let Some(endpoint) = env("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
-                loader = loader.endpoint_url(endpoint);
-            }
-            let config = loader.load().await;
-            if config.region().is_none() {
-                return Err("FERRY_STORE=aws: no AWS region (set AWS_REGION)".into());
-            }
-            tracing::info!(table = %names.table, queue = %names.queue_url, "store: DynamoDB + SQS");
-            Ok(AwsStore::new(&config, names, clock).ports())
-        }
+        None if store == "aws" => Ok(aws_store(env, clock)
+            .await
+            .map_err(|e| format!("FERRY_STORE=aws: {e}"))?
+            .ports()),
         _ => Err(format!(
             "FERRY_STORE={store:?}: expected `aws` or `sqlite:<path>`"
         )),
     }
+}
+
+/// The AWS SDK config from the usual AWS environment that `env` answers
+/// (region, credentials; `AWS_ENDPOINT_URL` points every client at an
+/// emulator). An error when no region is set.
+pub async fn aws_sdk_config(
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<aws_config::SdkConfig, String> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err("no AWS region (set AWS_REGION)".into());
+    }
+    Ok(config)
+}
+
+/// The AWS store `FERRY_TABLE`, `FERRY_QUEUE_URL` and `FERRY_DLQ_URL` name
+/// (every missing one named in the error), on [`aws_sdk_config`].
+pub async fn aws_store(
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<AwsStore>, String> {
+    let names = aws_names(env)?;
+    let config = aws_sdk_config(env).await?;
+    tracing::info!(table = %names.table, queue = %names.queue_url, "store: DynamoDB + SQS");
+    Ok(AwsStore::new(&config, names, clock))
 }
 
 /// `FERRY_TABLE`, `FERRY_QUEUE_URL`, `FERRY_DLQ_URL`; every missing one named.
@@ -114,7 +134,7 @@ fn aws_names(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<AwsNames, 
     if missing.is_empty() {
         Ok(names)
     } else {
-        Err(format!("FERRY_STORE=aws: {}", missing.join("; ")))
+        Err(missing.join("; "))
     }
 }
 

@@ -253,6 +253,14 @@ pub struct RunQuery {
     pub workflow: Option<String>,
     /// Only runs with this status.
     pub status: Option<RunStatus>,
+    /// Only runs of events from this source.
+    pub source: Option<String>,
+    /// Only runs of this event id.
+    pub event_id: Option<String>,
+    /// Only runs created at or after this time.
+    pub since: Option<Millis>,
+    /// Only runs created before this time.
+    pub until: Option<Millis>,
     /// At most this many (0: the adapter's default of 100).
     pub limit: usize,
 }

@@ -427,6 +427,7 @@ async fn runs_by_workflow_query_newest_first_without_a_scan() {
             workflow: Some(wf.clone()),
             status: None,
             limit: 3,
+            ..RunQuery::default()
         })
         .await
         .unwrap();
@@ -442,22 +443,71 @@ async fn runs_by_workflow_query_newest_first_without_a_scan() {
             workflow: Some(wf.clone()),
             status: Some(RunStatus::Queued),
             limit: 0,
+            ..RunQuery::default()
         },
         RunQuery {
             workflow: None,
             status: Some(RunStatus::Queued),
             limit: 10,
+            ..RunQuery::default()
         },
         RunQuery {
             workflow: None,
             status: None,
             limit: 10,
+            ..RunQuery::default()
+        },
+        RunQuery {
+            since: Some(T0),
+            until: Some(T0 + 1),
+            ..RunQuery::default()
         },
     ] {
         store.list(&query).await.unwrap();
         let ops = recorder.take();
         assert!(
             !ops.is_empty() && ops.iter().all(|op| op.starts_with("Query ")),
+            "{query:?}: {ops:?}"
+        );
+    }
+
+    // The most selective filter picks the index: event, workflow, source, status.
+    for (query, index) in [
+        (
+            RunQuery {
+                event_id: Some("e".into()),
+                workflow: Some(wf.clone()),
+                source: Some("form".into()),
+                ..RunQuery::default()
+            },
+            "by_event",
+        ),
+        (
+            RunQuery {
+                workflow: Some(wf.clone()),
+                source: Some("form".into()),
+                status: Some(RunStatus::Queued),
+                ..RunQuery::default()
+            },
+            "by_workflow",
+        ),
+        (
+            RunQuery {
+                source: Some("form".into()),
+                status: Some(RunStatus::Queued),
+                since: Some(T0),
+                ..RunQuery::default()
+            },
+            "by_source",
+        ),
+    ] {
+        store.list(&query).await.unwrap();
+        let ops = recorder.take();
+        assert!(
+            !ops.is_empty()
+                && ops
+                    .iter()
+                    .all(|op| op.starts_with(&format!("Query {index} "))),
             "{query:?}: {ops:?}"
         );
     }

@@ -168,6 +168,7 @@ impl Rig {
             workflow: Some("push".into()),
             status: None,
             limit: RUNS + 10,
+            ..RunQuery::default()
         };
         self.hub.ports.runs.list(&query).await.unwrap()
     }

@@ -14,6 +14,7 @@ pub(super) fn cases() -> Vec<Case> {
         put_get_roundtrip,
         list_filters_newest_first,
         list_default_limit,
+        list_by_source_event_and_time,
     );
     all.extend(case_list!("cursors":
         cursor_optimistic_versions,
@@ -114,6 +115,7 @@ async fn list_filters_newest_first(b: Arc<dyn Backend>) {
         workflow: Some(wf.clone()),
         status,
         limit,
+        ..RunQuery::default()
     };
 
     let all = ids(runs.list(&query(None, 0)).await.unwrap());
@@ -153,12 +155,113 @@ async fn list_filters_newest_first(b: Arc<dyn Backend>) {
             workflow: None,
             status: Some(RunStatus::DeadLettered),
             limit: 50,
+            ..RunQuery::default()
         })
         .await
         .unwrap();
     assert!(any.len() <= 50);
     assert!(any.iter().all(|r| r.status == RunStatus::DeadLettered));
     assert!(any.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+}
+
+/// `list` filters by source, event id and a time range (since inclusive,
+/// until exclusive), alone and combined with workflow and status.
+async fn list_by_source_event_and_time(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let (wf, src, other_src) = (unique("wf"), unique("src"), unique("src"));
+    let mut made = Vec::new();
+    for i in 0..4 {
+        let mut r = run(&wf, RunStatus::Succeeded, T0 + i * 1_000);
+        r.source = if i == 3 {
+            other_src.clone()
+        } else {
+            src.clone()
+        };
+        if i == 2 {
+            r.status = RunStatus::DeadLettered;
+        }
+        runs.create(&r).await.unwrap();
+        made.push(r);
+    }
+    let ids = |rs: Vec<RunRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let list = |q: RunQuery| async move { ids(runs.list(&q).await.unwrap()) };
+    let id = |i: usize| made[i].id.clone();
+
+    let by_source = RunQuery {
+        source: Some(src.clone()),
+        ..RunQuery::default()
+    };
+    assert_eq!(list(by_source.clone()).await, [id(2), id(1), id(0)]);
+    assert_eq!(
+        list(RunQuery {
+            status: Some(RunStatus::DeadLettered),
+            ..by_source.clone()
+        })
+        .await,
+        [id(2)]
+    );
+    assert_eq!(
+        list(RunQuery {
+            since: Some(T0 + 1_000),
+            until: Some(T0 + 2_000),
+            ..by_source.clone()
+        })
+        .await,
+        [id(1)],
+        "since is inclusive, until exclusive"
+    );
+    assert_eq!(
+        list(RunQuery {
+            event_id: Some(made[3].event_id.clone()),
+            ..RunQuery::default()
+        })
+        .await,
+        [id(3)]
+    );
+    assert!(
+        list(RunQuery {
+            event_id: Some(made[3].event_id.clone()),
+            source: Some(src.clone()),
+            ..RunQuery::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        list(RunQuery {
+            workflow: Some(wf.clone()),
+            source: Some(other_src.clone()),
+            ..RunQuery::default()
+        })
+        .await,
+        [id(3)]
+    );
+    assert_eq!(
+        list(RunQuery {
+            workflow: Some(wf.clone()),
+            since: Some(T0 + 2_000),
+            ..RunQuery::default()
+        })
+        .await,
+        [id(3), id(2)]
+    );
+    // No indexed filter but time: every status, newest first, within the range.
+    let window = list(RunQuery {
+        since: Some(T0 + 1_000),
+        until: Some(T0 + 3_000),
+        limit: 1_000,
+        ..RunQuery::default()
+    })
+    .await;
+    assert!(
+        window.contains(&id(1)) && window.contains(&id(2)),
+        "{window:?}"
+    );
+    assert!(
+        !window.contains(&id(0)) && !window.contains(&id(3)),
+        "{window:?}"
+    );
 }
 
 /// `limit: 0` means the default of 100.

@@ -3,14 +3,15 @@
 //! mirrors this schema):
 //!
 //! - one DynamoDB table, on-demand: `pk` (S, hash) and `sk` (S, range); GSIs
-//!   `by_workflow` (`gsi1pk`, `gsi1sk`) and `by_status` (`gsi2pk`, `gsi2sk`),
+//!   `by_workflow` (`gsi1pk`, `gsi1sk`), `by_status` (`gsi2pk`, `gsi2sk`),
+//!   `by_source` (`gsi3pk`, `gsi3sk`) and `by_event` (`gsi4pk`, `gsi4sk`),
 //!   all strings, projecting all attributes; TTL on `expires_at`;
-//! - a dead-letter queue `<name>-dlq` and a work queue `<name>` whose redrive
+//! - a dead-letter queue (`<name>-dlq` unless named) and a work queue `<name>` whose redrive
 //!   policy sends a message there after `max_receives` receives; both keep
 //!   messages 14 days.
 //!
 //! Each function tolerates what already exists (same name): it is safe to run
-//! twice.
+//! twice. `ferry aws provision` is the command line for it.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::item::{EXPIRES_AT, PK, SK};
-use super::runs::{BY_STATUS, BY_WORKFLOW};
+use super::runs::{BY_EVENT, BY_SOURCE, BY_STATUS, BY_WORKFLOW};
 use super::{AwsNames, error_code, unavailable};
 use crate::ports::{StoreError, StoreResult};
 
@@ -57,9 +58,20 @@ pub async fn provision(
     queue: &str,
     spec: QueueSpec,
 ) -> StoreResult<AwsNames> {
+    provision_with_dlq(config, table, queue, &format!("{queue}-dlq"), spec).await
+}
+
+/// Create the table `table`, the dead-letter queue `dlq` and the queue `queue`.
+pub async fn provision_with_dlq(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    queue: &str,
+    dlq: &str,
+    spec: QueueSpec,
+) -> StoreResult<AwsNames> {
     create_table(&aws_sdk_dynamodb::Client::new(config), table).await?;
     let (queue_url, dlq_url) =
-        create_queues(&aws_sdk_sqs::Client::new(config), queue, spec).await?;
+        create_queue_pair(&aws_sdk_sqs::Client::new(config), queue, dlq, spec).await?;
     Ok(AwsNames {
         table: table.to_owned(),
         queue_url,
@@ -101,14 +113,19 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Sto
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(
-            [PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]
-                .map(string)
-                .to_vec(),
+            [
+                PK, SK, "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "gsi4pk",
+                "gsi4sk",
+            ]
+            .map(string)
+            .to_vec(),
         ))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
         .global_secondary_indexes(index(BY_WORKFLOW, "gsi1pk", "gsi1sk"))
         .global_secondary_indexes(index(BY_STATUS, "gsi2pk", "gsi2sk"))
+        .global_secondary_indexes(index(BY_SOURCE, "gsi3pk", "gsi3sk"))
+        .global_secondary_indexes(index(BY_EVENT, "gsi4pk", "gsi4sk"))
         .send()
         .await;
     match created {
@@ -165,10 +182,20 @@ pub async fn create_queues(
     name: &str,
     spec: QueueSpec,
 ) -> StoreResult<(String, String)> {
+    create_queue_pair(client, name, &format!("{name}-dlq"), spec).await
+}
+
+/// Create `dlq` and `name` (redriving to it); their URLs.
+pub async fn create_queue_pair(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    dlq: &str,
+    spec: QueueSpec,
+) -> StoreResult<(String, String)> {
     let retention = RETENTION_SECS.to_string();
     let dlq_url = client
         .create_queue()
-        .queue_name(format!("{name}-dlq"))
+        .queue_name(dlq)
         .attributes(QueueAttributeName::MessageRetentionPeriod, &retention)
         .send()
         .await

@@ -1,12 +1,16 @@
 //! [`RunLog`] on DynamoDB: one item per run (`run#<id>`) holding the record as
-//! JSON, indexed by two global secondary indexes so no listing scans:
+//! JSON, indexed by four global secondary indexes so no listing scans. All
+//! share the sort key `<created_at>#<id>`, so `since`/`until` are a key
+//! condition on whichever index a query uses; the first filter in this order
+//! picks the index, the others are a `FilterExpression` within it (paged until
+//! the limit is met):
 //!
-//! - `by_workflow` (`gsi1pk` = `wf#<workflow>`, `gsi1sk` = `<created_at>#<id>`):
-//!   "recent runs of workflow X" is one Query, newest first; a status filter
-//!   on top is a `FilterExpression` within that workflow's runs (paged until
-//!   the limit is met).
-//! - `by_status` (`gsi2pk` = `st#<status>`, same sort key): runs of one status;
-//!   with no filter at all, one Query per status, merged newest first.
+//! - `by_event` (`gsi4pk` = `ev#<event_id>`): the runs of one event;
+//! - `by_workflow` (`gsi1pk` = `wf#<workflow>`): "recent runs of workflow X";
+//! - `by_source` (`gsi3pk` = `src#<source>`): runs of one source's events;
+//! - `by_status` (`gsi2pk` = `st#<status>`): runs of one status; with no
+//!   filter at all (time only, or nothing), one Query per status, merged
+//!   newest first.
 //!
 //! `created_at` is zero-padded to 20 digits so the string sort key orders like
 //! the number. Index reads are eventually consistent (as GSIs are): a run put a
@@ -25,6 +29,10 @@ const KIND: &str = "run";
 pub(super) const BY_WORKFLOW: &str = "by_workflow";
 /// The index for "runs with a status".
 pub(super) const BY_STATUS: &str = "by_status";
+/// The index for "runs of a source's events".
+pub(super) const BY_SOURCE: &str = "by_source";
+/// The index for "runs of an event".
+pub(super) const BY_EVENT: &str = "by_event";
 /// Runs listed when a query's `limit` is 0.
 const DEFAULT_LIST_LIMIT: usize = 100;
 /// Items read per page when a status filter drops some of them.
@@ -68,6 +76,8 @@ fn to_item(run: &RunRecord) -> StoreResult<Item> {
         ("record".to_owned(), s(json)),
         ("workflow".to_owned(), s(&run.workflow)),
         ("status".to_owned(), s(run.status.as_str())),
+        ("source".to_owned(), s(&run.source)),
+        ("event_id".to_owned(), s(&run.event_id)),
         ("created_at".to_owned(), n(run.created_at)),
         ("gsi1pk".to_owned(), s(format!("wf#{}", run.workflow))),
         ("gsi1sk".to_owned(), s(sk.clone())),
@@ -75,7 +85,11 @@ fn to_item(run: &RunRecord) -> StoreResult<Item> {
             "gsi2pk".to_owned(),
             s(format!("st#{}", run.status.as_str())),
         ),
-        ("gsi2sk".to_owned(), s(sk)),
+        ("gsi2sk".to_owned(), s(sk.clone())),
+        ("gsi3pk".to_owned(), s(format!("src#{}", run.source))),
+        ("gsi3sk".to_owned(), s(sk.clone())),
+        ("gsi4pk".to_owned(), s(format!("ev#{}", run.event_id))),
+        ("gsi4sk".to_owned(), s(sk)),
     ]);
     Ok(item)
 }
@@ -136,23 +150,37 @@ impl RunLog for AwsStore {
         } else {
             query.limit
         };
-        match (&query.workflow, query.status) {
-            (Some(workflow), status) => {
-                let pk = format!("wf#{workflow}");
-                self.query_index(BY_WORKFLOW, "gsi1pk", &pk, status, limit)
-                    .await
+        let range = SortRange {
+            since: query.since,
+            until: query.until,
+        };
+        // The most selective filter picks the index; the rest filter within it.
+        let mut filters: Vec<(&str, String)> = Vec::new();
+        let mut index = None;
+        let mut pick = |attr: &'static str, value: Option<String>, ix: Index| {
+            if let Some(value) = value {
+                if index.is_none() {
+                    index = Some((ix, value));
+                } else {
+                    filters.push((attr, value));
+                }
             }
-            (None, Some(status)) => {
-                let pk = format!("st#{}", status.as_str());
-                self.query_index(BY_STATUS, "gsi2pk", &pk, None, limit)
-                    .await
-            }
-            (None, None) => {
+        };
+        pick("event_id", query.event_id.clone(), Index::Event);
+        pick("workflow", query.workflow.clone(), Index::Workflow);
+        pick("source", query.source.clone(), Index::Source);
+        pick(
+            "status",
+            query.status.map(|s| s.as_str().to_owned()),
+            Index::Status,
+        );
+        match index {
+            Some((ix, value)) => self.query_index(ix, &value, range, &filters, limit).await,
+            None => {
                 let mut all = Vec::new();
                 for status in ALL_STATUSES {
-                    let pk = format!("st#{}", status.as_str());
                     all.extend(
-                        self.query_index(BY_STATUS, "gsi2pk", &pk, None, limit)
+                        self.query_index(Index::Status, status.as_str(), range, &[], limit)
                             .await?,
                     );
                 }
@@ -164,23 +192,75 @@ impl RunLog for AwsStore {
     }
 }
 
+/// The run indexes: name, key attributes, partition key prefix.
+#[derive(Debug, Clone, Copy)]
+enum Index {
+    Workflow,
+    Status,
+    Source,
+    Event,
+}
+
+impl Index {
+    /// (index name, partition key attribute, sort key attribute, partition key prefix).
+    fn keys(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Index::Workflow => (BY_WORKFLOW, "gsi1pk", "gsi1sk", "wf#"),
+            Index::Status => (BY_STATUS, "gsi2pk", "gsi2sk", "st#"),
+            Index::Source => (BY_SOURCE, "gsi3pk", "gsi3sk", "src#"),
+            Index::Event => (BY_EVENT, "gsi4pk", "gsi4sk", "ev#"),
+        }
+    }
+}
+
+/// `since` (inclusive) and `until` (exclusive) on the shared sort key.
+#[derive(Debug, Clone, Copy)]
+struct SortRange {
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl SortRange {
+    /// The key condition on sort key `sk` (`#sk`), with its values.
+    fn condition(self) -> (Option<&'static str>, Vec<(&'static str, String)>) {
+        // `<ms>#` sorts before every `<ms>#<id>`: since is inclusive, until exclusive.
+        let at = |ms: i64| format!("{:020}#", ms.max(0));
+        match (self.since, self.until) {
+            (None, None) => (None, vec![]),
+            (Some(a), None) => (Some("#sk >= :since"), vec![(":since", at(a))]),
+            (None, Some(b)) => (Some("#sk < :until"), vec![(":until", at(b))]),
+            (Some(a), Some(b)) => (
+                Some("#sk BETWEEN :since AND :until"),
+                vec![(":since", at(a)), (":until", at(b))],
+            ),
+        }
+    }
+}
+
 impl AwsStore {
-    /// Newest first from `index` where its partition key `pk_name` is `pk`,
-    /// optionally only runs with `status`, up to `limit` (paging as needed).
+    /// Newest first from `index` where its partition key is `value`, within
+    /// `range`, keeping only items whose attributes equal `filters`, up to
+    /// `limit` (paging as needed).
     async fn query_index(
         &self,
-        index: &str,
-        pk_name: &str,
-        pk: &str,
-        status: Option<RunStatus>,
+        index: Index,
+        value: &str,
+        range: SortRange,
+        filters: &[(&str, String)],
         limit: usize,
     ) -> StoreResult<Vec<RunRecord>> {
+        let (name, pk_name, sk_name, prefix) = index.keys();
+        let (sk_cond, sk_values) = range.condition();
+        let mut key_cond = "#pk = :pk".to_owned();
+        if let Some(c) = sk_cond {
+            key_cond = format!("{key_cond} AND {c}");
+        }
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             // A filter applies after `Limit`: read pages of a useful size then.
             let mut want = limit - out.len();
-            if status.is_some() {
+            if !filters.is_empty() {
                 want = want.max(FILTERED_PAGE);
             }
             let want = i32::try_from(want).unwrap_or(i32::MAX);
@@ -188,18 +268,28 @@ impl AwsStore {
                 .dynamo
                 .query()
                 .table_name(&self.names.table)
-                .index_name(index)
-                .key_condition_expression("#pk = :pk")
+                .index_name(name)
+                .key_condition_expression(&key_cond)
                 .expression_attribute_names("#pk", pk_name)
-                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":pk", s(format!("{prefix}{value}")))
                 .scan_index_forward(false)
                 .limit(want)
                 .set_exclusive_start_key(start.take());
-            if let Some(status) = status {
-                q = q
-                    .filter_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", s(status.as_str()));
+            if sk_cond.is_some() {
+                q = q.expression_attribute_names("#sk", sk_name);
+            }
+            for (k, v) in &sk_values {
+                q = q.expression_attribute_values(*k, s(v));
+            }
+            if !filters.is_empty() {
+                let mut terms = Vec::new();
+                for (i, (attr, v)) in filters.iter().enumerate() {
+                    terms.push(format!("#f{i} = :f{i}"));
+                    q = q
+                        .expression_attribute_names(format!("#f{i}"), *attr)
+                        .expression_attribute_values(format!(":f{i}"), s(v));
+                }
+                q = q.filter_expression(terms.join(" AND "));
             }
             let page = q.send().await.map_err(|e| unavailable("run list", e))?;
             for item in page.items() {

@@ -78,6 +78,30 @@ impl RunLog for SqliteStore {
             args.push(Value::Text(status.as_str().to_owned()));
             filters.push(format!("status = ?{}", args.len()));
         }
+        // Source and event id live in the record's JSON (no column yet): the
+        // runs_created order bounds the walk by the limit and time range.
+        if let Some(source) = &query.source {
+            args.push(Value::Text(source.clone()));
+            filters.push(format!(
+                "json_extract(record, '$.source') = ?{}",
+                args.len()
+            ));
+        }
+        if let Some(event_id) = &query.event_id {
+            args.push(Value::Text(event_id.clone()));
+            filters.push(format!(
+                "json_extract(record, '$.event_id') = ?{}",
+                args.len()
+            ));
+        }
+        if let Some(since) = query.since {
+            args.push(Value::Integer(since));
+            filters.push(format!("created_at >= ?{}", args.len()));
+        }
+        if let Some(until) = query.until {
+            args.push(Value::Integer(until));
+            filters.push(format!("created_at < ?{}", args.len()));
+        }
         let limit = if query.limit == 0 {
             DEFAULT_LIST_LIMIT
         } else {

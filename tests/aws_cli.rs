@@ -1,0 +1,411 @@
+//! The `ferry` binary on the AWS store, against the emulator
+//! `scripts/emulators` runs (moto's server at `FERRY_TEST_AWS_ENDPOINT`):
+//! `ferry aws provision` stands the store up, `ferry dev --store aws` runs
+//! events on it, and `runs`, `dlq`, `sync status` and `connections` with
+//! `--store aws` answer in the same JSON shape as on the embedded store.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Answer, Hub, Target, eventually, ferry_bin, test_log};
+
+const CONFIG: &str = include_str!("../examples/minimal.yaml");
+const SECRET: &str = "form-secret-for-tests";
+
+/// A sync whose schedule is not due during the test; `sync run` runs it.
+const SYNC: &str = r#"
+syncs:
+  contacts:
+    schedule: cron(0 2 * * ? *)
+    source:
+      connection: crm
+      request: { method: GET, path: /people, query: { updated_since: "{{ watermark }}" } }
+      records: response.body.results
+      id: record.id
+      version: record.updated_at
+      watermark: record.updated_at
+      start: "2024-01-01T00:00:00Z"
+    map:
+      email: "{{ record.email }}"
+    steps:
+      - { id: push, connection: crm, request: { method: PUT, path: "/people/{{ body.email }}" } }
+"#;
+
+/// moto's endpoint, or `None` (a loud skip) outside `scripts/emulators run`;
+/// with `FERRY_REQUIRE_AWS=1` a missing endpoint fails.
+fn emulator(test: &str) -> Option<String> {
+    if let Ok(e) = std::env::var("FERRY_TEST_AWS_ENDPOINT")
+        && !e.trim().is_empty()
+    {
+        return Some(e);
+    }
+    assert!(
+        std::env::var("FERRY_REQUIRE_AWS").as_deref() != Ok("1"),
+        "{test}: FERRY_REQUIRE_AWS=1 but FERRY_TEST_AWS_ENDPOINT is not set"
+    );
+    eprintln!("\n*** SKIPPED {test}: run it under `scripts/emulators run -- cargo test …` ***\n");
+    None
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Run `ferry args…` with `env` added: (exit code, stdout, stderr).
+fn ferry(args: &[&str], env: &[(String, String)]) -> (i32, String, String) {
+    let out = Command::new(ferry_bin())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("FERRY_LOG", test_log())
+        .output()
+        .expect("ferry runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `ferry args… --json` that must succeed, parsed.
+fn json_of(args: &[&str], env: &[(String, String)]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let (code, out, err) = ferry(&all, env);
+    assert_eq!(code, 0, "ferry {all:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ferry {all:?}: {e}: {out}"))
+}
+
+/// `ferry aws provision` on the emulator; the `export NAME=VALUE` lines it prints.
+fn provision(table: &str, queue: &str) -> Vec<(String, String)> {
+    let (code, out, err) = ferry(
+        &[
+            "aws",
+            "provision",
+            "--table",
+            table,
+            "--queue",
+            queue,
+            "--max-receives",
+            "3",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "provision: {err}");
+    out.lines()
+        .map(|l| {
+            let (k, v) = l
+                .strip_prefix("export ")
+                .and_then(|l| l.split_once('='))
+                .unwrap_or_else(|| panic!("not an export line: {l:?}"));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+fn var<'a>(env: &'a [(String, String)], name: &str) -> &'a str {
+    &env.iter().find(|(k, _)| k == name).unwrap().1
+}
+
+/// The hub on `store_args`, with the config's connections at `target`.
+fn start(dir: &Path, target: &Target, store_env: &[(String, String)], extra: &[&str]) -> Hub {
+    let crm = format!("{}/crm", target.url());
+    let chat = format!("{}/chat", target.url());
+    let mut env: Vec<(&str, &str)> = vec![
+        ("CRM_URL", &crm),
+        ("CRM_TOKEN", "crm-token-for-tests"),
+        ("CHAT_URL", &chat),
+        ("FORM_SECRET", SECRET),
+    ];
+    env.extend(store_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Hub::start_with(dir, &format!("{CONFIG}{SYNC}"), &env, extra)
+}
+
+/// The keys of a JSON object (of each element, for an array), recursively,
+/// as paths: what "the same JSON shape" compares.
+fn shape(v: &Value) -> BTreeSet<String> {
+    fn walk(v: &Value, at: &str, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let p = format!("{at}.{k}");
+                    out.insert(p.clone());
+                    walk(v, &p, out);
+                }
+            }
+            Value::Array(a) => {
+                for v in a {
+                    walk(v, &format!("{at}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(v, "", &mut out);
+    out
+}
+
+/// What the CLI answers about one store after one good and one bad event.
+struct Answers {
+    runs: Value,
+    good: Value,
+    bad: Value,
+    dlq: Value,
+    sync: Value,
+    connections: Value,
+    status: Value,
+}
+
+/// Send one event that succeeds and one the CRM refuses (400: dead-lettered
+/// at once), wait for both, then ask the CLI with `store` (`--store aws` or
+/// `--data DIR`) and the hub's environment; replay the dead letter and check it is gone.
+async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
+    let env = &hub.env;
+    let (status, good) = hub.post_signed("website-form", SECRET, &lead("ok-1")).await;
+    assert_eq!(status, 202, "{good}");
+    let (status, bad) = hub
+        .post_signed("website-form", SECRET, &lead("bad-1"))
+        .await;
+    assert_eq!(status, 202, "{bad}");
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(store)
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let ask = |args: &[&str]| {
+        let args = with(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        json_of(&args, env)
+    };
+    let show = |id: &str| ask(&["runs", "show", id]);
+    let good_id = good["run_id"].as_str().unwrap().to_owned();
+    let bad_id = bad["run_id"].as_str().unwrap().to_owned();
+    let finished = |id: String| async move {
+        eventually(&format!("run {id}"), Duration::from_secs(30), || async {
+            let run = show(&id);
+            matches!(run["status"].as_str(), Some("succeeded" | "dead_lettered")).then_some(run)
+        })
+        .await
+    };
+    let good = finished(good_id).await;
+    let bad = finished(bad_id.clone()).await;
+    assert_eq!(good["status"], "succeeded", "{good}");
+    assert_eq!(bad["status"], "dead_lettered", "{bad}");
+
+    let runs = eventually(
+        "both runs listed final",
+        Duration::from_secs(10),
+        || async {
+            let runs = ask(&["runs", "list"]);
+            let finals = runs
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| matches!(r["status"].as_str(), Some("succeeded" | "dead_lettered")))
+                .count();
+            (finals == 2).then_some(runs)
+        },
+    )
+    .await;
+    let dlq = eventually("the dead letter", Duration::from_secs(10), || async {
+        let dlq = ask(&["dlq", "list", "--config", hub.config.to_str().unwrap()]);
+        (dlq.as_array().unwrap().len() == 1).then_some(dlq)
+    })
+    .await;
+    assert_eq!(dlq[0]["run_id"], bad_id.as_str(), "{dlq}");
+    assert!(
+        dlq[0]["reason"].as_str().unwrap().contains("HTTP 400"),
+        "{dlq}"
+    );
+    let pass = ask(&[
+        "sync",
+        "run",
+        "contacts",
+        "--config",
+        hub.config.to_str().unwrap(),
+    ]);
+    assert_eq!(pass["outcome"], "completed", "{pass}");
+    // The filters, on the index and after it (`--where`).
+    let event_ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["runs", "list"];
+        all.extend_from_slice(args);
+        ask(&all)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        event_ids(&["--source", "website-form", "--event-id", "ok-1"]),
+        ["ok-1"]
+    );
+    assert_eq!(
+        event_ids(&["--workflow", "new-lead", "--status", "dead_lettered"]),
+        ["bad-1"]
+    );
+    assert_eq!(event_ids(&["--source", "elsewhere"]), Vec::<String>::new());
+    // The sync pass above is a run too.
+    assert_eq!(event_ids(&["--since", "1h"]).len(), 3);
+    assert_eq!(
+        event_ids(&["--since", "1h", "--workflow", "new-lead"]),
+        ["bad-1", "ok-1"]
+    );
+    assert_eq!(event_ids(&["--until", "1h"]), Vec::<String>::new());
+    assert_eq!(
+        event_ids(&["--where", "steps.contact.status == 'failed'"]),
+        ["bad-1"]
+    );
+    assert_eq!(
+        event_ids(&["--where", "event.id == 'ok-1'", "--limit", "1"]),
+        ["ok-1"]
+    );
+
+    let sync = ask(&["sync", "status", "--config", hub.config.to_str().unwrap()]);
+    assert!(sync[0]["state"]["last_run"].is_object(), "{sync}");
+    let connections = ask(&["connections", "--config", hub.config.to_str().unwrap()]);
+    let status = ask(&["status", "--config", hub.config.to_str().unwrap()]);
+    assert_eq!(
+        status["workflows"],
+        json!([{ "workflow": "new-lead", "runs": { "dead_lettered": 1, "succeeded": 1 }, "truncated": false }]),
+        "{status}"
+    );
+    assert_eq!(status["sources"][0]["source"], "website-form", "{status}");
+    assert_eq!(status["sources"][0]["last_event_id"], "bad-1", "{status}");
+    assert_eq!(
+        status["connections"],
+        json!([
+            { "connection": "chat", "state": "ok", "until": null },
+            { "connection": "crm", "state": "ok", "until": null }
+        ]),
+        "{status}"
+    );
+    assert_eq!(status["dlq_depth"], 1, "{status}");
+    assert_eq!(status["syncs"][0]["sync"], "contacts", "{status}");
+    assert_eq!(
+        status["syncs"][0]["last_pass"]["outcome"], "completed",
+        "{status}"
+    );
+
+    // Replay: the letter leaves the DLQ and the run runs again (the CRM now says 200).
+    let letter = dlq[0]["id"].as_str().unwrap();
+    let args = with(&[
+        "dlq",
+        "replay",
+        letter,
+        "--config",
+        hub.config.to_str().unwrap(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = ferry(&args, env);
+    assert_eq!(code, 0, "replay: {out} {err}");
+    assert!(out.contains(&bad_id), "{out}");
+    eventually("the replayed run", Duration::from_secs(30), || async {
+        (show(&bad_id)["status"] == "succeeded").then_some(())
+    })
+    .await;
+    let after = ask(&["dlq", "list", "--config", hub.config.to_str().unwrap()]);
+    assert_eq!(after, json!([]), "replayed letters leave the DLQ");
+
+    Answers {
+        runs,
+        good,
+        bad,
+        dlq,
+        sync,
+        connections,
+        status,
+    }
+}
+
+fn lead(id: &str) -> Value {
+    json!({ "submission_id": id, "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace" })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_works_on_the_aws_store_as_on_the_embedded_one() {
+    let Some(_) = emulator("the_cli_works_on_the_aws_store_as_on_the_embedded_one") else {
+        return;
+    };
+    let (table, queue) = (unique("ferry-cli"), unique("ferry-cli"));
+    let aws_env = provision(&table, &queue);
+    assert_eq!(var(&aws_env, "FERRY_STORE"), "aws");
+    assert_eq!(var(&aws_env, "FERRY_TABLE"), table);
+    assert!(var(&aws_env, "FERRY_QUEUE_URL").contains(&queue));
+    assert!(var(&aws_env, "FERRY_DLQ_URL").contains(&format!("{queue}-dlq")));
+    assert_eq!(
+        provision(&table, &queue),
+        aws_env,
+        "provisioning twice is harmless"
+    );
+
+    let aws_dir = tempfile::tempdir().unwrap();
+    let aws_target = Target::start().await;
+    aws_target.script(
+        "/crm/contacts",
+        vec![
+            Answer::ok(json!({"id": "c-1"})),
+            Answer::status(400, json!({"error": "email is invalid"})),
+        ],
+    );
+    aws_target.respond("/crm/people", 200, json!({ "results": [] }));
+    let aws_hub = start(aws_dir.path(), &aws_target, &aws_env, &["--store", "aws"]);
+    let on_aws = exercise(&aws_hub, &["--store", "aws"]).await;
+    assert!(
+        !aws_hub.data.join("ferry.db").exists(),
+        "ferry dev --store aws keeps nothing in --data"
+    );
+
+    let local_dir = tempfile::tempdir().unwrap();
+    let local_target = Target::start().await;
+    local_target.script(
+        "/crm/contacts",
+        vec![
+            Answer::ok(json!({"id": "c-1"})),
+            Answer::status(400, json!({"error": "email is invalid"})),
+        ],
+    );
+    local_target.respond("/crm/people", 200, json!({ "results": [] }));
+    let local_hub = start(local_dir.path(), &local_target, &[], &[]);
+    let data = local_hub.data.to_str().unwrap().to_owned();
+    let local = exercise(&local_hub, &["--data", &data]).await;
+
+    for (what, aws, local) in [
+        ("runs list", &on_aws.runs, &local.runs),
+        ("runs show (succeeded)", &on_aws.good, &local.good),
+        ("runs show (dead-lettered)", &on_aws.bad, &local.bad),
+        ("dlq list", &on_aws.dlq, &local.dlq),
+        ("sync status", &on_aws.sync, &local.sync),
+        ("connections", &on_aws.connections, &local.connections),
+        ("status", &on_aws.status, &local.status),
+    ] {
+        assert!(!shape(aws).is_empty(), "{what}: {aws}");
+        assert_eq!(shape(aws), shape(local), "{what}: {aws} vs {local}");
+    }
+    assert_eq!(on_aws.sync[0]["sync"], "contacts");
+    assert_eq!(on_aws.connections.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_missing_variable_is_named() {
+    let (code, _, err) = ferry(
+        &["runs", "list", "--store", "aws"],
+        &[
+            ("FERRY_TABLE".into(), String::new()),
+            ("FERRY_QUEUE_URL".into(), "http://127.0.0.1:1/q".into()),
+            ("FERRY_DLQ_URL".into(), String::new()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--store aws: FERRY_TABLE is not set; FERRY_DLQ_URL is not set"),
+        "{err}"
+    );
+}
