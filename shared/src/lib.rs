@@ -46,6 +46,7 @@ pub mod model;
 pub mod outbound;
 pub mod ports;
 pub mod retry;
+pub mod runlog;
 pub mod schedule;
 pub mod scheduler;
 pub mod store;

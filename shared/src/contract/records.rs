@@ -42,6 +42,8 @@ fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
+        event: None,
+        expires_at: None,
     }
 }
 
@@ -80,9 +82,33 @@ async fn put_get_roundtrip(b: Arc<dyn Backend>) {
             duration_ms: 120,
             status_code: Some(503),
             error: Some("503".into()),
+            request: Some(crate::runlog::SentRequest {
+                method: "POST".into(),
+                url: "https://api.example.com/v1/x?a=1".into(),
+                headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
+                body: serde_json::json!({ "a": 1 }),
+                truncated: false,
+            }),
+            response: Some(crate::runlog::GotResponse {
+                status: 503,
+                headers: [("retry-after".to_owned(), "2".to_owned())].into(),
+                body: serde_json::json!("busy"),
+                truncated: true,
+            }),
+            decision: Some(crate::runlog::Decided::Retry {
+                in_ms: 2_000,
+                retry_after_honoured: true,
+            }),
         }],
         last_error: Some("503".into()),
     }];
+    r.event = Some(crate::runlog::ReceivedEvent {
+        received_at: T0,
+        headers: [("x-github-event".to_owned(), "push".to_owned())].into(),
+        query: Default::default(),
+        payload: serde_json::json!({ "ref": "main", "n": [1, 2] }),
+        truncated: false,
+    });
     runs.put(&r).await.unwrap();
     assert_eq!(runs.get(&r.id).await.unwrap(), Some(r));
     assert_eq!(runs.get(&unique("no-such-run")).await.unwrap(), None);

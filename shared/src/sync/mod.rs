@@ -321,6 +321,9 @@ async fn finish(
         error: detail.clone(),
         failure: None,
         steps,
+
+        event: None,
+        expires_at: None,
     };
     if let Err(e) = hub.ports.runs.put(&record).await {
         tracing::warn!(sync = run.name, error = %e, "could not record the sync run");

@@ -200,6 +200,9 @@ async fn reject(
         error: Some(why.clone()),
         failure: Some(crate::model::Failure::Mapping),
         steps: vec![],
+
+        event: None,
+        expires_at: None,
     };
     if let Err(e) = hub.ports.runs.create(&rec).await {
         let _ = hub.ports.idempotency.release(&key).await;

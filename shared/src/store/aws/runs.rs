@@ -60,7 +60,7 @@ fn sort_key(run: &RunRecord) -> String {
 }
 
 fn to_item(run: &RunRecord) -> StoreResult<Item> {
-    let json = serde_json::to_string(run)
+    let json = crate::runlog::encode(run)
         .map_err(|e| StoreError::Corrupt(format!("run {:?} cannot be encoded: {e}", run.id)))?;
     let mut item = key(KIND, &run.id);
     let sk = sort_key(run);

@@ -13,7 +13,7 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 
 /// The row for `run`: id, workflow, status, created_at, JSON.
 fn row(run: &RunRecord) -> StoreResult<(String, String, &'static str, i64, String)> {
-    let json = serde_json::to_string(run)
+    let json = crate::runlog::encode(run)
         .map_err(|e| StoreError::Corrupt(format!("run {:?} cannot be encoded: {e}", run.id)))?;
     Ok((
         run.id.clone(),
