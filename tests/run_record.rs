@@ -40,6 +40,7 @@ async fn a_run_record_shows_the_event_and_every_attempt_and_no_secret() {
         })
     });
     let config = r#"version: 1
+retention: 7d
 connections:
   crm:
     base_url: "${env:TARGET}/crm"
@@ -95,6 +96,13 @@ workflows:
     let id = reply["run_id"].as_str().unwrap().to_owned();
     let run = hub.finished(&id).await;
     assert_eq!(run["status"], "succeeded", "{run:#}");
+
+    // Kept 7 days (`retention`) from its last change.
+    let week = 7 * 24 * 3600 * 1000;
+    assert_eq!(
+        run["expires_at"].as_i64().unwrap(),
+        run["updated_at"].as_i64().unwrap() + week
+    );
 
     // The event as received.
     let event = &run["event"];

@@ -259,8 +259,9 @@ pub struct RunRecord {
     /// Absent on runs recorded before it was kept, and on sync runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<ReceivedEvent>,
-    /// When the run (and its payload) expires: gone from reads from then on,
-    /// deleted by the store later. Absent: `created_at` + the default retention.
+    /// When the run (and its payload) expires: `retention` after its last
+    /// change; gone from reads from then on, deleted by the store later.
+    /// Absent (runs written before retention): `updated_at` + 30 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Millis>,
 }
@@ -269,7 +270,7 @@ impl RunRecord {
     /// When the run expires (see [`RunRecord::expires_at`]).
     pub fn expiry(&self) -> Millis {
         self.expires_at
-            .unwrap_or_else(|| crate::runlog::expiry(self.created_at, DEFAULT_RETENTION))
+            .unwrap_or_else(|| crate::runlog::expiry(self.updated_at, DEFAULT_RETENTION))
     }
 }
 

@@ -274,9 +274,9 @@ pub fn encode(run: &RunRecord) -> Result<String, serde_json::Error> {
     serde_json::to_string(&smaller)
 }
 
-/// When a run created at `created_at` expires under `retention`.
-pub fn expiry(created_at: Millis, retention: Duration) -> Millis {
-    crate::clock::after(created_at, retention)
+/// When a run last changed at `updated_at` expires under `retention`.
+pub fn expiry(updated_at: Millis, retention: Duration) -> Millis {
+    crate::clock::after(updated_at, retention)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use ferry::clock::{Clock, SystemClock};
 use ferry::contract::aws::AwsBackend;
 use ferry::hub::Hub;
@@ -169,5 +170,54 @@ workflows:
     assert!(dump.contains("ada@example.com"), "the scan reads the runs");
     for secret in [CRM_TOKEN, FORM_KEY, SENDER_KEY] {
         assert!(!dump.contains(secret), "the table holds {secret}");
+    }
+}
+
+/// A run item carries the table's TTL attribute (`expires_at`, epoch seconds
+/// rounded up) from the record's expiry, so DynamoDB deletes it in time;
+/// reads hide it from its expiry on (the RunLog contract).
+#[tokio::test]
+async fn a_run_item_carries_the_ttl_attribute() {
+    let Some(b) = AwsBackend::new("a_run_item_carries_the_ttl_attribute", 5).await else {
+        return;
+    };
+    let clock = ferry::clock::ManualClock::at(ferry::contract::T0);
+    let store = b.store(clock.clone()).await;
+    let ports = store.ports();
+    let mut run = ports_run();
+    run.expires_at = Some(ferry::contract::T0 + 3_600_500);
+    ports.runs.put(&run).await.unwrap();
+    let item = b
+        .dynamo
+        .get_item()
+        .table_name(store.names().table.clone())
+        .key("pk", AttributeValue::S(format!("run#{}", run.id)))
+        .key("sk", AttributeValue::S("run".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    assert_eq!(ttl, (ferry::contract::T0 + 3_601_000) / 1000);
+    clock.advance(3_600_500);
+    assert_eq!(ports.runs.get(&run.id).await.unwrap(), None);
+}
+
+fn ports_run() -> ferry::model::RunRecord {
+    ferry::model::RunRecord {
+        id: ferry::model::new_run_id(),
+        workflow: "wf".into(),
+        source: "form".into(),
+        event_id: "e".into(),
+        status: RunStatus::Succeeded,
+        attempts: 1,
+        created_at: ferry::contract::T0,
+        updated_at: ferry::contract::T0,
+        error: None,
+        failure: None,
+        steps: Vec::new(),
+        event: None,
+        expires_at: None,
     }
 }

@@ -14,6 +14,7 @@ pub(super) fn cases() -> Vec<Case> {
         put_get_roundtrip,
         list_filters_newest_first,
         list_default_limit,
+        runs_expire_after_their_retention,
     );
     all.extend(case_list!("cursors":
         cursor_optimistic_versions,
@@ -48,6 +49,74 @@ fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
 }
 
 // ---------------------------------------------------------------- runs
+
+/// A run past its `expires_at` (by the store's clock) is gone from `get`
+/// and every listing, and its id may be created anew; a younger run stays.
+/// A record without `expires_at` (written before retention) keeps 30 days
+/// from its last change.
+async fn runs_expire_after_their_retention(b: Arc<dyn Backend>) {
+    const HOUR: i64 = 3_600_000;
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let wf = unique("wf");
+    let mut old = run(&wf, RunStatus::Succeeded, T0);
+    old.expires_at = Some(T0 + HOUR);
+    let mut young = run(&wf, RunStatus::Succeeded, T0 + 1);
+    young.expires_at = Some(T0 + 3 * HOUR);
+    let legacy = run(&wf, RunStatus::Succeeded, T0 + 2);
+    for r in [&old, &young, &legacy] {
+        assert!(runs.create(r).await.unwrap());
+    }
+    let ids = |rs: Vec<RunRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let by_wf = RunQuery {
+        workflow: Some(wf.clone()),
+        ..RunQuery::default()
+    };
+    let listed = ids(runs.list(&by_wf).await.unwrap());
+    assert_eq!(
+        listed,
+        [legacy.id.clone(), young.id.clone(), old.id.clone()]
+    );
+
+    env.advance(Duration::from_millis(2 * HOUR as u64));
+    assert_eq!(runs.get(&old.id).await.unwrap(), None);
+    assert_eq!(runs.get(&young.id).await.unwrap().as_ref(), Some(&young));
+    assert_eq!(
+        ids(runs.list(&by_wf).await.unwrap()),
+        [legacy.id.clone(), young.id.clone()]
+    );
+    let by_status = RunQuery {
+        workflow: Some(wf.clone()),
+        status: Some(RunStatus::Succeeded),
+        limit: 0,
+    };
+    assert_eq!(
+        ids(runs.list(&by_status).await.unwrap()),
+        [legacy.id.clone(), young.id.clone()]
+    );
+    let everything = ids(runs
+        .list(&RunQuery {
+            limit: 10_000,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap());
+    assert!(everything.contains(&young.id) && !everything.contains(&old.id));
+    // The expired id is free again (the same event, re-sent after the retention).
+    let mut again = old.clone();
+    again.created_at = T0 + 2 * HOUR;
+    again.updated_at = again.created_at;
+    again.expires_at = Some(T0 + 5 * HOUR);
+    assert!(runs.create(&again).await.unwrap());
+    assert_eq!(runs.get(&old.id).await.unwrap(), Some(again));
+
+    // 30 days after its last change, the record without an expiry goes too.
+    env.advance(Duration::from_secs(30 * 24 * 3600));
+    for r in [&young, &legacy] {
+        assert_eq!(runs.get(&r.id).await.unwrap(), None);
+    }
+    assert!(runs.list(&by_wf).await.unwrap().is_empty());
+}
 
 /// `create` inserts once; a second create with the same id changes nothing.
 async fn create_is_insert_if_absent(b: Arc<dyn Backend>) {

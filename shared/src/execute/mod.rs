@@ -115,6 +115,7 @@ async fn run_steps(hub: &Hub, flow: Flow<'_>, run: &mut RunRecord, ctx: &mut Val
     run.status = RunStatus::Running;
     run.attempts += 1;
     run.updated_at = hub.ports.clock.now_ms();
+    hub.keep(run);
     if let Err(e) = hub.ports.runs.put(run).await {
         tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
         return Disposition::RetryIn(STORE_RETRY);
@@ -170,6 +171,7 @@ pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> D
     if let Some(e) = &run.error {
         run.error = Some(hub.redact(e));
     }
+    hub.keep(run);
     match hub.ports.runs.put(run).await {
         Ok(()) => then,
         Err(e) => {
@@ -195,7 +197,7 @@ pub fn new_record(hub: &Hub, job: &RunJob, now: i64) -> RunRecord {
         failure: None,
         steps: Vec::new(),
         event: Some(ReceivedEvent::new(hub, &job.event)),
-        expires_at: None,
+        expires_at: Some(crate::runlog::expiry(now, hub.retention())),
     }
 }
 

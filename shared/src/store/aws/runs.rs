@@ -9,13 +9,16 @@
 //!   with no filter at all, one Query per status, merged newest first.
 //!
 //! `created_at` is zero-padded to 20 digits so the string sort key orders like
-//! the number. Index reads are eventually consistent (as GSIs are): a run put a
+//! the number. Each item carries the table's TTL attribute (`expires_at`, from
+//! [`RunRecord::expiry`]): DynamoDB deletes expired runs within days, so `get`
+//! and `list` also hide a run past its expiry by the store's clock, and
+//! `create` may replace one. Index reads are eventually consistent (as GSIs are): a run put a
 //! moment ago may list with its previous status; `get` reads consistently.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
-use super::item::{Item, PK, get_s, key, n, s};
+use super::item::{EXPIRES_AT, Item, PK, get_s, key, n, s, ttl_seconds};
 use super::{AwsStore, unavailable};
 use crate::model::{RunQuery, RunRecord, RunStatus};
 use crate::ports::{RunLog, StoreError, StoreResult};
@@ -76,6 +79,7 @@ fn to_item(run: &RunRecord) -> StoreResult<Item> {
             s(format!("st#{}", run.status.as_str())),
         ),
         ("gsi2sk".to_owned(), s(sk)),
+        (EXPIRES_AT.to_owned(), ttl_seconds(run.expiry())),
     ]);
     Ok(item)
 }
@@ -93,8 +97,11 @@ impl RunLog for AwsStore {
             .put_item()
             .table_name(&self.names.table)
             .set_item(Some(to_item(run)?))
-            .condition_expression("attribute_not_exists(#pk)")
+            // An expired run DynamoDB has not deleted yet is gone already.
+            .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
             .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":now", n(self.clock.now_ms().max(0) / 1000))
             .send()
             .await;
         match put {
@@ -127,7 +134,9 @@ impl RunLog for AwsStore {
             .send()
             .await
             .map_err(|e| unavailable("run get", e))?;
-        got.item.as_ref().map(decode).transpose()
+        let now = self.clock.now_ms();
+        let run = got.item.as_ref().map(decode).transpose()?;
+        Ok(run.filter(|r| r.expiry() > now))
     }
 
     async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>> {
@@ -202,8 +211,13 @@ impl AwsStore {
                     .expression_attribute_values(":status", s(status.as_str()));
             }
             let page = q.send().await.map_err(|e| unavailable("run list", e))?;
+            let now = self.clock.now_ms();
             for item in page.items() {
-                out.push(decode(item)?);
+                let run = decode(item)?;
+                if run.expiry() <= now {
+                    continue;
+                }
+                out.push(run);
                 if out.len() >= limit {
                     return Ok(out);
                 }
