@@ -4,7 +4,9 @@
 //! Where to look:
 //! - a webhook is verified in [`verify`], and accepted (dedupe, enqueue) in [`ingest`];
 //! - a run is executed step by step in [`execute`]; whether a failure is
-//!   retried, and when, is decided in [`retry`];
+//!   retried, and when, is decided in [`retry`]; what its record shows (the
+//!   event, each attempt's request, response and decision; caps, retention)
+//!   in [`runlog`];
 //! - where a request may go (path values, base URL, redirects) is decided
 //!   in [`destination`];
 //! - a call is made in [`call`]: the rate limit is spent in [`limits`] through

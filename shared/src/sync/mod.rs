@@ -311,7 +311,7 @@ async fn finish(
     }
     let mut record = RunRecord {
         id: run.id.clone(),
-        workflow: crate::flow::FlowName::SyncRecords(&run.name).to_string(),
+        workflow: crate::flow::FlowName::SyncRecords(run.name).to_string(),
         source: trigger.as_str().to_owned(),
         event_id: format!("sync-run@{started}"),
         status,
@@ -321,7 +321,6 @@ async fn finish(
         error: detail.clone(),
         failure: None,
         steps,
-
         event: None,
         expires_at: None,
     };

@@ -186,7 +186,6 @@ impl Cursors for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use crate::clock::ManualClock;
     use crate::contract::T0;
