@@ -71,7 +71,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     // Throughput: queue every run, then let the workers drain them.
-    enqueue(&hub.ports, args.runs, 0).await?;
+    enqueue(&hub, args.runs, 0).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
     let workers = tokio::spawn(ferry::worker::run_workers(
@@ -130,7 +130,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         bare.push(t.elapsed());
     }
-    enqueue(&hub.ports, args.samples, args.runs).await?;
+    enqueue(&hub, args.samples, args.runs).await?;
     let mut full = Vec::with_capacity(args.samples);
     while full.len() < args.samples {
         let msgs = hub
@@ -172,7 +172,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn enqueue(ports: &Ports, n: usize, offset: usize) -> anyhow::Result<()> {
+async fn enqueue(hub: &Hub, n: usize, offset: usize) -> anyhow::Result<()> {
+    let ports = &hub.ports;
     let now = ports.clock.now_ms();
     for chunk in (offset..offset + n).collect::<Vec<_>>().chunks(1000) {
         let mut bodies = Vec::with_capacity(chunk.len());
@@ -190,7 +191,7 @@ async fn enqueue(ports: &Ports, n: usize, offset: usize) -> anyhow::Result<()> {
             };
             ports
                 .runs
-                .create(&ferry::execute::new_record(&job, now))
+                .create(&ferry::execute::new_record(hub, &job, now))
                 .await?;
             bodies.push((Job::Run(job).encode(), Duration::ZERO));
         }

@@ -110,6 +110,15 @@ fn print_run(r: &RunRecord) -> std::io::Result<()> {
             .unwrap_or_default();
         out!("failure   {kind}");
     }
+    if let Some(ev) = &r.event {
+        let cut = if ev.truncated { " (truncated)" } else { "" };
+        out!(
+            "event     received {}  {} headers  payload {}{cut}",
+            ev.received_at,
+            ev.headers.len(),
+            ferry::outbound::excerpt(&ev.payload, 200)
+        );
+    }
     for s in &r.steps {
         out!("  step {:<16} {}", s.id, step_status(s.status));
         for a in &s.attempts {
@@ -120,6 +129,12 @@ fn print_run(r: &RunRecord) -> std::io::Result<()> {
                 a.duration_ms,
                 a.error.as_deref().unwrap_or("")
             );
+            if let Some(req) = &a.request {
+                out!("       {} {}", req.method, req.url);
+            }
+            if let Some(d) = &a.decision {
+                out!("       → {d}");
+            }
         }
     }
     Ok(())

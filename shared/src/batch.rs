@@ -279,6 +279,8 @@ fn split(hub: &Hub, t: Target<'_>, req: &Prepared, out: Called, n: usize) -> Vec
                     hub.redact(&crate::outbound::excerpt(&item_resp.body, 300))
                 ));
             }
+            // The attempt shows the batch request and this item's share of the answer.
+            tried.attempt.response = Some(crate::runlog::GotResponse::new(hub, &item_resp));
             tried.response = Some(item_resp);
             let mut all = tries[..tries.len() - 1].to_vec();
             all.push(tried);
@@ -307,6 +309,7 @@ fn mapping_failure(hub: &Hub, why: &str) -> Called {
             duration_ms: 0,
             status_code: None,
             error: Some(hub.redact(why)),
+            ..crate::model::Attempt::default()
         },
         verdict: Verdict::Fail,
         response: None,

@@ -13,6 +13,7 @@ use crate::limits::Gate;
 use crate::model::Attempt;
 use crate::outbound::{self, CallError, Prepared, Response};
 use crate::retry::{Rules, Verdict, judge};
+use crate::runlog::{GotResponse, SentRequest};
 
 /// How long a `429` without `Retry-After` pauses its connection.
 pub const DEFAULT_429_PAUSE: Duration = Duration::from_secs(1);
@@ -118,6 +119,7 @@ async fn gated(
                     duration_ms: 0,
                     status_code: None,
                     error: Some(why),
+                    ..Attempt::default()
                 },
                 verdict: Verdict::Retry { after: None },
                 response: None,
@@ -219,6 +221,9 @@ fn judge_result(
                     duration_ms: resp.elapsed.as_millis() as u64,
                     status_code: Some(resp.status),
                     error,
+                    request: Some(SentRequest::new(hub, req)),
+                    response: Some(GotResponse::new(hub, &resp)),
+                    decision: None,
                 },
                 verdict,
                 response: Some(resp),
@@ -231,6 +236,8 @@ fn judge_result(
                 duration_ms: (now - started_at).max(0) as u64,
                 status_code: e.status(),
                 error: Some(format!("{} {}: {e}", req.method, req.url)),
+                request: Some(SentRequest::new(hub, req)),
+                ..Attempt::default()
             },
             // A refused redirect or an unbuildable request fails at once
             // (`rejected`, or `mapping` without a status).

@@ -243,7 +243,7 @@ pub async fn accept(
     let now = ports.clock.now_ms();
     let record = async {
         for job in &jobs {
-            if let Err(e) = ports.runs.create(&new_record(job, now)).await {
+            if let Err(e) = ports.runs.create(&new_record(hub, job, now)).await {
                 tracing::warn!(run_id = %job.run_id, error = %e, "could not record queued run");
             }
         }

@@ -5,7 +5,9 @@
 //! - a webhook is verified in [`verify`], and accepted (dedupe, enqueue) in [`ingest`];
 //! - a run is executed step by step in [`execute`]; whether a failure is
 //!   retried, and when, is decided in one place, [`retry::decide`] (steps,
-//!   batched steps and sync polls alike);
+//!   batched steps and sync polls alike); what its record shows (the
+//!   event, each attempt's request, response and decision; caps, retention)
+//!   in [`runlog`];
 //! - where a request may go (path values, base URL, redirects) is decided
 //!   in [`destination`];
 //! - a call is made in [`call`]: the rate limit is spent in [`limits`] through
@@ -49,6 +51,7 @@ pub mod model;
 pub mod outbound;
 pub mod ports;
 pub mod retry;
+pub mod runlog;
 pub mod schedule;
 pub mod scheduler;
 pub mod store;

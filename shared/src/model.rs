@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Millis;
+use crate::runlog::{DEFAULT_RETENTION, Decided, GotResponse, ReceivedEvent, SentRequest};
 
 /// A new run id: a UUIDv7, so ids sort by creation time. For work that has
 /// no event behind it (a sync pass, a benchmark); a run of an event gets
@@ -185,7 +186,7 @@ pub enum StepStatus {
 }
 
 /// One call of a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     /// 1-based attempt number.
     pub n: u32,
@@ -199,6 +200,16 @@ pub struct Attempt {
     /// What went wrong, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The request as sent (capped, redacted; see [`crate::runlog`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<SentRequest>,
+    /// The response as read (capped, redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<GotResponse>,
+    /// What the retry decision made of this attempt (on a step's last attempt
+    /// of each delivery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decided>,
 }
 
 /// A step of a run.
@@ -244,6 +255,23 @@ pub struct RunRecord {
     /// Steps, in workflow order.
     #[serde(default)]
     pub steps: Vec<StepRecord>,
+    /// The event as received (capped, redacted; see [`crate::runlog`]).
+    /// Absent on runs recorded before it was kept, and on sync runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<ReceivedEvent>,
+    /// When the run (and its payload) expires: `retention` after its last
+    /// change; gone from reads from then on, deleted by the store later.
+    /// Absent (runs written before retention): `updated_at` + 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+}
+
+impl RunRecord {
+    /// When the run expires (see [`RunRecord::expires_at`]).
+    pub fn expiry(&self) -> Millis {
+        self.expires_at
+            .unwrap_or_else(|| crate::runlog::expiry(self.updated_at, DEFAULT_RETENTION))
+    }
 }
 
 /// A filter over the run log.

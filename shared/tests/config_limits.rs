@@ -218,6 +218,7 @@ syncs:
       - id: a
         connection: crm
         request: {{ path: /x }}
+retention: {retention}
 "#,
         timeout = v("timeout"),
         requests = v("requests"),
@@ -235,6 +236,7 @@ syncs:
         budget = v("budget"),
         first = v("first"),
         size = v("size"),
+        retention = v("retention"),
     )
 }
 
@@ -263,6 +265,7 @@ mod config_ranges {
             "wait" => "10s",
             "schedule" => "rate(365 days)",
             "first" => "1000000000",
+            "retention" => "3650d",
             _ => unreachable!("{f}"),
         });
         if let Err(e) = load_str(&yaml, &secret) {
@@ -291,6 +294,7 @@ mod config_ranges {
             "schedule" => "rate(18446744073709551615 days)",
             "budget" => "16m",
             "first" => "1000000001",
+            "retention" => "3651d",
             _ => unreachable!("{f}"),
         });
         let lines = load_str(&yaml, &secret).unwrap_err().lines();
@@ -311,6 +315,7 @@ mod config_ranges {
             "line 24: syncs.s.budget: budget 16m is out of range; expected 1s to 15m",
             "line 28: syncs.s.source.pagination.first: first 1000000001 is too large; at most 1000000000",
             "line 28: syncs.s.source.pagination.size: size 10001 is too large; at most 10000",
+            "line 35: retention: retention 3651d is out of range; expected 1d to 3650d",
         ];
         for want in expect {
             assert!(
@@ -332,10 +337,11 @@ mod config_ranges {
             "requests" | "max_attempts" | "max_items" | "size" | "first" => "1",
             "max_body_bytes" => "1",
             "schedule" => "rate(1 minute)",
+            "retention" => "23h",
             _ => unreachable!("{f}"),
         });
         let lines = load_str(&yaml, &secret).unwrap_err().lines();
-        assert_eq!(lines.len(), 9, "{}", lines.join("\n"));
+        assert_eq!(lines.len(), 10, "{}", lines.join("\n"));
         assert!(
             lines
                 .iter()

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::de::from_node;
 use super::de_error::unknown_key;
 use super::diagnostic::{ConfigErrors, Diagnostic, Path, closest};
+use super::duration::Dur;
 use super::env::{self, EnvLookup};
 use super::model::{Config, Connection, Source, Step, SyncDef, Workflow};
 use super::validate;
@@ -105,7 +106,14 @@ fn redact(message: &mut String, secrets: &[String]) {
     }
 }
 
-const TOP_LEVEL: &[&str] = &["version", "connections", "sources", "workflows", "syncs"];
+const TOP_LEVEL: &[&str] = &[
+    "version",
+    "connections",
+    "sources",
+    "workflows",
+    "syncs",
+    "retention",
+];
 
 /// The config as far as it could be read: failed entries are `None`, so the
 /// checks still know their names and a reference to them is not "unknown".
@@ -116,6 +124,7 @@ pub(crate) struct Parsed {
     pub sources: BTreeMap<String, Option<Source>>,
     pub workflows: BTreeMap<String, Flow<Workflow>>,
     pub syncs: BTreeMap<String, Flow<SyncDef>>,
+    pub retention: Option<Dur>,
     /// Every name that refers to another section, as written.
     pub references: Vec<Reference>,
 }
@@ -180,6 +189,7 @@ impl Parsed {
                 .collect(),
             workflows: finish(self.workflows),
             syncs: finish(self.syncs),
+            retention: self.retention,
         }
     }
 }
@@ -218,6 +228,7 @@ fn read_sections(root: &Node, errors: &mut Vec<Diagnostic>) -> Parsed {
             "sources" => parsed.sources = entries_of(&e.value, &path, errors, from_node),
             "workflows" => parsed.workflows = entries_of(&e.value, &path, errors, flow),
             "syncs" => parsed.syncs = entries_of(&e.value, &path, errors, flow),
+            "retention" => parsed.retention = from_node(&e.value, &path, e.line, errors),
             other => errors.push(Diagnostic {
                 path: path.to_string(),
                 line: Some(e.line),

@@ -31,6 +31,11 @@ pub struct Config {
     /// Scheduled syncs: poll a source API from a saved cursor and run steps per record.
     #[serde(default)]
     pub syncs: BTreeMap<String, SyncDef>,
+    /// How long a run (with its event's payload and every attempt's request
+    /// and response) is kept after it last changed (default 30d; 1d to 3650d).
+    /// Event ids kept for dedupe have their own window (`sources.*.dedupe_window`).
+    #[serde(default)]
+    pub retention: Option<Dur>,
 }
 
 /// An outbound API.

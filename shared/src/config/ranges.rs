@@ -60,9 +60,14 @@ pub const MAX_FIRST_PAGE: u64 = 1_000_000_000;
 /// waits probes every slot, so the bound also bounds that cost.
 pub const MAX_CONCURRENCY: u64 = 100;
 
+/// `retention`: how long runs are kept after they last changed (a day at
+/// least, so a failure is still there when someone looks the next morning).
+pub const RETENTION: DurRange = (DAY, Duration::from_secs(3650 * 86_400));
+
 /// Check every duration and count that could be read.
 pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
     let root = Path::root();
+    dur(p.retention, &root.key("retention"), RETENTION, r);
     for (name, c) in &p.connections {
         if let Some(c) = c {
             connection(c, &root.key("connections").key(name), r);

@@ -28,6 +28,7 @@ mod breakers;
 mod idempotency;
 mod queue;
 mod records;
+mod runs;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -16,6 +16,7 @@ use crate::concurrency::{self, Entered};
 use crate::hub::{Flow, Hub};
 use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::ports::Message;
+use crate::runlog::ReceivedEvent;
 use crate::template::context;
 
 mod step;
@@ -57,7 +58,7 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
     let now = ports.clock.now_ms();
     let mut run = match ports.runs.get(&job.run_id).await {
         Ok(Some(run)) => run,
-        Ok(None) => new_record(&job, now),
+        Ok(None) => new_record(hub, &job, now),
         Err(e) => {
             tracing::warn!(run_id = %job.run_id, error = %e, "run log unavailable");
             return Disposition::RetryIn(STORE_RETRY);
@@ -114,6 +115,7 @@ async fn run_steps(hub: &Hub, flow: Flow<'_>, run: &mut RunRecord, ctx: &mut Val
     run.status = RunStatus::Running;
     run.attempts += 1;
     run.updated_at = hub.ports.clock.now_ms();
+    hub.keep(run);
     if let Err(e) = hub.ports.runs.put(run).await {
         tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
         return Disposition::RetryIn(STORE_RETRY);
@@ -169,6 +171,7 @@ pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> D
     if let Some(e) = &run.error {
         run.error = Some(hub.redact(e));
     }
+    hub.keep(run);
     match hub.ports.runs.put(run).await {
         Ok(()) => then,
         Err(e) => {
@@ -178,8 +181,9 @@ pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> D
     }
 }
 
-/// The run record ingest writes (and execute writes if ingest's write was lost).
-pub fn new_record(job: &RunJob, now: i64) -> RunRecord {
+/// The run record ingest writes (and execute writes if ingest's write was
+/// lost), with the event as received ([`ReceivedEvent`]: capped, redacted).
+pub fn new_record(hub: &Hub, job: &RunJob, now: i64) -> RunRecord {
     RunRecord {
         id: job.run_id.clone(),
         workflow: job.workflow.clone(),
@@ -192,6 +196,8 @@ pub fn new_record(job: &RunJob, now: i64) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
+        event: Some(ReceivedEvent::new(hub, &job.event)),
+        expires_at: Some(crate::runlog::expiry(now, hub.retention())),
     }
 }
 

@@ -23,6 +23,7 @@ use crate::model::{Failure, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::outbound::{self, Prepared, Response};
 use crate::ports::Claim;
 use crate::retry::{self, Decision, History, Policy, Rules, Verdict};
+use crate::runlog::Decided;
 use crate::template::context;
 
 /// How a step ended for now.
@@ -284,7 +285,11 @@ async fn settle(
     let status = rec.attempts.last().and_then(|a| a.status_code);
     let jitter = rand::random::<f64>();
     let error = rec.last_error.clone().unwrap_or_default();
-    match retry::decide(&verdict, status, history, policy, now, jitter) {
+    let decision = retry::decide(&verdict, status, history, policy, now, jitter);
+    if let Some(last) = rec.attempts.last_mut() {
+        last.decision = Some(decided(&decision, &verdict, &error, hub));
+    }
+    match decision {
         Decision::Done => {
             // Kept 7 days in the store: redacted as the run log is (a target
             // may echo the credential it was sent).
@@ -304,6 +309,20 @@ async fn settle(
         }
         Decision::RetryIn(delay) => Err(Halt::Retry(delay)),
         Decision::GiveUp(g) => Err(Halt::Fail(g.reason(&error), g.failure)),
+    }
+}
+
+/// The decision as the run record shows it.
+fn decided(d: &Decision, verdict: &Verdict, error: &str, hub: &Hub) -> Decided {
+    match d {
+        Decision::Done => Decided::Done,
+        Decision::RetryIn(delay) => Decided::Retry {
+            in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            retry_after_honoured: matches!(verdict, Verdict::Retry { after: Some(_) }),
+        },
+        Decision::GiveUp(g) => Decided::GaveUp {
+            why: hub.redact(&g.reason(error)),
+        },
     }
 }
 

@@ -160,6 +160,18 @@ impl Hub {
         self.connections.get(name)
     }
 
+    /// How long runs are kept after they last changed (`retention`).
+    pub fn retention(&self) -> std::time::Duration {
+        self.config
+            .retention
+            .map_or(crate::runlog::DEFAULT_RETENTION, |d| d.get())
+    }
+
+    /// Set `run`'s expiry from its last change: call before every write.
+    pub fn keep(&self, run: &mut crate::model::RunRecord) {
+        run.expires_at = Some(crate::runlog::expiry(run.updated_at, self.retention()));
+    }
+
     /// Replace every known secret value in `text` with `[redacted]`: the
     /// config's secrets and every access token obtained since the start.
     pub fn redact(&self, text: &str) -> String {

@@ -309,7 +309,7 @@ async fn finish(
             last_error: Some(c.clone()),
         });
     }
-    let record = RunRecord {
+    let mut record = RunRecord {
         id: run.id.clone(),
         workflow: crate::flow::FlowName::SyncRecords(run.name).to_string(),
         source: trigger.as_str().to_owned(),
@@ -321,7 +321,10 @@ async fn finish(
         error: detail.clone(),
         failure: None,
         steps,
+        event: None,
+        expires_at: None,
     };
+    hub.keep(&mut record);
     if let Err(e) = hub.ports.runs.put(&record).await {
         tracing::warn!(sync = run.name, error = %e, "could not record the sync run");
     }

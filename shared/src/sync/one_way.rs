@@ -188,7 +188,7 @@ async fn reject(
         Err(e) => return Fate::Unavailable(e.to_string()),
     }
     let why = hub.redact(&why);
-    let rec = RunRecord {
+    let mut rec = RunRecord {
         id: run_id,
         workflow: flow.to_owned(),
         source: source.to_owned(),
@@ -200,7 +200,11 @@ async fn reject(
         error: Some(why.clone()),
         failure: Some(crate::model::Failure::Mapping),
         steps: vec![],
+
+        event: None,
+        expires_at: None,
     };
+    hub.keep(&mut rec);
     if let Err(e) = hub.ports.runs.create(&rec).await {
         let _ = hub.ports.idempotency.release(&key).await;
         return Fate::Unavailable(e.to_string());

@@ -109,6 +109,7 @@ impl Run<'_> {
                             duration_ms: (hub.ports.clock.now_ms() - before).max(0) as u64,
                             status_code: None,
                             error: Some(e.to_string()),
+                            ..Attempt::default()
                         },
                     );
                     return Err(e);

@@ -37,6 +37,8 @@ pub fn run(workflow: &str, created_at: i64) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
+        event: None,
+        expires_at: None,
     }
 }
 

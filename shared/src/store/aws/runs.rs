@@ -13,13 +13,16 @@
 //!   newest first.
 //!
 //! `created_at` is zero-padded to 20 digits so the string sort key orders like
-//! the number. Index reads are eventually consistent (as GSIs are): a run put a
+//! the number. Each item carries the table's TTL attribute (`expires_at`, from
+//! [`RunRecord::expiry`]): DynamoDB deletes expired runs within days, so `get`
+//! and `list` also hide a run past its expiry by the store's clock, and
+//! `create` may replace one. Index reads are eventually consistent (as GSIs are): a run put a
 //! moment ago may list with its previous status; `get` reads consistently.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
-use super::item::{Item, PK, get_s, key, n, s};
+use super::item::{EXPIRES_AT, Item, PK, get_s, key, n, s, ttl_seconds};
 use super::{AwsStore, unavailable};
 use crate::model::{RunQuery, RunRecord, RunStatus};
 use crate::ports::{RunLog, StoreError, StoreResult};
@@ -68,7 +71,7 @@ fn sort_key(run: &RunRecord) -> String {
 }
 
 fn to_item(run: &RunRecord) -> StoreResult<Item> {
-    let json = serde_json::to_string(run)
+    let json = crate::runlog::encode(run)
         .map_err(|e| StoreError::Corrupt(format!("run {:?} cannot be encoded: {e}", run.id)))?;
     let mut item = key(KIND, &run.id);
     let sk = sort_key(run);
@@ -90,6 +93,7 @@ fn to_item(run: &RunRecord) -> StoreResult<Item> {
         ("gsi3sk".to_owned(), s(sk.clone())),
         ("gsi4pk".to_owned(), s(format!("ev#{}", run.event_id))),
         ("gsi4sk".to_owned(), s(sk)),
+        (EXPIRES_AT.to_owned(), ttl_seconds(run.expiry())),
     ]);
     Ok(item)
 }
@@ -107,8 +111,11 @@ impl RunLog for AwsStore {
             .put_item()
             .table_name(&self.names.table)
             .set_item(Some(to_item(run)?))
-            .condition_expression("attribute_not_exists(#pk)")
+            // An expired run DynamoDB has not deleted yet is gone already.
+            .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
             .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(":now", n(self.clock.now_ms().max(0) / 1000))
             .send()
             .await;
         match put {
@@ -141,7 +148,9 @@ impl RunLog for AwsStore {
             .send()
             .await
             .map_err(|e| unavailable("run get", e))?;
-        got.item.as_ref().map(decode).transpose()
+        let now = self.clock.now_ms();
+        let run = got.item.as_ref().map(decode).transpose()?;
+        Ok(run.filter(|r| r.expiry() > now))
     }
 
     async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>> {
@@ -292,8 +301,13 @@ impl AwsStore {
                 q = q.filter_expression(terms.join(" AND "));
             }
             let page = q.send().await.map_err(|e| unavailable("run list", e))?;
+            let now = self.clock.now_ms();
             for item in page.items() {
-                out.push(decode(item)?);
+                let run = decode(item)?;
+                if run.expiry() <= now {
+                    continue;
+                }
+                out.push(run);
                 if out.len() >= limit {
                     return Ok(out);
                 }

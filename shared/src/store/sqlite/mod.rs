@@ -126,7 +126,7 @@ impl SqliteStore {
         // Open one reader now so a bad file fails here, not at the first read.
         let first = schema::open_reader(&path)?;
         readers.put(first);
-        let writer = Writer::start(conn, opts.clock.clone(), idempotency::purge_expired)?;
+        let writer = Writer::start(conn, opts.clock.clone(), housekeeping)?;
         Ok(Arc::new(Self {
             path,
             writer,
@@ -247,4 +247,10 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
 /// `now + d` in clock milliseconds, saturating.
 fn after(now: Millis, d: Duration) -> Millis {
     now.saturating_add(Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
+}
+
+/// The writer's housekeeping: expired idempotency keys, then expired runs.
+fn housekeeping(conn: &Connection, now: Millis) -> rusqlite::Result<()> {
+    idempotency::purge_expired(conn, now)?;
+    runs::purge_expired(conn, now)
 }

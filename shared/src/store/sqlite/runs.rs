@@ -1,43 +1,66 @@
 //! [`RunLog`] on the `runs` table (the record as JSON plus indexed columns) and
 //! [`Cursors`] on the `cursors` table (optimistic versions).
+//!
+//! A run is kept until its `expires_at` ([`RunRecord::expiry`]): reads hide
+//! it from then on, and the writer's housekeeping ([`purge_expired`], every
+//! few seconds of writes) deletes it.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value};
 
 use super::{SqliteStore, sql_err};
+use crate::clock::Millis;
 use crate::model::{RunQuery, RunRecord};
 use crate::ports::{Cursor, Cursors, RunLog, StoreError, StoreResult};
 
 /// Runs listed when a query's `limit` is 0.
 const DEFAULT_LIST_LIMIT: usize = 100;
 
-/// The row for `run`: id, workflow, status, created_at, JSON.
-fn row(run: &RunRecord) -> StoreResult<(String, String, &'static str, i64, String)> {
-    let json = serde_json::to_string(run)
+/// Most expired runs one housekeeping pass deletes (keeps a batch's commit short).
+const PURGE_LIMIT: i64 = 1_000;
+
+/// A `runs` row: id, workflow, status, created_at, expires_at, JSON.
+type Row = (String, String, &'static str, i64, i64, String);
+
+/// The row for `run`.
+fn row(run: &RunRecord) -> StoreResult<Row> {
+    let json = crate::runlog::encode(run)
         .map_err(|e| StoreError::Corrupt(format!("run {:?} cannot be encoded: {e}", run.id)))?;
     Ok((
         run.id.clone(),
         run.workflow.clone(),
         run.status.as_str(),
         run.created_at,
+        run.expiry(),
         json,
     ))
+}
+
+/// Housekeeping: delete runs (and their payloads) past their expiry.
+pub(super) fn purge_expired(conn: &Connection, now: Millis) -> rusqlite::Result<()> {
+    let purged = conn
+        .prepare_cached(
+            "DELETE FROM runs WHERE id IN
+           (SELECT id FROM runs WHERE expires_at <= ?1 LIMIT ?2)",
+        )?
+        .execute(params![now, PURGE_LIMIT])?;
+    if purged > 0 {
+        tracing::debug!(purged, "purged expired runs");
+    }
+    Ok(())
 }
 
 fn decode(json: &str) -> StoreResult<RunRecord> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run record: {e}")))
 }
 
-fn write_run(
-    conn: &Connection,
-    verb: &str,
-    run: &(String, String, &str, i64, String),
-) -> StoreResult<usize> {
-    let (id, workflow, status, created_at, json) = run;
+fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult<usize> {
+    let (id, workflow, status, created_at, expires_at, json) = run;
     conn.prepare_cached(&format!(
-        "{verb} INTO runs (id, workflow, status, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)"
+        "{verb} INTO runs (id, workflow, status, created_at, expires_at, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     ))
-    .and_then(|mut s| s.execute(params![id, workflow, status, created_at, json]))
+    .and_then(|mut s| s.execute(params![id, workflow, status, created_at, expires_at, json]))
     .map_err(sql_err)
 }
 
@@ -45,8 +68,14 @@ fn write_run(
 impl RunLog for SqliteStore {
     async fn create(&self, run: &RunRecord) -> StoreResult<bool> {
         let run = row(run)?;
-        self.write(move |conn, _| Ok(write_run(conn, "INSERT OR IGNORE", &run)? == 1))
-            .await
+        self.write(move |conn, now| {
+            // An expired run not purged yet is gone already: make room.
+            conn.prepare_cached("DELETE FROM runs WHERE id = ?1 AND expires_at <= ?2")
+                .and_then(|mut s| s.execute(params![run.0, now]))
+                .map_err(sql_err)?;
+            Ok(write_run(conn, "INSERT OR IGNORE", &run)? == 1)
+        })
+        .await
     }
 
     async fn put(&self, run: &RunRecord) -> StoreResult<()> {
@@ -57,10 +86,11 @@ impl RunLog for SqliteStore {
 
     async fn get(&self, id: &str) -> StoreResult<Option<RunRecord>> {
         let id = id.to_owned();
+        let now = self.clock.now_ms();
         self.read(move |conn| {
             let json: Option<String> = conn
-                .prepare_cached("SELECT record FROM runs WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+                .prepare_cached("SELECT record FROM runs WHERE id = ?1 AND expires_at > ?2")
+                .and_then(|mut s| s.query_row(params![id, now], |r| r.get(0)).optional())
                 .map_err(sql_err)?;
             json.as_deref().map(decode).transpose()
         })
@@ -68,8 +98,8 @@ impl RunLog for SqliteStore {
     }
 
     async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>> {
-        let mut filters = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
+        let mut args: Vec<Value> = vec![Value::Integer(self.clock.now_ms())];
+        let mut filters = vec!["expires_at > ?1".to_owned()];
         if let Some(workflow) = &query.workflow {
             args.push(Value::Text(workflow.clone()));
             filters.push(format!("workflow = ?{}", args.len()));
@@ -108,11 +138,7 @@ impl RunLog for SqliteStore {
             query.limit
         };
         args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", filters.join(" AND "))
-        };
+        let filter = format!("WHERE {}", filters.join(" AND "));
         let sql = format!(
             "SELECT record FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?{}",
             args.len()
@@ -179,5 +205,113 @@ impl Cursors for SqliteStore {
             Ok((changed == 1).then_some(version))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use crate::clock::ManualClock;
+    use crate::contract::T0;
+    use crate::model::{RunRecord, RunStatus};
+    use crate::store::sqlite::{SqliteOptions, SqliteStore};
+
+    const HOUR: i64 = 3_600_000;
+
+    fn run(id: &str, expires_at: Option<i64>) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            workflow: "wf".into(),
+            source: "src".into(),
+            event_id: id.into(),
+            status: RunStatus::Succeeded,
+            attempts: 1,
+            created_at: T0,
+            updated_at: T0,
+            error: None,
+            failure: None,
+            steps: Vec::new(),
+            event: None,
+            expires_at,
+        }
+    }
+
+    fn rows(path: &std::path::Path) -> Vec<(String, i64)> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id, expires_at FROM runs ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The writer's housekeeping deletes expired runs from the file (reads
+    /// hid them already); younger ones stay.
+    #[tokio::test]
+    async fn housekeeping_purges_expired_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.db");
+        let clock = ManualClock::at(T0);
+        let opts = SqliteOptions {
+            max_receives: 5,
+            clock: clock.clone(),
+        };
+        let ports = SqliteStore::open(&path, opts).unwrap().ports();
+        ports
+            .runs
+            .put(&run("a-old", Some(T0 + HOUR)))
+            .await
+            .unwrap();
+        ports
+            .runs
+            .put(&run("b-young", Some(T0 + 3 * HOUR)))
+            .await
+            .unwrap();
+        clock.advance(2 * HOUR);
+        assert_eq!(ports.runs.get("a-old").await.unwrap(), None);
+        assert_eq!(rows(&path).len(), 2, "hidden, not deleted yet");
+        // Any write after 10 s of clock time runs the housekeeping.
+        ports
+            .runs
+            .put(&run("c-new", Some(T0 + 5 * HOUR)))
+            .await
+            .unwrap();
+        let ids: Vec<String> = rows(&path).into_iter().map(|r| r.0).collect();
+        assert_eq!(ids, ["b-young", "c-new"]);
+    }
+
+    /// Runs written before retention get 30 days from their last change.
+    #[tokio::test]
+    async fn the_migration_gives_old_runs_the_default_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.db");
+        let ports = SqliteStore::open(&path, SqliteOptions::default())
+            .unwrap()
+            .ports();
+        let mut old = run("legacy", None);
+        old.updated_at = T0 + 5;
+        ports.runs.put(&old).await.unwrap();
+        drop(ports);
+        // Back to version 3: no `expires_at` column.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX runs_expires; ALTER TABLE runs DROP COLUMN expires_at;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        drop(conn);
+        let clock = ManualClock::at(T0);
+        let opts = SqliteOptions {
+            max_receives: 5,
+            clock: clock.clone(),
+        };
+        let ports = SqliteStore::open(&path, opts).unwrap().ports();
+        let thirty_days = 30 * 24 * HOUR;
+        assert_eq!(rows(&path), [("legacy".to_owned(), T0 + 5 + thirty_days)]);
+        assert_eq!(ports.runs.get("legacy").await.unwrap(), Some(old));
+        clock.set(T0 + 5 + thirty_days);
+        assert_eq!(ports.runs.get("legacy").await.unwrap(), None);
     }
 }

@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -105,6 +105,14 @@ const MIGRATIONS: &[&str] = &[
         -- lease end of the probe in flight; 0: none
         probe_until INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
+    "#,
+    // 3 -> 4: when each run expires (clock ms); runs written before keep the
+    // default retention of 30 days from their last change, as their records say.
+    r#"
+    ALTER TABLE runs ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET expires_at =
+        COALESCE(json_extract(record, '$.updated_at'), created_at) + 2592000000;
+    CREATE INDEX runs_expires ON runs (expires_at);
     "#,
 ];
 

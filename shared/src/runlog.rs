@@ -1,0 +1,397 @@
+//! What a run record shows beyond its status: the event as received, and per
+//! attempt the request sent, the response read and the retry decision — each
+//! capped in size and redacted (see [`crate::hub::Hub::redact`]), so a run
+//! record never holds a secret or an obtained token and always fits one
+//! DynamoDB item (400 KB; [`fit`] holds it to [`MAX_RECORD_BYTES`]).
+//!
+//! One rule decides which headers are credentials: [`is_credential_header`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Millis;
+use crate::hub::Hub;
+use crate::model::{Event, RunRecord};
+use crate::outbound::{Body, Prepared, Response};
+
+/// Largest event payload kept on a run record (its JSON), 64 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// Largest request or response body kept on an attempt (its JSON), 8 KiB.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+/// Largest header value kept; longer ones are cut.
+pub const MAX_HEADER_VALUE: usize = 1024;
+/// Most headers kept per event, request or response (the first by name).
+pub const MAX_HEADERS: usize = 64;
+/// Largest run record (its JSON) a store writes: under DynamoDB's 400 KB item
+/// limit with room for the item's other attributes (indexes, TTL).
+pub const MAX_RECORD_BYTES: usize = 320 * 1024;
+/// How long runs are kept when the config sets no `retention`.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Whether header `name` may carry a credential or a signature, and so is
+/// never shown or stored on a run record: `authorization`,
+/// `proxy-authorization`, `cookie`, `set-cookie`, and any name containing
+/// `signature`, `token`, `secret`, `key` or `auth` (`x-api-key`,
+/// `x-hub-signature-256`, `x-auth-token`…). Case-insensitive. A source's own
+/// verification headers are removed before this (see `ingest`).
+pub fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(name.as_str(), "cookie" | "set-cookie")
+        || ["signature", "token", "secret", "key", "auth"]
+            .iter()
+            .any(|w| name.contains(w))
+}
+
+/// The event as received, on its run record (the source and event id are the
+/// record's own `source` and `event_id`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReceivedEvent {
+    /// When it was accepted.
+    pub received_at: Millis,
+    /// Headers, without credentials and signatures.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters, without credential-like names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// The parsed payload; when its JSON was over [`MAX_PAYLOAD_BYTES`], the
+    /// first part of that JSON as a string, with `truncated`.
+    pub payload: Value,
+    /// Whether `payload` was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl ReceivedEvent {
+    /// `event` as a run record shows it.
+    pub fn new(hub: &Hub, event: &Event) -> Self {
+        let (payload, truncated) = capped(&hub.redact_json(&event.body), MAX_PAYLOAD_BYTES);
+        ReceivedEvent {
+            received_at: event.received_at,
+            headers: shown_headers(hub, &event.headers),
+            query: shown_headers(hub, &event.query),
+            payload,
+            truncated,
+        }
+    }
+}
+
+/// A request as it was sent (the connection's credential is added at send
+/// time and never recorded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentRequest {
+    /// Method.
+    pub method: String,
+    /// The final URL, query included.
+    pub url: String,
+    /// Headers, without credentials.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The body (JSON, form fields as an object, or null); capped like a payload.
+    #[serde(default)]
+    pub body: Value,
+    /// Whether `body` was cut at [`MAX_BODY_BYTES`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl SentRequest {
+    /// `req` as a run record shows it.
+    pub fn new(hub: &Hub, req: &Prepared) -> Self {
+        let mut url = req.url.clone();
+        if !req.query.is_empty() {
+            let q = serde_urlencoded::to_string(&req.query).unwrap_or_default();
+            url = format!("{url}?{q}");
+        }
+        let headers: BTreeMap<String, String> = req.headers.iter().cloned().collect();
+        let body = match &req.body {
+            Body::None => Value::Null,
+            Body::Json(v) => v.clone(),
+            Body::Form(f) => Value::Object(
+                f.iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        };
+        let (body, truncated) = capped(&hub.redact_json(&body), MAX_BODY_BYTES);
+        SentRequest {
+            method: req.method.to_string(),
+            url: hub.redact(&url),
+            headers: shown_headers(hub, &headers),
+            body,
+            truncated,
+        }
+    }
+}
+
+/// A response as it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GotResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, without credentials.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The body (JSON, or the text), capped at [`MAX_BODY_BYTES`].
+    #[serde(default)]
+    pub body: Value,
+    /// Whether `body` was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl GotResponse {
+    /// `resp` as a run record shows it.
+    pub fn new(hub: &Hub, resp: &Response) -> Self {
+        let (body, truncated) = capped(&hub.redact_json(&resp.body), MAX_BODY_BYTES);
+        GotResponse {
+            status: resp.status,
+            headers: shown_headers(hub, &resp.headers),
+            body,
+            truncated,
+        }
+    }
+}
+
+/// What [`crate::retry::decide`] made of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Decided {
+    /// The step succeeded.
+    Done,
+    /// Tried again after `in_ms`.
+    Retry {
+        /// The wait before the next attempt.
+        in_ms: u64,
+        /// Whether the wait is the server's `Retry-After` (else a jittered backoff).
+        retry_after_honoured: bool,
+    },
+    /// Given up: the step failed for good.
+    GaveUp {
+        /// Why.
+        why: String,
+    },
+}
+
+impl std::fmt::Display for Decided {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decided::Done => f.write_str("done"),
+            Decided::Retry {
+                in_ms,
+                retry_after_honoured,
+            } => {
+                let d = humantime::format_duration(Duration::from_millis(*in_ms));
+                let why = if *retry_after_honoured {
+                    " (Retry-After)"
+                } else {
+                    ""
+                };
+                write!(f, "retry in {d}{why}")
+            }
+            Decided::GaveUp { why } => write!(f, "gave up: {why}"),
+        }
+    }
+}
+
+/// `v`, or — when its JSON is over `max` bytes — the first `max` bytes of
+/// that JSON as a string (valid JSON either way), and whether it was cut.
+pub fn capped(v: &Value, max: usize) -> (Value, bool) {
+    let json = v.to_string();
+    if json.len() <= max {
+        return (v.clone(), false);
+    }
+    (Value::String(cut(&json, max).to_owned()), true)
+}
+
+/// The longest prefix of `s` of at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Headers (or query parameters) a run record shows: not credentials (see
+/// [`is_credential_header`]), at most [`MAX_HEADERS`], values cut at
+/// [`MAX_HEADER_VALUE`] and redacted.
+fn shown_headers(hub: &Hub, headers: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter(|(k, _)| !is_credential_header(k))
+        .take(MAX_HEADERS)
+        .map(|(k, v)| (hub.redact(k), hub.redact(cut(v, MAX_HEADER_VALUE))))
+        .collect()
+}
+
+/// Hold `run` to `budget` bytes of JSON: drop the request and response of
+/// the oldest attempts first (their status, error and decision stay), then
+/// the event's headers and payload. A record with no detail left is a few
+/// hundred bytes per attempt; steps and attempts are bounded by the config.
+pub fn fit(run: &mut RunRecord, budget: usize) {
+    let size = |r: &RunRecord| serde_json::to_vec(r).map_or(0, |v| v.len());
+    if size(run) <= budget {
+        return;
+    }
+    let mut order: Vec<(Millis, usize, usize)> = Vec::new();
+    for (s, step) in run.steps.iter().enumerate() {
+        for (a, at) in step.attempts.iter().enumerate() {
+            if at.request.is_some() || at.response.is_some() {
+                order.push((at.started_at, s, a));
+            }
+        }
+    }
+    order.sort_unstable();
+    for (_, s, a) in order {
+        let at = &mut run.steps[s].attempts[a];
+        at.request = None;
+        at.response = None;
+        if size(run) <= budget {
+            return;
+        }
+    }
+    if let Some(event) = &mut run.event {
+        event.headers.clear();
+        event.query.clear();
+        event.payload = Value::String(String::new());
+        event.truncated = true;
+    }
+}
+
+/// `run` as stored: its JSON, held to [`MAX_RECORD_BYTES`] by [`fit`].
+/// Both adapters write this, so both keep the same detail.
+pub fn encode(run: &RunRecord) -> Result<String, serde_json::Error> {
+    let json = serde_json::to_string(run)?;
+    if json.len() <= MAX_RECORD_BYTES {
+        return Ok(json);
+    }
+    let mut smaller = run.clone();
+    fit(&mut smaller, MAX_RECORD_BYTES);
+    serde_json::to_string(&smaller)
+}
+
+/// When a run last changed at `updated_at` expires under `retention`.
+pub fn expiry(updated_at: Millis, retention: Duration) -> Millis {
+    crate::clock::after(updated_at, retention)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_headers_are_one_rule() {
+        for h in [
+            "Authorization",
+            "proxy-authorization",
+            "cookie",
+            "Set-Cookie",
+            "x-hub-signature-256",
+            "stripe-signature",
+            "x-api-key",
+            "x-auth-token",
+            "x-client-secret",
+        ] {
+            assert!(is_credential_header(h), "{h}");
+        }
+        for h in [
+            "content-type",
+            "user-agent",
+            "x-github-event",
+            "retry-after",
+        ] {
+            assert!(!is_credential_header(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn caps_keep_valid_json_with_a_marker() {
+        let small = serde_json::json!({ "a": 1 });
+        assert_eq!(capped(&small, 100), (small.clone(), false));
+        let big = serde_json::json!({ "text": "é".repeat(100) });
+        let (v, cut) = capped(&big, 51);
+        assert!(cut);
+        let s = v.as_str().unwrap();
+        assert!(s.len() <= 51 && s.starts_with("{\"text\":\"é"), "{s}");
+        // The stored form is JSON.
+        assert!(serde_json::from_str::<Value>(&v.to_string()).is_ok());
+    }
+
+    /// 100 attempts with full bodies (1.6 MB of detail) and a full payload
+    /// are held under the item budget; the newest attempts keep their detail.
+    #[test]
+    fn a_record_is_held_to_the_item_budget() {
+        use crate::model::{Attempt, RunStatus, StepRecord, StepStatus};
+        let body = || Value::String("x".repeat(MAX_BODY_BYTES - 2));
+        let attempts = (0..100)
+            .map(|i| Attempt {
+                n: i + 1,
+                started_at: i64::from(i),
+                request: Some(SentRequest {
+                    method: "POST".into(),
+                    url: "https://x.test/".into(),
+                    headers: BTreeMap::new(),
+                    body: body(),
+                    truncated: false,
+                }),
+                response: Some(GotResponse {
+                    status: 500,
+                    headers: BTreeMap::new(),
+                    body: body(),
+                    truncated: false,
+                }),
+                ..Attempt::default()
+            })
+            .collect();
+        let run = RunRecord {
+            id: "r".into(),
+            workflow: "w".into(),
+            source: "s".into(),
+            event_id: "e".into(),
+            status: RunStatus::Retrying,
+            attempts: 100,
+            created_at: 0,
+            updated_at: 0,
+            error: None,
+            failure: None,
+            steps: vec![StepRecord {
+                id: "a".into(),
+                status: StepStatus::Retrying,
+                attempts,
+                last_error: None,
+            }],
+            event: Some(ReceivedEvent {
+                payload: Value::String("p".repeat(MAX_PAYLOAD_BYTES - 2)),
+                ..ReceivedEvent::default()
+            }),
+            expires_at: None,
+        };
+        let json = encode(&run).unwrap();
+        assert!(json.len() <= MAX_RECORD_BYTES, "{}", json.len());
+        let back: RunRecord = serde_json::from_str(&json).unwrap();
+        let a = &back.steps[0].attempts;
+        assert_eq!(a.len(), 100);
+        assert!(a[0].request.is_none() && a[99].request.is_some());
+        assert_eq!(
+            back.event, run.event,
+            "the payload stays while attempts can give way"
+        );
+    }
+
+    #[test]
+    fn decisions_read_as_sentences() {
+        let r = Decided::Retry {
+            in_ms: 2000,
+            retry_after_honoured: true,
+        };
+        assert_eq!(r.to_string(), "retry in 2s (Retry-After)");
+        let g = Decided::GaveUp {
+            why: "gave up after 3 attempts".into(),
+        };
+        assert_eq!(g.to_string(), "gave up: gave up after 3 attempts");
+    }
+}
