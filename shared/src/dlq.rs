@@ -1,9 +1,11 @@
 //! The dead-letter queue, for people: see what failed for good and why, and
 //! replay it once the cause is fixed. A replayed run resumes at the step that
-//! failed; steps that had succeeded are not called again.
+//! failed, with a fresh retry budget; steps that had succeeded are not
+//! called again.
 
+use crate::clock::Millis;
 use crate::hub::Hub;
-use crate::model::{Job, RunStatus, StepStatus};
+use crate::model::{Job, RunRecord, RunStatus, StepStatus};
 use crate::ports::DeadLetter;
 
 /// The newest dead letters, up to `limit`, with the run each belongs to.
@@ -24,6 +26,23 @@ pub async fn list(hub: &Hub, limit: usize) -> Result<Vec<(DeadLetter, Option<Str
             (d, run)
         })
         .collect())
+}
+
+/// A run that failed for good, made ready to run again as a replay: queued,
+/// its failed step pending with a fresh retry budget (`max_attempts` and
+/// `max_age` count from now; the earlier attempts stay on the record), the
+/// steps that succeeded left as they are (their outputs are reused).
+pub fn reopen(run: &mut RunRecord, now: Millis) {
+    run.status = RunStatus::Queued;
+    run.error = None;
+    run.failure = None;
+    for step in &mut run.steps {
+        if matches!(step.status, StepStatus::Failed | StepStatus::Retrying) {
+            step.status = StepStatus::Pending;
+            step.budget_from = step.attempts.len();
+        }
+    }
+    run.updated_at = now;
 }
 
 /// Put dead letter `id` back on the queue. Its run goes back to `queued`
@@ -51,14 +70,7 @@ pub async fn replay(hub: &Hub, id: &str) -> Result<Option<String>, String> {
             .await
             .map_err(|e| e.to_string())?
     {
-        run.status = RunStatus::Queued;
-        run.error = None;
-        for step in &mut run.steps {
-            if step.status == StepStatus::Failed {
-                step.status = StepStatus::Pending;
-            }
-        }
-        run.updated_at = hub.ports.clock.now_ms();
+        reopen(&mut run, hub.ports.clock.now_ms());
         hub.ports.runs.put(&run).await.map_err(|e| e.to_string())?;
     }
     hub.ports

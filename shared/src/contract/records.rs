@@ -81,6 +81,7 @@ async fn put_get_roundtrip(b: Arc<dyn Backend>) {
             status_code: Some(503),
             error: Some("503".into()),
         }],
+        budget_from: 0,
         last_error: Some("503".into()),
     }];
     runs.put(&r).await.unwrap();

@@ -208,12 +208,7 @@ fn align_steps(run: &mut RunRecord, flow: Flow<'_>) {
         .iter()
         .map(|s| match old.iter().position(|r| r.id == s.id) {
             Some(p) => old.swap_remove(p),
-            None => StepRecord {
-                id: s.id.clone(),
-                status: StepStatus::Pending,
-                attempts: Vec::new(),
-                last_error: None,
-            },
+            None => StepRecord::pending(&s.id),
         })
         .collect();
 }

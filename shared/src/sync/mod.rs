@@ -298,6 +298,7 @@ async fn finish(
             id: format!("record[{i}]"),
             status: StepStatus::Failed,
             attempts: vec![],
+            budget_from: 0,
             last_error: Some(f.clone()),
         });
     }
@@ -306,6 +307,7 @@ async fn finish(
             id: format!("conflict[{i}]"),
             status: StepStatus::Succeeded,
             attempts: vec![],
+            budget_from: 0,
             last_error: Some(c.clone()),
         });
     }
