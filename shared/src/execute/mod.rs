@@ -47,12 +47,12 @@ pub async fn execute(hub: &Hub, msg: &Message) -> Disposition {
         Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")),
     };
     let run_id = job.run_id.clone();
-    let out = run_job(hub, job).await;
+    let out = run_job(hub, job, msg.redrive.as_deref()).await;
     tracing::debug!(run_id = %run_id, disposition = ?out, "executed");
     out
 }
 
-async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
+async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>) -> Disposition {
     let ports = &hub.ports;
     let now = ports.clock.now_ms();
     let mut run = match ports.runs.get(&job.run_id).await {
@@ -64,7 +64,11 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
         }
     };
     if run.status.is_final() {
-        return Disposition::Done;
+        match redriven(hub, &mut run, redrive).await {
+            Ok(true) => {}
+            Ok(false) => return Disposition::Done,
+            Err(d) => return d,
+        }
     }
     let Some(flow) = hub.flow(&job.workflow) else {
         let reason = format!("workflow {:?} is not in the config", job.workflow);
@@ -108,6 +112,46 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
     }
     out
 }
+
+/// A message for a run that is already final is a duplicate delivery (done
+/// with), unless it came back from the dead-letter queue by SQS's own redrive
+/// for a run that failed for good: that is a replay, once per trip through
+/// the dead-letter queue (`keys::redrive` is claimed, so a duplicate of the
+/// redriven message does not replay it a second time). `Ok(true)`: reopened.
+async fn redriven(
+    hub: &Hub,
+    run: &mut RunRecord,
+    token: Option<&str>,
+) -> Result<bool, Disposition> {
+    let Some(token) = token else { return Ok(false) };
+    if !matches!(run.status, RunStatus::DeadLettered | RunStatus::AuthFailed) {
+        return Ok(false);
+    }
+    let ports = &hub.ports;
+    let key = crate::keys::redrive(token);
+    match ports
+        .idempotency
+        .claim(&key, "", &run.id, REDRIVE_TTL)
+        .await
+    {
+        Ok(crate::ports::Claim::Claimed) => {}
+        Ok(_) => return Ok(false),
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "idempotency store unavailable");
+            return Err(Disposition::RetryIn(STORE_RETRY));
+        }
+    }
+    if let Err(e) = ports.idempotency.complete(&key, "", REDRIVE_TTL).await {
+        tracing::warn!(run_id = %run.id, error = %e, "redrive claim not completed; its lease keeps it");
+    }
+    tracing::info!(run_id = %run.id, "redriven from the dead-letter queue: replaying");
+    crate::dlq::reopen(run, ports.clock.now_ms());
+    Ok(true)
+}
+
+/// How long a redriven message's token is remembered: SQS keeps a message
+/// at most 14 days.
+const REDRIVE_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
 
 /// Mark the run running, then run its steps in order as far as they go now.
 async fn run_steps(hub: &Hub, flow: Flow<'_>, run: &mut RunRecord, ctx: &mut Value) -> Disposition {
