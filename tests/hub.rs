@@ -436,9 +436,20 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replays_from_the_failed_ste
         "{letters}"
     );
 
+    // A dry run names it and changes nothing.
+    let (code, out, err) = hub.ferry(&["dlq", "replay", "--all", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("would replay 1 dead letters\n"), "{out}");
+    assert!(out.contains(letters[0]["id"].as_str().unwrap()), "{out}");
+    assert_eq!(target.seen_at("/chat/messages").len(), 1);
+
     // The cause is fixed (the target answers 200 again): replay.
     let (code, out, err) = hub.ferry(&["dlq", "replay", letters[0]["id"].as_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 replayed, 0 already replayed, 0 failed"),
+        "{out}"
+    );
     let run = hub.finished(&id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(
@@ -449,4 +460,7 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replays_from_the_failed_ste
     assert_eq!(target.seen_at("/chat/messages").len(), 2);
     let (_, out, _) = hub.ferry(&["dlq", "list", "--json"]);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]));
+    let (code, out, err) = hub.ferry(&["dlq", "replay", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 replayed"), "{out}");
 }
