@@ -23,6 +23,7 @@ mod dev;
 mod dlq;
 mod env;
 mod graph;
+mod pause;
 mod runs;
 mod sandbox;
 mod send;
@@ -73,6 +74,10 @@ enum Command {
     },
     /// Draw what flows where (sources, workflows, steps, connections, syncs).
     Graph(graph::GraphArgs),
+    /// Hold a workflow's runs (events still accepted) or a connection's calls, on every instance.
+    Pause(pause::PauseArgs),
+    /// Let a paused workflow or connection go on; held runs drain within rate limits.
+    Resume(pause::PauseArgs),
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -113,6 +118,8 @@ fn main() -> ExitCode {
             Command::Sync { command } => sync::run(command).await,
             Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,
+            Command::Pause(args) => pause::run(args, true).await,
+            Command::Resume(args) => pause::run(args, false).await,
             Command::Bench {
                 command: BenchCommand::Ingest(args),
             } => bench::run(args).await,

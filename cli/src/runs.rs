@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use ferry::model::{RunQuery, RunRecord, RunStatus};
 
-use crate::dev::{DEFAULT_DATA, open_store};
+use crate::dev::{DEFAULT_DATA, build_hub, open_store};
 
 /// `ferry runs ...`.
 #[derive(Debug, Subcommand)]
@@ -28,6 +28,13 @@ pub enum RunsCommand {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// The config file: with it, paused workflows and connections are
+        /// listed first (`ferry pause`, `enabled: false`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// KEY=VALUE file for `${env:NAME}` references.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
     },
     /// One run with its steps and attempts.
     Show {
@@ -61,7 +68,24 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
             status,
             limit,
             json,
+            config,
+            env_file,
         } => {
+            if let Some(config) = &config
+                && !json
+            {
+                let Some(hub) = build_hub(config, env_file.as_deref(), &data)? else {
+                    return Ok(ExitCode::FAILURE);
+                };
+                for p in ferry::pause::list(&hub).await.map_err(anyhow::Error::msg)? {
+                    let why = if p.by_config {
+                        "enabled: false in the config".to_owned()
+                    } else {
+                        format!("paused at {}", crate::runs::when(p.since))
+                    };
+                    out!("PAUSED {} {} ({why})", p.kind.as_str(), p.name);
+                }
+            }
             let store = open_store(&data)?;
             let status = status.as_deref().map(parse_status).transpose()?;
             let runs = store
@@ -157,4 +181,11 @@ fn step_status(s: ferry::model::StepStatus) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// A store time, for people (RFC 3339, seconds).
+pub fn when(ms: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
 }

@@ -14,6 +14,7 @@
 //! | cursors | `sync:<sync>` | a sync's watermark, pass position and counts |
 //! | cursors | `sync:<sync>:key:<record key>` | a two-way sync's shadow of one record |
 //! | cursors | `oauth2:<connection>` | a connection's OAuth 2.0 token |
+//! | cursors | `pause:<workflow\|connection>:<name>` | paused or resumed, and when |
 //! | rate limits | `conn:<connection>` | the connection's bucket and its pause |
 //! | rate limits | `conn:<connection>:key:<value>` | a per-key bucket (`rate_limit.key`) |
 //!
@@ -80,6 +81,11 @@ pub fn oauth2_token(connection: &str) -> String {
     format!("oauth2:{connection}")
 }
 
+/// Whether a workflow or a connection is paused.
+pub fn pause(kind: crate::pause::Kind, name: &str) -> String {
+    format!("pause:{}:{name}", kind.as_str())
+}
+
 /// A connection's rate-limit bucket and pause.
 pub fn connection(name: &str) -> String {
     format!("conn:{name}")
@@ -108,7 +114,13 @@ mod tests {
             redrive(n),
             replay(n, 0),
         ];
-        let cursors = [sync_cursor(n), sync_shadow(n, n), oauth2_token(n)];
+        let cursors = [
+            sync_cursor(n),
+            sync_shadow(n, n),
+            oauth2_token(n),
+            pause(crate::pause::Kind::Workflow, n),
+            pause(crate::pause::Kind::Connection, n),
+        ];
         let limits = [connection(n), connection_value(n, n)];
         for group in [&claims[..], &cursors[..], &limits[..]] {
             let distinct: HashSet<_> = group.iter().collect();

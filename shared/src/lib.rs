@@ -13,6 +13,8 @@
 //!   batched steps share calls in [`batch`]; a connection that keeps failing
 //!   is held by its circuit breaker in [`breaker`] (shared through
 //!   [`ports::Breakers`]);
+//! - a workflow or a connection is paused (by hand or `enabled: false`) in
+//!   [`pause`], stored through [`ports::Cursors`];
 //! - a workflow's per-key `concurrency` holds its runs to slots in [`concurrency`];
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
@@ -44,6 +46,7 @@ pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod outbound;
+pub mod pause;
 pub mod ports;
 pub mod retry;
 pub mod schedule;

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::concurrency::{self, Entered};
 use crate::hub::{Flow, Hub};
 use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::pause;
 use crate::ports::Message;
 use crate::template::context;
 
@@ -74,6 +75,15 @@ async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>) -> Disposition {
         let reason = format!("workflow {:?} is not in the config", job.workflow);
         return finish_dead(hub, &mut run, reason, Failure::Config).await;
     };
+    // A paused workflow holds its runs: back on the queue, not an attempt.
+    match pause::held(hub, pause::Kind::Workflow, flow.name).await {
+        Ok(false) => {}
+        Ok(true) => return Disposition::Requeue(pause::HOLD),
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "cursor store unavailable");
+            return Disposition::RetryIn(STORE_RETRY);
+        }
+    }
     align_steps(&mut run, flow);
     let mut ctx = json!({
         "body": job.event.body,
