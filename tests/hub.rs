@@ -463,4 +463,8 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replays_from_the_failed_ste
     let (code, out, err) = hub.ferry(&["dlq", "replay", "--all"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("0 replayed"), "{out}");
+    // Its dead letter is gone and the record does not keep the event yet.
+    let (code, _, err) = hub.ferry(&["runs", "rerun", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not stored"), "{err}");
 }

@@ -1,4 +1,4 @@
-//! `ferry runs list|show`: the run log, for people and for scripts (`--json`).
+//! `ferry runs list|show|rerun`: the run log, for people and for scripts (`--json`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,20 @@ pub enum RunsCommand {
         /// listed first (`ferry pause`, `enabled: false`).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// KEY=VALUE file for `${env:NAME}` references.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+    },
+    /// Start a new run of run ID's event (linked: `rerun_of` / `reruns`).
+    Rerun {
+        /// Run id.
+        id: String,
+        /// The config file.
+        #[arg(long, short, default_value = "examples/new-lead.yaml")]
+        config: PathBuf,
+        /// Directory of the embedded store.
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
         /// KEY=VALUE file for `${env:NAME}` references.
         #[arg(long)]
         env_file: Option<PathBuf>,
@@ -122,6 +136,26 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        RunsCommand::Rerun {
+            id,
+            config,
+            data,
+            env_file,
+        } => {
+            let Some(hub) = build_hub(&config, env_file.as_deref(), &data)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            match ferry::rerun::rerun(&hub, &id).await {
+                Ok(new) => {
+                    out!("run {new} re-runs {id} (queued)");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         RunsCommand::Show { id, data, json } => {
             let store = open_store(&data)?;
             let Some(run) = store.ports().runs.get(&id).await? else {
@@ -160,6 +194,12 @@ fn print_run(r: &RunRecord) -> std::io::Result<()> {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         out!("failure   {kind}");
+    }
+    if let Some(of) = &r.rerun_of {
+        out!("rerun of  {of}");
+    }
+    if !r.reruns.is_empty() {
+        out!("reruns    {}", r.reruns.join(", "));
     }
     for s in &r.steps {
         out!("  step {:<16} {}", s.id, step_status(s.status));

@@ -271,6 +271,12 @@ pub struct RunRecord {
     /// Steps, in workflow order.
     #[serde(default)]
     pub steps: Vec<StepRecord>,
+    /// The run this one re-runs (`ferry runs rerun`), if it is a re-run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
+    /// Runs started as re-runs of this one, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reruns: Vec<String>,
 }
 
 /// A filter over the run log.

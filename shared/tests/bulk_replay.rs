@@ -68,6 +68,8 @@ async fn dead_letters(bench: &Bench, n: usize) {
                 budget_from: 0,
                 last_error: Some("HTTP 503".into()),
             }],
+            rerun_of: None,
+            reruns: Vec::new(),
         };
         ports.runs.put(&run).await.unwrap();
         bodies.push((Job::Run(job).encode(), std::time::Duration::ZERO));

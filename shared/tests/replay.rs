@@ -76,3 +76,36 @@ async fn an_exhausted_run_replayed_gets_its_full_max_attempts_again() {
     let ns: Vec<u32> = run.steps[0].attempts.iter().map(|a| a.n).collect();
     assert_eq!(ns, [1, 2, 3, 4, 5, 6], "all six on the record");
 }
+
+#[tokio::test]
+async fn a_rerun_is_a_new_run_of_the_same_event_linked_both_ways() {
+    let bench = Bench::start(&RETRYING.replace("RETRY", "{ max_attempts: 1 }")).await;
+    bench.target.respond("/crm/x", 422, Value::Null);
+    let old_id = bench.send("r-3").await;
+    assert_eq!(bench.drive(&old_id).await.status, RunStatus::DeadLettered);
+
+    bench.target.respond("/crm/x", 200, Value::Null);
+    let new_id = ferry::rerun::rerun(&bench.hub, &old_id).await.unwrap();
+    assert_ne!(new_id, old_id);
+    let new = bench.drive(&new_id).await;
+    assert_eq!(new.status, RunStatus::Succeeded, "{new:?}");
+    assert_eq!(new.rerun_of.as_deref(), Some(old_id.as_str()));
+    assert_eq!((new.workflow.as_str(), new.event_id.as_str()), ("w", "r-3"));
+    let old = bench.run(&old_id).await.unwrap();
+    assert_eq!(old.reruns, [new_id.clone()]);
+    assert_eq!(
+        old.status,
+        RunStatus::DeadLettered,
+        "the old run is left as it was"
+    );
+    let seen = bench.target.seen_at("/crm/x");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].body["id"], "r-3", "the same event");
+    assert_eq!(seen[1].header("idempotency-key"), format!("{new_id}:a"));
+
+    // The re-run succeeded and left no dead letter: its event is not stored.
+    let again = ferry::rerun::rerun(&bench.hub, &new_id).await.unwrap_err();
+    assert!(again.contains("is not stored"), "{again}");
+    let missing = ferry::rerun::rerun(&bench.hub, "nope").await.unwrap_err();
+    assert_eq!(missing, "no run with id nope");
+}

@@ -42,6 +42,8 @@ fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 

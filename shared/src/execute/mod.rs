@@ -246,6 +246,8 @@ pub fn new_record(job: &RunJob, now: i64) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 

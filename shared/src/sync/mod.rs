@@ -323,6 +323,8 @@ async fn finish(
         error: detail.clone(),
         failure: None,
         steps,
+        rerun_of: None,
+        reruns: Vec::new(),
     };
     if let Err(e) = hub.ports.runs.put(&record).await {
         tracing::warn!(sync = run.name, error = %e, "could not record the sync run");

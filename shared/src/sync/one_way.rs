@@ -200,6 +200,8 @@ async fn reject(
         error: Some(why.clone()),
         failure: Some(crate::model::Failure::Mapping),
         steps: vec![],
+        rerun_of: None,
+        reruns: Vec::new(),
     };
     if let Err(e) = hub.ports.runs.create(&rec).await {
         let _ = hub.ports.idempotency.release(&key).await;

@@ -37,6 +37,8 @@ pub fn run(workflow: &str, created_at: i64) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 

@@ -99,6 +99,8 @@ fn queued_run(id: &str) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 
