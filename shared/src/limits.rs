@@ -269,7 +269,7 @@ mod tests {
         let limiter = Arc::new(Limiter::default());
 
         let gate = {
-            let (limiter, ports, conn) = (limiter.clone(), ports.clone(), conn.clone());
+            let (limiter, ports, conn) = (limiter.clone(), ports.clone(), conn);
             tokio::spawn(async move { limiter.pass(&ports, "crm", &conn, None).await })
         };
         held.entered.notified().await;

@@ -92,7 +92,7 @@ async fn a_rerun_is_a_new_run_of_the_same_event_linked_both_ways() {
     assert_eq!(new.rerun_of.as_deref(), Some(old_id.as_str()));
     assert_eq!((new.workflow.as_str(), new.event_id.as_str()), ("w", "r-3"));
     let old = bench.run(&old_id).await.unwrap();
-    assert_eq!(old.reruns, [new_id.clone()]);
+    assert_eq!(old.reruns, std::slice::from_ref(&new_id));
     assert_eq!(
         old.status,
         RunStatus::DeadLettered,

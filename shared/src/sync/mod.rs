@@ -313,7 +313,7 @@ async fn finish(
     }
     let record = RunRecord {
         id: run.id.clone(),
-        workflow: crate::flow::FlowName::SyncRecords(&run.name).to_string(),
+        workflow: crate::flow::FlowName::SyncRecords(run.name).to_string(),
         source: trigger.as_str().to_owned(),
         event_id: format!("sync-run@{started}"),
         status,
