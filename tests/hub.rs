@@ -436,9 +436,20 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replays_from_the_failed_ste
         "{letters}"
     );
 
+    // A dry run names it and changes nothing.
+    let (code, out, err) = hub.ferry(&["dlq", "replay", "--all", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("would replay 1 dead letters\n"), "{out}");
+    assert!(out.contains(letters[0]["id"].as_str().unwrap()), "{out}");
+    assert_eq!(target.seen_at("/chat/messages").len(), 1);
+
     // The cause is fixed (the target answers 200 again): replay.
     let (code, out, err) = hub.ferry(&["dlq", "replay", letters[0]["id"].as_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 replayed, 0 already replayed, 0 failed"),
+        "{out}"
+    );
     let run = hub.finished(&id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(
@@ -449,4 +460,17 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replays_from_the_failed_ste
     assert_eq!(target.seen_at("/chat/messages").len(), 2);
     let (_, out, _) = hub.ferry(&["dlq", "list", "--json"]);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]));
+    let (code, out, err) = hub.ferry(&["dlq", "replay", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 replayed"), "{out}");
+    // Its dead letter is gone; the record keeps the event, so it can be re-run:
+    // a new run, every step called again, linked both ways.
+    let (code, out, err) = hub.ferry(&["runs", "rerun", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    let new_id = out.split_whitespace().nth(1).unwrap().to_owned();
+    let rerun = hub.finished(&new_id).await;
+    assert_eq!(rerun["status"], "succeeded", "{rerun}");
+    assert_eq!(rerun["rerun_of"], id.as_str(), "{rerun}");
+    assert_eq!(hub.run(&id)["reruns"], json!([new_id]));
+    assert_eq!(target.seen_at("/crm/contacts").len(), 2);
 }

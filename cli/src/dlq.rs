@@ -28,10 +28,27 @@ pub enum DlqCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Put dead letter ID back on the queue; its run resumes at the failed step.
+    /// Put dead letters back on the queue: by id, or every one the filters
+    /// pick (`--all` for every one). Each run resumes at its failed step with
+    /// a fresh retry budget; a dead letter is never replayed twice.
     Replay {
-        /// Dead letter id (from `ferry dlq list`).
-        id: String,
+        /// Dead letter ids (from `ferry dlq list`).
+        ids: Vec<String>,
+        /// Every dead letter (narrowed by the filters, if any).
+        #[arg(long)]
+        all: bool,
+        /// Only runs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only those dead-lettered since then: a time (RFC 3339) or a duration ago (`2h`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only those whose reason contains this text.
+        #[arg(long)]
+        reason_contains: Option<String>,
+        /// Print how many and which would be replayed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// The config file.
         #[arg(long, short, default_value = "examples/new-lead.yaml")]
         config: PathBuf,
@@ -83,7 +100,12 @@ pub async fn run(cmd: DlqCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Replay {
-            id,
+            ids,
+            all,
+            workflow,
+            since,
+            reason_contains,
+            dry_run,
             config,
             store,
             env_file,
@@ -91,20 +113,72 @@ pub async fn run(cmd: DlqCommand) -> anyhow::Result<ExitCode> {
             let Some(hub) = build_hub(&config, env_file.as_deref(), &store).await? else {
                 return Ok(ExitCode::FAILURE);
             };
-            match ferry::dlq::replay(&hub, &id).await {
-                Ok(run) => {
-                    out!(
-                        "replayed {id}{}",
-                        run.map(|r| format!(" (run {r} is queued again)"))
-                            .unwrap_or_default()
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
+            let since = since
+                .map(|s| ferry::dlq::parse_since(&s, hub.ports.clock.now_ms()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let sel = ferry::dlq::Selection {
+                ids,
+                all,
+                workflow,
+                since,
+                reason_contains,
+            };
+            if sel.is_empty() {
+                eprintln!(
+                    "error: name dead letter ids, or pick them with --all, --workflow, --since or --reason-contains"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            let letters = match ferry::dlq::select(&hub, &sel).await {
+                Ok(l) => l,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    Ok(ExitCode::FAILURE)
+                    return Ok(ExitCode::FAILURE);
                 }
+            };
+            if dry_run {
+                out!("would replay {} dead letters", letters.len());
+                for l in &letters {
+                    out!(
+                        "{}  run {}  workflow {}\n    {}",
+                        l.dead.id,
+                        l.run_id.as_deref().unwrap_or("-"),
+                        l.workflow.as_deref().unwrap_or("-"),
+                        l.dead.reason
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
             }
+            let done = ferry::dlq::replay_all(&hub, &letters, |i, n| {
+                eprint!("\rreplaying {i}/{n}");
+                if i == n {
+                    eprintln!();
+                }
+            })
+            .await;
+            for (id, run) in &done.replayed {
+                out!(
+                    "replayed {id}{}",
+                    run.as_ref()
+                        .map(|r| format!(" (run {r} is queued again)"))
+                        .unwrap_or_default()
+                );
+            }
+            for (id, why) in &done.failed {
+                eprintln!("error: {id}: {why}");
+            }
+            out!(
+                "{} replayed, {} already replayed, {} failed",
+                done.replayed.len(),
+                done.skipped,
+                done.failed.len()
+            );
+            Ok(if done.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

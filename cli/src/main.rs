@@ -24,6 +24,7 @@ mod dev;
 mod dlq;
 mod env;
 mod graph;
+mod pause;
 mod run_filter;
 mod runs;
 mod sandbox;
@@ -84,6 +85,10 @@ enum Command {
         #[command(subcommand)]
         command: aws::AwsCommand,
     },
+    /// Hold a workflow's runs (events still accepted) or a connection's calls, on every instance.
+    Pause(pause::PauseArgs),
+    /// Let a paused workflow or connection go on; held runs drain within rate limits.
+    Resume(pause::PauseArgs),
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -126,6 +131,8 @@ fn main() -> ExitCode {
             Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,
+            Command::Pause(args) => pause::run(args, true).await,
+            Command::Resume(args) => pause::run(args, false).await,
             Command::Bench {
                 command: BenchCommand::Ingest(args),
             } => bench::run(args).await,

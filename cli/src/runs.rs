@@ -1,12 +1,13 @@
-//! `ferry runs list|show`: the run log, for people and for scripts (`--json`).
+//! `ferry runs list|show|rerun`: the run log, for people and for scripts (`--json`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use ferry::model::RunRecord;
 
 use crate::run_filter::RunFilter;
-use crate::store_opt::StoreArgs;
+use crate::store_opt::{StoreArgs, build_hub};
 
 /// `ferry runs ...`.
 #[derive(Debug, Subcommand)]
@@ -22,6 +23,27 @@ pub enum RunsCommand {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// The config file: with it, paused workflows and connections are
+        /// listed first (`ferry pause`, `enabled: false`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// KEY=VALUE file for `${env:NAME}` references.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+    },
+    /// Start a new run of run ID's event (linked: `rerun_of` / `reruns`).
+    Rerun {
+        /// Run id.
+        id: String,
+        /// The config file.
+        #[arg(long, short, default_value = "examples/new-lead.yaml")]
+        config: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// KEY=VALUE file for `${env:NAME}` references.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
     },
     /// One run with its steps and attempts.
     Show {
@@ -43,7 +65,24 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
             store,
             filter,
             json,
+            config,
+            env_file,
         } => {
+            if let Some(config) = &config
+                && !json
+            {
+                let Some(hub) = build_hub(config, env_file.as_deref(), &store).await? else {
+                    return Ok(ExitCode::FAILURE);
+                };
+                for p in ferry::pause::list(&hub).await.map_err(anyhow::Error::msg)? {
+                    let why = if p.by_config {
+                        "enabled: false in the config".to_owned()
+                    } else {
+                        format!("paused at {}", when(p.since))
+                    };
+                    out!("PAUSED {} {} ({why})", p.kind.as_str(), p.name);
+                }
+            }
             let ports = store.open().await?.ports();
             let runs = filter.list(&*ports.runs, ports.clock.now_ms()).await?;
             if json {
@@ -70,6 +109,26 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Rerun {
+            id,
+            config,
+            store,
+            env_file,
+        } => {
+            let Some(hub) = build_hub(&config, env_file.as_deref(), &store).await? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            match ferry::rerun::rerun(&hub, &id).await {
+                Ok(new) => {
+                    out!("run {new} re-runs {id} (queued)");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         RunsCommand::Show { id, store, json } => {
             let store = store.open().await?;
@@ -110,6 +169,12 @@ fn print_run(r: &RunRecord) -> std::io::Result<()> {
             .unwrap_or_default();
         out!("failure   {kind}");
     }
+    if let Some(of) = &r.rerun_of {
+        out!("rerun of  {of}");
+    }
+    if !r.reruns.is_empty() {
+        out!("reruns    {}", r.reruns.join(", "));
+    }
     if let Some(ev) = &r.event {
         let cut = if ev.truncated { " (truncated)" } else { "" };
         out!(
@@ -145,4 +210,11 @@ fn step_status(s: ferry::model::StepStatus) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// A store time, for people (RFC 3339, seconds).
+pub fn when(ms: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
 }

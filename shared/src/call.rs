@@ -12,6 +12,7 @@ use crate::keys;
 use crate::limits::Gate;
 use crate::model::Attempt;
 use crate::outbound::{self, CallError, Prepared, Response};
+use crate::pause;
 use crate::retry::{Rules, Verdict, judge};
 use crate::runlog::{GotResponse, SentRequest};
 
@@ -45,7 +46,8 @@ pub struct Tried {
 /// Call `req` on connection `name` once it may, as the step's judge says.
 /// `limit_key` is the rendered `rate_limit.key`, when the connection has one.
 ///
-/// The connection's circuit breaker is asked first (while it is open the call
+/// A paused connection holds the call first (see [`crate::pause`]).
+/// The connection's circuit breaker is asked next (while it is open the call
 /// waits, like for a rate limit), then the rate limit; what the call met is
 /// told to the breaker afterwards.
 pub async fn call(
@@ -58,6 +60,11 @@ pub async fn call(
     limit_key: Option<&str>,
 ) -> Called {
     let ports = &hub.ports;
+    match pause::held(hub, pause::Kind::Connection, name).await {
+        Ok(false) => {}
+        Ok(true) => return Called::Later(pause::HOLD),
+        Err(e) => return Called::StoreDown(e.to_string()),
+    }
     let probe = match hub.circuits.pass(ports, name, conn).await {
         Pass::Go => false,
         Pass::Probe => true,

@@ -9,9 +9,12 @@
 //! | idempotency | `sync-lease:<sync>` | the one pass of a sync running now |
 //! | idempotency | `oauth2:<connection>:refresh` | the one token request in flight |
 //! | idempotency | `conc:<sha256 of workflow, key>:<i>` | slot `i` of a `concurrency` key |
+//! | idempotency | `redrive:<message id>` | a message SQS moved back from the DLQ, replayed once |
+//! | idempotency | `replay:<dead letter id>:<dead at>` | a dead letter `ferry dlq replay` put back once |
 //! | cursors | `sync:<sync>` | a sync's watermark, pass position and counts |
 //! | cursors | `sync:<sync>:key:<record key>` | a two-way sync's shadow of one record |
 //! | cursors | `oauth2:<connection>` | a connection's OAuth 2.0 token |
+//! | cursors | `pause:<workflow\|connection>:<name>` | paused or resumed, and when |
 //! | rate limits | `conn:<connection>` | the connection's bucket and its pause |
 //! | rate limits | `conn:<connection>:key:<value>` | a per-key bucket (`rate_limit.key`) |
 //!
@@ -36,6 +39,18 @@ pub fn sync_lease(name: &str) -> String {
 /// The lock on a connection's token request.
 pub fn oauth2_refresh(connection: &str) -> String {
     format!("oauth2:{connection}:refresh")
+}
+
+/// A message moved back from the dead-letter queue by SQS's own redrive
+/// (its token: the SQS message id), so its run is replayed once.
+pub fn redrive(token: &str) -> String {
+    format!("redrive:{token}")
+}
+
+/// A dead letter replayed by `ferry dlq replay` (its id and when it died:
+/// the same message dead-lettered again later is another dead letter).
+pub fn replay(dead_letter: &str, dead_at: i64) -> String {
+    format!("replay:{dead_letter}:{dead_at}")
 }
 
 /// What every concurrency slot's key starts with (`ferry dev` frees them at restart).
@@ -66,6 +81,11 @@ pub fn oauth2_token(connection: &str) -> String {
     format!("oauth2:{connection}")
 }
 
+/// Whether a workflow or a connection is paused.
+pub fn pause(kind: crate::pause::Kind, name: &str) -> String {
+    format!("pause:{}:{name}", kind.as_str())
+}
+
 /// A connection's rate-limit bucket and pause.
 pub fn connection(name: &str) -> String {
     format!("conn:{name}")
@@ -91,8 +111,16 @@ mod tests {
             sync_lease(n),
             oauth2_refresh(n),
             concurrency_slot(&concurrency_group(n), 0),
+            redrive(n),
+            replay(n, 0),
         ];
-        let cursors = [sync_cursor(n), sync_shadow(n, n), oauth2_token(n)];
+        let cursors = [
+            sync_cursor(n),
+            sync_shadow(n, n),
+            oauth2_token(n),
+            pause(crate::pause::Kind::Workflow, n),
+            pause(crate::pause::Kind::Connection, n),
+        ];
         let limits = [connection(n), connection_value(n, n)];
         for group in [&claims[..], &cursors[..], &limits[..]] {
             let distinct: HashSet<_> = group.iter().collect();

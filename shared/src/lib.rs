@@ -16,6 +16,10 @@
 //!   batched steps share calls in [`batch`]; a connection that keeps failing
 //!   is held by its circuit breaker in [`breaker`] (shared through
 //!   [`ports::Breakers`]);
+//! - dead letters are listed and replayed in [`dlq`]; a finished run is
+//!   started again from its event in [`rerun`];
+//! - a workflow or a connection is paused (by hand or `enabled: false`) in
+//!   [`pause`], stored through [`ports::Cursors`];
 //! - a workflow's per-key `concurrency` holds its runs to slots in [`concurrency`];
 //! - syncs poll in [`sync`], on schedules parsed in [`schedule`] and fired
 //!   by [`scheduler`] (in `ferry dev`; EventBridge in AWS);
@@ -49,7 +53,9 @@ pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod outbound;
+pub mod pause;
 pub mod ports;
+pub mod rerun;
 pub mod retry;
 pub mod runlog;
 pub mod schedule;

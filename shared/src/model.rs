@@ -222,9 +222,36 @@ pub struct StepRecord {
     /// Every attempt, oldest first.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// Where the current retry budget begins in `attempts`: a replay sets it
+    /// to the number of attempts made so far, so `max_attempts` and `max_age`
+    /// count from the replay while the earlier attempts stay on the record.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub budget_from: usize,
     /// The last error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl StepRecord {
+    /// A step not reached yet.
+    pub fn pending(id: &str) -> Self {
+        StepRecord {
+            id: id.to_owned(),
+            status: StepStatus::Pending,
+            attempts: Vec::new(),
+            budget_from: 0,
+            last_error: None,
+        }
+    }
+
+    /// The attempts of the current retry budget (since the last replay).
+    pub fn budget(&self) -> &[Attempt] {
+        self.attempts.get(self.budget_from..).unwrap_or_default()
+    }
 }
 
 /// A run: one event through one workflow.
@@ -255,6 +282,12 @@ pub struct RunRecord {
     /// Steps, in workflow order.
     #[serde(default)]
     pub steps: Vec<StepRecord>,
+    /// The run this one re-runs (`ferry runs rerun`), if it is a re-run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
+    /// Runs started as re-runs of this one, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reruns: Vec<String>,
     /// The event as received (capped, redacted; see [`crate::runlog`]).
     /// Absent on runs recorded before it was kept, and on sync runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -97,6 +97,13 @@ pub struct Message {
     pub body: String,
     /// How many times it has been received, this time included (starts at 1).
     pub receive_count: u32,
+    /// Set when the message came back from the dead-letter queue by a redrive
+    /// ferry did not make (SQS's own "start DLQ redrive"): a token unique to
+    /// that trip through the dead-letter queue (the SQS message id). Its run,
+    /// already dead-lettered, is then replayed once per token. `None` for
+    /// every other message, and always on the embedded store (ferry's own
+    /// replay reopens the run before it moves the message).
+    pub redrive: Option<String>,
 }
 
 /// A message handed over by the queue's own delivery mechanism rather than
@@ -146,6 +153,7 @@ pub trait WorkQueue: Send + Sync {
             receipt: d.receipt_handle.to_owned(),
             body: d.body.to_owned(),
             receive_count: d.receive_count,
+            redrive: None,
         }
     }
     /// How long a delivery made outside [`receive`](Self::receive) must still

@@ -363,12 +363,15 @@ mod tests {
                 status: StepStatus::Retrying,
                 attempts,
                 last_error: None,
+                budget_from: 0,
             }],
             event: Some(ReceivedEvent {
                 payload: Value::String("p".repeat(MAX_PAYLOAD_BYTES - 2)),
                 ..ReceivedEvent::default()
             }),
             expires_at: None,
+            rerun_of: None,
+            reruns: Vec::new(),
         };
         let json = encode(&run).unwrap();
         assert!(json.len() <= MAX_RECORD_BYTES, "{}", json.len());

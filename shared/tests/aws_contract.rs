@@ -317,6 +317,7 @@ async fn lambda_records_settle_through_the_port() {
                 body: m.body().unwrap(),
                 receive_count: 1,
                 ferry_id: None,
+                redriven: false,
             })
         })
         .collect();

@@ -219,5 +219,7 @@ fn ports_run() -> ferry::model::RunRecord {
         steps: Vec::new(),
         event: None,
         expires_at: None,
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }

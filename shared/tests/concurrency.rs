@@ -301,6 +301,7 @@ fn message(body: String) -> ferry::ports::Message {
         receipt: "r".into(),
         body,
         receive_count: 1,
+        redrive: None,
     }
 }
 

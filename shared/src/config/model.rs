@@ -65,6 +65,11 @@ pub struct Connection {
     /// (on by default; `enabled: false` turns it off). See docs/breaker.md.
     #[serde(default)]
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// `false`: no calls go out on this connection; runs that need it wait
+    /// (without spending attempts) until it is enabled again, as while
+    /// `ferry pause connection` holds it. On by default.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 /// A connection's circuit breaker: it opens when retryable failures (connection
@@ -443,6 +448,11 @@ pub struct Workflow {
     /// once, across every worker and instance; the others wait (not an attempt).
     #[serde(default)]
     pub concurrency: Option<Concurrency>,
+    /// `false`: its events are still accepted (and held), but none of its
+    /// runs execute until it is enabled again, as while `ferry pause
+    /// workflow` holds it. On by default.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 /// Per-key concurrency of a workflow's runs.

@@ -33,6 +33,8 @@ fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
         steps: Vec::new(),
         event: None,
         expires_at: None,
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 
@@ -157,6 +159,7 @@ async fn put_get_roundtrip(b: Arc<dyn Backend>) {
             }),
         }],
         last_error: Some("503".into()),
+        budget_from: 0,
     }];
     r.event = Some(crate::runlog::ReceivedEvent {
         received_at: T0,

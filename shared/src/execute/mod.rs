@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::concurrency::{self, Entered};
 use crate::hub::{Flow, Hub};
 use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::pause;
 use crate::ports::Message;
 use crate::runlog::ReceivedEvent;
 use crate::template::context;
@@ -48,12 +49,12 @@ pub async fn execute(hub: &Hub, msg: &Message) -> Disposition {
         Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")),
     };
     let run_id = job.run_id.clone();
-    let out = run_job(hub, job).await;
+    let out = run_job(hub, job, msg.redrive.as_deref()).await;
     tracing::debug!(run_id = %run_id, disposition = ?out, "executed");
     out
 }
 
-async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
+async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>) -> Disposition {
     let ports = &hub.ports;
     let now = ports.clock.now_ms();
     let mut run = match ports.runs.get(&job.run_id).await {
@@ -65,12 +66,25 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
         }
     };
     if run.status.is_final() {
-        return Disposition::Done;
+        match redriven(hub, &mut run, redrive).await {
+            Ok(true) => {}
+            Ok(false) => return Disposition::Done,
+            Err(d) => return d,
+        }
     }
     let Some(flow) = hub.flow(&job.workflow) else {
         let reason = format!("workflow {:?} is not in the config", job.workflow);
         return finish_dead(hub, &mut run, reason, Failure::Config).await;
     };
+    // A paused workflow holds its runs: back on the queue, not an attempt.
+    match pause::held(hub, pause::Kind::Workflow, flow.name).await {
+        Ok(false) => {}
+        Ok(true) => return Disposition::Requeue(pause::HOLD),
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "cursor store unavailable");
+            return Disposition::RetryIn(STORE_RETRY);
+        }
+    }
     align_steps(&mut run, flow);
     let mut ctx = json!({
         "body": job.event.body,
@@ -109,6 +123,46 @@ async fn run_job(hub: &Hub, job: RunJob) -> Disposition {
     }
     out
 }
+
+/// A message for a run that is already final is a duplicate delivery (done
+/// with), unless it came back from the dead-letter queue by SQS's own redrive
+/// for a run that failed for good: that is a replay, once per trip through
+/// the dead-letter queue (`keys::redrive` is claimed, so a duplicate of the
+/// redriven message does not replay it a second time). `Ok(true)`: reopened.
+async fn redriven(
+    hub: &Hub,
+    run: &mut RunRecord,
+    token: Option<&str>,
+) -> Result<bool, Disposition> {
+    let Some(token) = token else { return Ok(false) };
+    if !matches!(run.status, RunStatus::DeadLettered | RunStatus::AuthFailed) {
+        return Ok(false);
+    }
+    let ports = &hub.ports;
+    let key = crate::keys::redrive(token);
+    match ports
+        .idempotency
+        .claim(&key, "", &run.id, REDRIVE_TTL)
+        .await
+    {
+        Ok(crate::ports::Claim::Claimed) => {}
+        Ok(_) => return Ok(false),
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "idempotency store unavailable");
+            return Err(Disposition::RetryIn(STORE_RETRY));
+        }
+    }
+    if let Err(e) = ports.idempotency.complete(&key, "", REDRIVE_TTL).await {
+        tracing::warn!(run_id = %run.id, error = %e, "redrive claim not completed; its lease keeps it");
+    }
+    tracing::info!(run_id = %run.id, "redriven from the dead-letter queue: replaying");
+    crate::dlq::reopen(run, ports.clock.now_ms());
+    Ok(true)
+}
+
+/// How long a redriven message's token is remembered: SQS keeps a message
+/// at most 14 days.
+const REDRIVE_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
 
 /// Mark the run running, then run its steps in order as far as they go now.
 async fn run_steps(hub: &Hub, flow: Flow<'_>, run: &mut RunRecord, ctx: &mut Value) -> Disposition {
@@ -198,6 +252,8 @@ pub fn new_record(hub: &Hub, job: &RunJob, now: i64) -> RunRecord {
         steps: Vec::new(),
         event: Some(ReceivedEvent::new(hub, &job.event)),
         expires_at: Some(crate::runlog::expiry(now, hub.retention())),
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 
@@ -214,12 +270,7 @@ fn align_steps(run: &mut RunRecord, flow: Flow<'_>) {
         .iter()
         .map(|s| match old.iter().position(|r| r.id == s.id) {
             Some(p) => old.swap_remove(p),
-            None => StepRecord {
-                id: s.id.clone(),
-                status: StepStatus::Pending,
-                attempts: Vec::new(),
-                last_error: None,
-            },
+            None => StepRecord::pending(&s.id),
         })
         .collect();
 }

@@ -361,10 +361,11 @@ async fn settle_halt(
     }
 }
 
-/// The step's attempts so far, if any.
+/// The step's attempts in its current retry budget (since its last replay), if any.
 fn history(rec: &StepRecord) -> Option<History> {
-    rec.attempts.first().map(|first| History {
-        attempts: rec.attempts.len() as u32,
+    let budget = rec.budget();
+    budget.first().map(|first| History {
+        attempts: budget.len() as u32,
         first_at: first.started_at,
     })
 }

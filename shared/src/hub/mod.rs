@@ -46,6 +46,8 @@ pub struct Hub {
     pub limiter: Limiter,
     /// Circuit breakers: this process's windows and copy of the store's state.
     pub circuits: Circuits,
+    /// Pauses: this process's copy of the store's.
+    pub pauses: crate::pause::Pauses,
     /// OAuth 2.0 tokens.
     pub tokens: Tokens,
     /// Open batches.
@@ -97,6 +99,7 @@ impl Hub {
             http: Outbound::new(),
             limiter: Limiter::default(),
             circuits: Circuits::default(),
+            pauses: crate::pause::Pauses::default(),
             tokens: Tokens::default(),
             batcher: Batcher::default(),
             verifiers,

@@ -298,6 +298,7 @@ async fn finish(
             id: format!("record[{i}]"),
             status: StepStatus::Failed,
             attempts: vec![],
+            budget_from: 0,
             last_error: Some(f.clone()),
         });
     }
@@ -306,6 +307,7 @@ async fn finish(
             id: format!("conflict[{i}]"),
             status: StepStatus::Succeeded,
             attempts: vec![],
+            budget_from: 0,
             last_error: Some(c.clone()),
         });
     }
@@ -323,6 +325,8 @@ async fn finish(
         steps,
         event: None,
         expires_at: None,
+        rerun_of: None,
+        reruns: Vec::new(),
     };
     hub.keep(&mut record);
     if let Err(e) = hub.ports.runs.put(&record).await {

@@ -203,6 +203,8 @@ async fn reject(
 
         event: None,
         expires_at: None,
+        rerun_of: None,
+        reruns: Vec::new(),
     };
     hub.keep(&mut rec);
     if let Err(e) = hub.ports.runs.create(&rec).await {

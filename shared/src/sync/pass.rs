@@ -173,6 +173,7 @@ impl Run<'_> {
                     id: step.to_owned(),
                     status: StepStatus::Succeeded,
                     attempts: Vec::new(),
+                    budget_from: 0,
                     last_error: None,
                 });
                 self.log.last_mut().expect("just pushed")

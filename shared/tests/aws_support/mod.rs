@@ -39,6 +39,8 @@ pub fn run(workflow: &str, created_at: i64) -> RunRecord {
         steps: Vec::new(),
         event: None,
         expires_at: None,
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 

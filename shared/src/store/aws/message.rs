@@ -56,6 +56,10 @@ pub struct SqsRecord<'a> {
     pub receive_count: u32,
     /// `messageAttributes["ferry-id"].stringValue`, when present.
     pub ferry_id: Option<&'a str>,
+    /// Whether it carries ferry's dead-letter reason
+    /// (`messageAttributes["ferry-reason"]`): only a message moved back from
+    /// the dead-letter queue by SQS's own redrive does.
+    pub redriven: bool,
 }
 
 /// The port's [`Message`] for a record the Lambda event source received, with
@@ -74,6 +78,7 @@ pub fn message_from_sqs(r: SqsRecord<'_>) -> Message {
         receipt: receipt.encode(),
         body: r.body.to_owned(),
         receive_count: r.receive_count,
+        redrive: r.redriven.then(|| r.message_id.to_owned()),
     }
 }
 
@@ -149,6 +154,7 @@ mod tests {
             body: "{}",
             receive_count: 2,
             ferry_id: Some("ferry-1"),
+            redriven: false,
         });
         assert_eq!((m.id.as_str(), m.receive_count), ("ferry-1", 2));
         let r = Receipt::decode(&m.receipt).unwrap().unwrap();

@@ -31,6 +31,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::batch::{self, Outcome};
+use super::dlq::REASON_ATTRIBUTE;
 use super::message::{
     ID_ATTRIBUTE, MAX_DELAY, MAX_VISIBILITY, NOT_BEFORE_ATTRIBUTE, attr, due_in, ferry_id,
     is_bad_receipt, number_attr, plan_delay, secs, string_attr, system_attr,
@@ -57,6 +58,7 @@ impl WorkQueue for AwsStore {
             body: d.body,
             receive_count: d.receive_count,
             ferry_id: d.attributes.get(ID_ATTRIBUTE).map(String::as_str),
+            redriven: d.attributes.contains_key(REASON_ATTRIBUTE),
         })
     }
 
@@ -177,6 +179,7 @@ impl WorkQueue for AwsStore {
                     receipt: receipt.encode(),
                     body: receipt.body.clone(),
                     receive_count: receipt.count,
+                    redrive: attr(&m, REASON_ATTRIBUTE).map(|_| receipt.sqs_id.clone()),
                 });
                 receipts.push(receipt);
             }

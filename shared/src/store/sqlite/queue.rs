@@ -320,6 +320,7 @@ fn receive(
                 receipt,
                 body,
                 receive_count: count + 1,
+                redrive: None,
             });
         }
         if dead == 0 || out.len() >= max {

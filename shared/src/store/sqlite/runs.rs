@@ -233,6 +233,8 @@ mod tests {
             steps: Vec::new(),
             event: None,
             expires_at,
+            rerun_of: None,
+            reruns: Vec::new(),
         }
     }
 

@@ -101,6 +101,8 @@ fn queued_run(id: &str) -> RunRecord {
         steps: Vec::new(),
         event: None,
         expires_at: None,
+        rerun_of: None,
+        reruns: Vec::new(),
     }
 }
 
