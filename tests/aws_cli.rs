@@ -266,6 +266,15 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
         event_ids(&["--where", "event.id == 'ok-1'", "--limit", "1"]),
         ["ok-1"]
     );
+    // The event's payload and a step's last answer, as templates see them.
+    assert_eq!(
+        event_ids(&["--where", "body.submission_id == 'bad-1'"]),
+        ["bad-1"]
+    );
+    assert_eq!(
+        event_ids(&["--where", "steps.contact.response.status == 400"]),
+        ["bad-1"]
+    );
 
     let sync = ask(&["sync", "status", "--config", hub.config.to_str().unwrap()]);
     assert!(sync[0]["state"]["last_run"].is_object(), "{sync}");
@@ -325,7 +334,24 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
 }
 
 fn lead(id: &str) -> Value {
-    json!({ "submission_id": id, "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace" })
+    json!({ "submission_id": id, "email": format!("{id}@example.com"), "first_name": "Ada", "last_name": "Lovelace" })
+}
+
+/// The CRM: it refuses a `bad-…` contact the first time (400, so that run
+/// is dead-lettered at once) and takes everything else, whatever the order
+/// the two runs call in; the replay of the refused one then succeeds.
+fn crm(target: &Target) {
+    let refused = std::sync::Mutex::new(BTreeSet::new());
+    target.behave("/crm/contacts", move |req| {
+        let email = req.body["email"].as_str().unwrap_or_default().to_owned();
+        Some(
+            if email.starts_with("bad") && refused.lock().unwrap().insert(email) {
+                Answer::status(400, json!({"error": "email is invalid"}))
+            } else {
+                Answer::ok(json!({"id": "c-1"}))
+            },
+        )
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -347,13 +373,7 @@ async fn the_cli_works_on_the_aws_store_as_on_the_embedded_one() {
 
     let aws_dir = tempfile::tempdir().unwrap();
     let aws_target = Target::start().await;
-    aws_target.script(
-        "/crm/contacts",
-        vec![
-            Answer::ok(json!({"id": "c-1"})),
-            Answer::status(400, json!({"error": "email is invalid"})),
-        ],
-    );
+    crm(&aws_target);
     aws_target.respond("/crm/people", 200, json!({ "results": [] }));
     let aws_hub = start(aws_dir.path(), &aws_target, &aws_env, &["--store", "aws"]);
     let on_aws = exercise(&aws_hub, &["--store", "aws"]).await;
@@ -364,13 +384,7 @@ async fn the_cli_works_on_the_aws_store_as_on_the_embedded_one() {
 
     let local_dir = tempfile::tempdir().unwrap();
     let local_target = Target::start().await;
-    local_target.script(
-        "/crm/contacts",
-        vec![
-            Answer::ok(json!({"id": "c-1"})),
-            Answer::status(400, json!({"error": "email is invalid"})),
-        ],
-    );
+    crm(&local_target);
     local_target.respond("/crm/people", 200, json!({ "results": [] }));
     let local_hub = start(local_dir.path(), &local_target, &[], &[]);
     let data = local_hub.data.to_str().unwrap().to_owned();

@@ -54,6 +54,12 @@ async fn a_paused_workflow_holds_1000_events_then_drains_them_within_the_rate_li
     let (code, out, _) = hub.ferry(&["runs", "list", "--limit", "1"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("PAUSED workflow w (paused at "), "{out}");
+    let (code, out, err) = hub.ferry(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["paused"][0]["kind"], "workflow", "{status}");
+    assert_eq!(status["paused"][0]["name"], "w", "{status}");
+    assert_eq!(status["paused"][0]["by"], "ferry pause", "{status}");
 
     let (code, out, err) = hub.ferry(&["resume", "workflow", "w"]);
     assert_eq!(code, 0, "{err}");

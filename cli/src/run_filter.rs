@@ -2,10 +2,11 @@
 //! [`RunQuery`]; `--where` is evaluated here, after the indexed query, with
 //! the template engine's expression evaluator (the language of `when`).
 //!
-//! `--where` sees what the run record holds: `run` (the whole record),
-//! `event` (`id`, `source`) and `steps` (by step id: `status`, `attempts`,
-//! `last_error`). The event's payload and the steps' outputs are not in the
-//! record, so an expression cannot reach them yet.
+//! `--where` sees what the run record holds, in the shape a workflow's
+//! templates see it: `body`, `headers`, `query` (the event as received,
+//! redacted and capped), `event` (`id`, `source`, `received_at`), `steps`
+//! (by step id: `status`, `attempts`, `last_error`, and `response` — the
+//! last answer it got: `status`, `headers`, `body`) and `run` (the whole record).
 
 use std::collections::HashSet;
 
@@ -141,19 +142,28 @@ impl RunFilter {
 
 /// What `--where` sees of a run.
 pub fn where_context(run: &RunRecord) -> serde_json::Value {
-    let steps: serde_json::Map<String, serde_json::Value> = run
+    use serde_json::{Value, json};
+    let steps: serde_json::Map<String, Value> = run
         .steps
         .iter()
         .map(|s| {
-            (
-                s.id.clone(),
-                serde_json::to_value(s).unwrap_or(serde_json::Value::Null),
-            )
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+            let response = s.attempts.iter().rev().find_map(|a| a.response.as_ref());
+            v["response"] = serde_json::to_value(response).unwrap_or(Value::Null);
+            (s.id.clone(), v)
         })
         .collect();
-    serde_json::json!({
+    let ev = run.event.as_ref();
+    json!({
         "run": run,
-        "event": { "id": run.event_id, "source": run.source },
+        "body": ev.map_or(Value::Null, |e| e.payload.clone()),
+        "headers": ev.map(|e| &e.headers),
+        "query": ev.map(|e| &e.query),
+        "event": {
+            "id": run.event_id,
+            "source": run.source,
+            "received_at": ev.map(|e| e.received_at),
+        },
         "steps": steps,
     })
 }

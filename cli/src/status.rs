@@ -57,6 +57,21 @@ pub struct Report {
     pub dlq_depth: usize,
     /// Per sync, its last pass.
     pub syncs: Vec<SyncPass>,
+    /// Workflows and connections on hold (`ferry pause`, `enabled: false`).
+    pub paused: Vec<PausedRow>,
+}
+
+/// Something on hold.
+#[derive(Debug, Serialize)]
+pub struct PausedRow {
+    /// `workflow` or `connection`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// `config` (`enabled: false`) or `ferry pause`.
+    pub by: &'static str,
+    /// When it was paused by hand (ms); none for the config.
+    pub since: Option<Millis>,
 }
 
 /// One workflow's day.
@@ -178,6 +193,18 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         });
     }
 
+    let paused = ferry::pause::list(&hub)
+        .await
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .map(|p| PausedRow {
+            kind: p.kind.as_str(),
+            name: p.name,
+            by: if p.by_config { "config" } else { "ferry pause" },
+            since: (!p.by_config).then_some(p.since),
+        })
+        .collect();
+
     let report = Report {
         at,
         workflows,
@@ -185,6 +212,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         connections,
         dlq_depth,
         syncs,
+        paused,
     };
     if args.json {
         out!("{}", serde_json::to_string_pretty(&report)?);
@@ -226,6 +254,16 @@ fn print(r: &Report) -> std::io::Result<()> {
         out!("  {:<20}  {}{until}", c.connection, c.state);
     }
     out!("dead-letter queue: {}", r.dlq_depth);
+    if !r.paused.is_empty() {
+        out!("paused");
+        for p in &r.paused {
+            let since = p
+                .since
+                .map(|s| format!(" since {}", when(s)))
+                .unwrap_or_default();
+            out!("  {} {:<20}  by {}{since}", p.kind, p.name, p.by);
+        }
+    }
     if !r.syncs.is_empty() {
         out!("syncs (last pass)");
         for s in &r.syncs {
