@@ -2,7 +2,8 @@
 //! `scripts/emulators` runs (moto's server at `FERRY_TEST_AWS_ENDPOINT`):
 //! `ferry aws provision` stands the store up, `ferry dev --store aws` runs
 //! events on it, and `runs`, `dlq`, `sync status` and `connections` with
-//! `--store aws` answer in the same JSON shape as on the embedded store.
+//! `--store aws` answer in the same JSON shape as on the embedded store;
+//! `--stack NAME` finds the same store through a stack's outputs.
 
 mod support;
 
@@ -420,6 +421,145 @@ fn a_missing_variable_is_named() {
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("--store aws: FERRY_TABLE is not set; FERRY_DLQ_URL is not set"),
+        "{err}"
+    );
+}
+
+/// A stack on moto whose only outputs are `outputs` (literal values): what
+/// DescribeStacks answers for a deployed `template.yaml`, without its resources.
+async fn create_stack(name: &str, outputs: &[(&str, &str)]) {
+    let outputs: serde_json::Map<String, Value> = outputs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!({ "Value": v })))
+        .collect();
+    let template = json!({ "Resources": {}, "Outputs": outputs });
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    aws_sdk_cloudformation::Client::new(&config)
+        .create_stack()
+        .stack_name(name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "CreateStack {name}: {}",
+                aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+            )
+        });
+}
+
+/// The store's names as the stack outputs `template.yaml` declares.
+fn stack_outputs(env: &[(String, String)]) -> [(&'static str, String); 3] {
+    [
+        ("TableName", var(env, "FERRY_TABLE").to_owned()),
+        ("WorkQueueUrl", var(env, "FERRY_QUEUE_URL").to_owned()),
+        ("DeadLetterQueueUrl", var(env, "FERRY_DLQ_URL").to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stack_reads_the_store_its_outputs_name_over_the_environment() {
+    let Some(_) = emulator("stack_reads_the_store_its_outputs_name_over_the_environment") else {
+        return;
+    };
+    let (table, queue) = (unique("ferry-stack"), unique("ferry-stack"));
+    let deployed = provision(&table, &queue);
+    // A second, empty store the environment names: the stack must win over it.
+    let (other_table, other_queue) = (unique("ferry-other"), unique("ferry-other"));
+    let other = provision(&other_table, &other_queue);
+    let stack = unique("ferry-stack");
+    let outputs = stack_outputs(&deployed);
+    let outputs: Vec<(&str, &str)> = outputs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    create_stack(&stack, &outputs).await;
+
+    // The hub writes a dead-lettered run on the deployed store (named by the environment).
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    target.respond("/crm/contacts", 400, json!({"error": "email is invalid"}));
+    let hub = start(dir.path(), &target, &deployed, &["--store", "aws"]);
+    let (status, bad) = hub
+        .post_signed("website-form", SECRET, &lead("bad-1"))
+        .await;
+    assert_eq!(status, 202, "{bad}");
+    let run_id = bad["run_id"].as_str().unwrap().to_owned();
+
+    // The CLI with the other store in its environment, and --stack.
+    let env: Vec<(String, String)> = hub
+        .env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("FERRY_"))
+        .cloned()
+        .chain(other.iter().cloned())
+        .collect();
+    let config = hub.config.to_str().unwrap();
+    let runs = eventually("the run, via --stack", Duration::from_secs(30), || async {
+        let runs = json_of(&["runs", "list", "--stack", &stack], &env);
+        let run = runs.as_array().unwrap().first().cloned()?;
+        (run["status"] == "dead_lettered").then_some(runs)
+    })
+    .await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["id"], run_id.as_str(), "{runs}");
+    assert_eq!(runs[0]["event_id"], "bad-1", "{runs}");
+    let dlq = eventually(
+        "the dead letter, via --stack",
+        Duration::from_secs(10),
+        || async {
+            let dlq = json_of(
+                &["dlq", "list", "--stack", &stack, "--config", config],
+                &env,
+            );
+            (!dlq.as_array().unwrap().is_empty()).then_some(dlq)
+        },
+    )
+    .await;
+    assert_eq!(dlq.as_array().unwrap().len(), 1, "{dlq}");
+    assert_eq!(dlq[0]["run_id"], run_id.as_str(), "{dlq}");
+    // `--store aws --stack` is the same; the environment alone names the empty store.
+    let both = json_of(&["runs", "list", "--store", "aws", "--stack", &stack], &env);
+    assert_eq!(both, runs);
+    assert_eq!(
+        json_of(&["runs", "list", "--store", "aws"], &env),
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_stack_or_a_missing_output_is_named() {
+    let Some(_) = emulator("an_unknown_stack_or_a_missing_output_is_named") else {
+        return;
+    };
+    let missing = unique("ferry-none");
+    let (code, _, err) = ferry(&["runs", "list", "--stack", &missing], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "--stack {missing}: no stack named \"{missing}\" in us-east-1"
+        )),
+        "{err}"
+    );
+
+    let partial = unique("ferry-partial");
+    create_stack(&partial, &[("WorkQueueUrl", "http://127.0.0.1:1/q")]).await;
+    let (code, _, err) = ferry(&["runs", "list", "--stack", &partial], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "--stack {partial}: stack \"{partial}\" (CREATE_COMPLETE) has no output \
+             TableName (FERRY_TABLE), no output DeadLetterQueueUrl (FERRY_DLQ_URL)"
+        )),
+        "{err}"
+    );
+
+    let (code, _, err) = ferry(
+        &["runs", "list", "--stack", &partial, "--store", "embedded"],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--stack names an AWS store; it cannot be combined with --store embedded"),
         "{err}"
     );
 }

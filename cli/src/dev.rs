@@ -297,9 +297,12 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<
     out!("  config:  {}", args.config.display());
     match args.store.store {
         StoreKind::Embedded => out!("  data:    {}", args.store.data.join("ferry.db").display()),
-        StoreKind::Aws => {
-            out!("  store:   DynamoDB + SQS (FERRY_TABLE, FERRY_QUEUE_URL, FERRY_DLQ_URL)")
-        }
+        StoreKind::Aws => match &args.store.stack {
+            Some(stack) => out!("  store:   DynamoDB + SQS (stack {stack}'s outputs)"),
+            None => {
+                out!("  store:   DynamoDB + SQS (FERRY_TABLE, FERRY_QUEUE_URL, FERRY_DLQ_URL)")
+            }
+        },
     }
     out!("  webhook URLs:");
     for name in hub.config.sources.keys() {

@@ -2,11 +2,13 @@
 //! `--store embedded` (the default: the SQLite file under `--data`) or
 //! `--store aws` (DynamoDB + SQS named by `FERRY_TABLE`, `FERRY_QUEUE_URL`
 //! and `FERRY_DLQ_URL`; region and credentials from the usual AWS
-//! environment, `AWS_ENDPOINT_URL` for an emulator).
+//! environment, `AWS_ENDPOINT_URL` for an emulator). `--stack NAME` reads
+//! those three from a deployed stack's outputs instead (and implies `aws`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::builder::ArgPredicate;
 use clap::{Args, ValueEnum};
 use ferry::clock::{Clock, SystemClock};
 use ferry::hub::Hub;
@@ -26,12 +28,16 @@ pub enum StoreKind {
     Aws,
 }
 
-/// `--store` and `--data`, flattened into each state command.
+/// `--store`, `--stack` and `--data`, flattened into each state command.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// Where the state lives: `embedded` (under --data) or `aws` (DynamoDB + SQS named by FERRY_TABLE, FERRY_QUEUE_URL, FERRY_DLQ_URL).
-    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    #[arg(long, value_enum, default_value_t = StoreKind::Embedded,
+          default_value_if("stack", ArgPredicate::IsPresent, "aws"))]
     pub store: StoreKind,
+    /// The AWS store a deployed CloudFormation stack names: its outputs TableName, WorkQueueUrl and DeadLetterQueueUrl, which win over FERRY_TABLE, FERRY_QUEUE_URL and FERRY_DLQ_URL. Implies --store aws.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
     /// Directory of the embedded store.
     #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
@@ -56,26 +62,38 @@ impl Store {
 }
 
 impl StoreArgs {
-    /// Open the selected store. With `aws`, a missing variable is an error naming it.
+    /// Open the selected store. With `aws`, a missing variable (or, with
+    /// `--stack`, a missing stack or output) is an error naming it.
     pub async fn open(&self) -> anyhow::Result<Store> {
-        match self.store {
-            StoreKind::Embedded => Ok(Store::Embedded(open_store(&self.data)?)),
-            StoreKind::Aws => {
-                let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-                let env = |name: &str| std::env::var(name).ok();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let env = |name: &str| std::env::var(name).ok();
+        match (self.store, &self.stack) {
+            (StoreKind::Embedded, None) => Ok(Store::Embedded(open_store(&self.data)?)),
+            (StoreKind::Embedded, Some(_)) => Err(anyhow::anyhow!(
+                "--stack names an AWS store; it cannot be combined with --store embedded"
+            )),
+            (StoreKind::Aws, None) => {
                 let store = ferry::boot::aws_store(&env, clock)
                     .await
                     .map_err(|e| anyhow::anyhow!("--store aws: {e}"))?;
                 Ok(Store::Aws(store))
             }
+            (StoreKind::Aws, Some(stack)) => {
+                let store = ferry::boot::aws_store_from_stack(&env, stack, clock)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--stack {stack}: {e}"))?;
+                Ok(Store::Aws(store))
+            }
         }
     }
 
-    /// How to name this store in a hint to the user (`--data DIR` or `--store aws`).
+    /// How to name this store in a hint to the user (`--data DIR`,
+    /// `--store aws` or `--stack NAME`).
     pub fn flag(&self) -> String {
-        match self.store {
-            StoreKind::Embedded => format!("--data {}", self.data.display()),
-            StoreKind::Aws => "--store aws".into(),
+        match (self.store, &self.stack) {
+            (_, Some(stack)) => format!("--stack {stack}"),
+            (StoreKind::Embedded, None) => format!("--data {}", self.data.display()),
+            (StoreKind::Aws, None) => "--store aws".into(),
         }
     }
 }
