@@ -355,7 +355,7 @@ async fn oauth2_token_is_fetched_once_refreshed_on_expiry_and_after_a_401() {
     // The first token lives an hour: however slowly the calls go (a loaded
     // machine), none of them is due for a refresh.
     let auth = oauth_target(&target, 3600, false);
-    let hub = oauth_hub(dir.path(), &target, "client_credentials");
+    let mut hub = oauth_hub(dir.path(), &target, "client_credentials");
 
     // Many calls, one token.
     hub.post_many("s", SECRET, events("a", 20), 4).await;
@@ -363,6 +363,22 @@ async fn oauth2_token_is_fetched_once_refreshed_on_expiry_and_after_a_401() {
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
     assert_eq!(auth.lock().unwrap().issued, 1, "one token for 20 calls");
     assert_eq!(target.seen_at("/api/things").len(), 20);
+
+    // The store holds the token sealed: neither it nor the client secret shows…
+    hub.terminate();
+    assert_store_hides_tokens(&hub.data, &["tok-1", "client-secret-value"]);
+    // …yet another instance (a cold start on the same store) reads it and
+    // calls with it, without asking the token endpoint again.
+    hub.restart(&[]);
+    let (_, reply) = hub.post_signed("s", SECRET, &json!({"id": "cold"})).await;
+    let run = hub.finished(reply["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        auth.lock().unwrap().issued,
+        1,
+        "the cached token survives a restart"
+    );
+    assert_eq!(target.seen_at("/api/things").len(), 21);
 
     // The API revokes the token: the next call gets a 401, ferry refreshes once
     // and calls again with the new token (which lives 3 s).
@@ -391,7 +407,7 @@ async fn oauth2_token_is_fetched_once_refreshed_on_expiry_and_after_a_401() {
     // half-life too.)
     tokio::time::sleep(Duration::from_millis(1700)).await;
     hub.post_many("s", SECRET, events("b", 5), 4).await;
-    let runs = hub.all_finished(26, Duration::from_secs(20)).await;
+    let runs = hub.all_finished(27, Duration::from_secs(20)).await;
     assert!(runs.iter().all(|r| r["status"] == "succeeded"));
     assert!(auth.lock().unwrap().issued >= 3, "refreshed before expiry");
     let refused: Vec<&Value> = runs.iter().filter(|r| codes(r) != vec![200]).collect();
@@ -400,12 +416,35 @@ async fn oauth2_token_is_fetched_once_refreshed_on_expiry_and_after_a_401() {
         1,
         "no call but the one after the revocation was refused: {refused:?}"
     );
-    assert_eq!(target.seen_at("/api/things").len(), 27);
+    assert_eq!(target.seen_at("/api/things").len(), 28);
 
     // Tokens and secrets never reach the run log.
     let shown = serde_json::to_string(&hub.runs()).unwrap();
     for secret in ["tok-1", "tok-2", "tok-3", "client-secret-value"] {
         assert!(!shown.contains(secret), "{secret} in the run log");
+    }
+    // Nor the store, whatever token it cached last.
+    hub.terminate();
+    let issued = auth.lock().unwrap().issued;
+    let tokens: Vec<String> = (1..=issued).map(|i| format!("tok-{i}")).collect();
+    let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    secrets.push("client-secret-value");
+    assert_store_hides_tokens(&hub.data, &secrets);
+}
+
+/// The store under `data` has the connection's sealed token cache and none of `secrets`.
+fn assert_store_hides_tokens(data: &std::path::Path, secrets: &[&str]) {
+    let store = support::dump_store(data);
+    assert!(
+        store.contains("oauth2:api"),
+        "the grep reads the token cache"
+    );
+    assert!(
+        store.lines().any(|l| l.starts_with("v1:")),
+        "the token cache is sealed: {store}"
+    );
+    for secret in secrets {
+        assert!(!store.contains(secret), "the store holds {secret}");
     }
 }
 

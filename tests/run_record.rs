@@ -163,7 +163,7 @@ workflows:
 
     // Stop the hub, then read every column of every row of every table.
     hub.terminate();
-    let store = dump_store(&hub.data);
+    let store = support::dump_store(&hub.data);
     assert!(
         store.contains("ada@example.com"),
         "the grep reads the store"
@@ -172,46 +172,4 @@ workflows:
         assert!(!store.contains(secret), "the store holds {secret}");
         assert!(!output.contains(secret), "the CLI printed {secret}");
     }
-}
-
-/// Every value of every column of every row of every table in the store
-/// under `data`, as text, one per line.
-fn dump_store(data: &std::path::Path) -> String {
-    let mut out = String::new();
-    let mut dbs = 0;
-    for entry in std::fs::read_dir(data).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "db") {
-            continue;
-        }
-        dbs += 1;
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(tables.len() >= 5, "{tables:?}");
-        for table in tables {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-            let cols = stmt.column_count();
-            let mut rows = stmt.query([]).unwrap();
-            while let Some(row) = rows.next().unwrap() {
-                for i in 0..cols {
-                    let v: rusqlite::types::Value = row.get(i).unwrap();
-                    let text = match v {
-                        rusqlite::types::Value::Text(t) => t,
-                        rusqlite::types::Value::Blob(b) => String::from_utf8_lossy(&b).into_owned(),
-                        other => format!("{other:?}"),
-                    };
-                    out.push_str(&text);
-                    out.push('\n');
-                }
-            }
-        }
-    }
-    assert_eq!(dbs, 1, "one store file under {}", data.display());
-    out
 }

@@ -5,7 +5,9 @@
 //!
 //! - caches it in-process and in the store (the [`Cursors`](crate::ports::Cursors)
 //!   port, cursor `oauth2:<connection>`), so a token is fetched once for many
-//!   calls and survives cold starts; a rotated refresh token is kept there too;
+//!   calls and survives cold starts; a rotated refresh token is kept there too.
+//!   The store's copy is sealed with a key derived from the connection's
+//!   secrets ([`token_cache`](crate::token_cache)): it shows no token;
 //! - refreshes it before it expires ([`refresh_margin`]), one refresher at a
 //!   time across every instance (an [`Idempotency`](crate::ports::Idempotency)
 //!   lease on `oauth2:<connection>:refresh`), the others wait for its result;
@@ -28,6 +30,7 @@ use crate::config::{Auth, Connection, Grant};
 use crate::hub::Conn;
 pub use crate::outbound::Credential;
 use crate::ports::{Claim, Ports};
+use crate::token_cache::CacheKey;
 
 /// How long a refused credential fails runs at once before the token
 /// endpoint is asked again (unless the config changes first).
@@ -97,6 +100,22 @@ struct Stored {
     failed: Option<String>,
     #[serde(default)]
     failed_at: Millis,
+}
+
+/// Where a connection's token state lives in the store, and the key sealing it.
+#[derive(Debug)]
+struct Slot {
+    cursor: String,
+    key: CacheKey,
+}
+
+impl Slot {
+    fn of(name: &str, conn: &Connection) -> Self {
+        Self {
+            cursor: crate::keys::oauth2_token(name),
+            key: CacheKey::of(name, conn),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -216,12 +235,12 @@ impl Tokens {
             return Ok(c.token);
         }
         let fingerprint = fingerprint(conn);
-        let cursor = crate::keys::oauth2_token(name);
+        let slot = Slot::of(name, conn);
         let lock = crate::keys::oauth2_refresh(name);
         let deadline = ports.clock.now_ms() + REFRESH_LEASE.as_millis() as Millis;
         loop {
             let now = ports.clock.now_ms();
-            let (stored, _) = self.load(ports, &cursor, &fingerprint).await?;
+            let (stored, _) = self.load(ports, &slot, &fingerprint).await?;
             if let Some(t) = &stored.access_token
                 && now < stored.refresh_at
                 && Some(t.as_str()) != refused
@@ -253,7 +272,7 @@ impl Tokens {
                 Err(e) => return Err(AuthError::Unavailable(format!("token cache: {e}"))),
             }
             // Another instance may have refreshed between our look and our claim.
-            let (stored, version) = match self.load(ports, &cursor, &fingerprint).await {
+            let (stored, version) = match self.load(ports, &slot, &fingerprint).await {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = ports.idempotency.release(&lock).await;
@@ -274,7 +293,7 @@ impl Tokens {
                     http,
                     name,
                     conn,
-                    &cursor,
+                    &slot,
                     stored,
                     version,
                     &fingerprint,
@@ -303,7 +322,7 @@ impl Tokens {
         http: &Client,
         name: &str,
         conn: &Conn,
-        cursor: &str,
+        slot: &Slot,
         mut stored: Stored,
         version: Option<u64>,
         fingerprint: &str,
@@ -387,7 +406,7 @@ impl Tokens {
                 stored.failed = Some(format!("{what}: the credentials were refused"));
                 stored.failed_at = now;
                 stored.access_token = None;
-                self.save(ports, cursor, &stored, version).await;
+                self.save(ports, slot, &stored, version).await;
                 return Err(AuthError::Refused(stored.failed.unwrap_or_default()));
             }
             return Err(AuthError::Unavailable(what));
@@ -413,19 +432,19 @@ impl Tokens {
             failed: None,
             failed_at: 0,
         };
-        self.save(ports, cursor, &stored, version).await;
+        self.save(ports, slot, &stored, version).await;
         Ok((token, refresh_at))
     }
 
     async fn load(
         &self,
         ports: &Ports,
-        cursor: &str,
+        slot: &Slot,
         fingerprint: &str,
     ) -> Result<(Stored, Option<u64>), AuthError> {
         let c = ports
             .cursors
-            .get(cursor)
+            .get(&slot.cursor)
             .await
             .map_err(|e| AuthError::Unavailable(format!("token cache: {e}")))?;
         let Some(c) = c else {
@@ -435,9 +454,16 @@ impl Tokens {
             };
             return Ok((fresh, None));
         };
-        let stored: Stored = serde_json::from_str(&c.value).unwrap_or_default();
+        // A value that does not open (a rotated secret, a legacy plain-text
+        // record, tampering) is no state: fetch afresh.
+        let stored: Stored = slot
+            .key
+            .open(&c.value)
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
+            .unwrap_or_default();
         if stored.fingerprint != fingerprint {
-            // Other credentials (the config changed): start afresh, keep the version.
+            // Other credentials (the config changed) or unreadable: start
+            // afresh, keep the version.
             return Ok((
                 Stored {
                     fingerprint: fingerprint.to_owned(),
@@ -449,8 +475,10 @@ impl Tokens {
         Ok((stored, Some(c.version)))
     }
 
-    async fn save(&self, ports: &Ports, cursor: &str, stored: &Stored, version: Option<u64>) {
-        let value = serde_json::to_string(stored).unwrap_or_default();
+    async fn save(&self, ports: &Ports, slot: &Slot, stored: &Stored, version: Option<u64>) {
+        let plain = serde_json::to_vec(stored).unwrap_or_default();
+        let value = slot.key.seal(&plain);
+        let cursor = slot.cursor.as_str();
         match ports.cursors.put(cursor, &value, version).await {
             Ok(Some(_)) => {}
             Ok(None) => tracing::warn!(

@@ -63,5 +63,6 @@ pub mod scheduler;
 pub mod store;
 pub mod sync;
 pub mod template;
+pub mod token_cache;
 pub mod verify;
 pub mod worker;
