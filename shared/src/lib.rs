@@ -32,6 +32,7 @@
 //! - `contract` (tests, or the `contract` feature): the port contract suites
 //!   every adapter must pass.
 
+pub mod alerts;
 pub mod auth;
 pub mod batch;
 pub mod boot;

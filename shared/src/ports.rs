@@ -314,6 +314,46 @@ pub trait Breakers: Send + Sync {
     async fn close(&self, name: &str) -> StoreResult<()>;
 }
 
+// ---------------------------------------------------------------- tallies
+
+/// How many times something happened to one subject in one window, kept for
+/// alerts (`crate::alerts`): runs that failed for good, credentials refused,
+/// runs finished late, runs finished (for error rates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// What was counted, e.g. `run_failed:new-lead` (built by [`crate::keys`]).
+    pub subject: String,
+    /// The start of the window (a multiple of the window's length).
+    pub window: Millis,
+    /// How many.
+    pub count: u64,
+    /// When the first was counted.
+    pub first: Millis,
+    /// When the latest was counted.
+    pub last: Millis,
+    /// A short description of the latest (e.g. its reason), for the message.
+    pub sample: String,
+}
+
+/// Counters noted as things happen, read by the alert evaluator per window.
+///
+/// Every add is atomic across workers and instances (no read first), so a
+/// thousand failures in one window make a count of a thousand. A tally is
+/// kept for at least [`TALLY_KEEP`] after its window starts, then expires.
+#[async_trait]
+pub trait Tallies: Send + Sync {
+    /// Count one of `subject` in the window starting at `window`, at `at`:
+    /// `count` + 1, `first` kept (set by the first add), `last` and `sample`
+    /// this add's.
+    async fn add(&self, subject: &str, window: Millis, at: Millis, sample: &str)
+    -> StoreResult<()>;
+    /// Every tally of the window starting at `window`, by subject.
+    async fn window(&self, window: Millis) -> StoreResult<Vec<Tally>>;
+}
+
+/// How long a tally is kept after its window starts.
+pub const TALLY_KEEP: Duration = Duration::from_secs(2 * 24 * 3600);
+
 // ---------------------------------------------------------------- the set
 
 /// Every port the domain uses, as one bundle of shared handles.
@@ -331,6 +371,8 @@ pub struct Ports {
     pub limits: Arc<dyn RateLimits>,
     /// Circuit breakers.
     pub breakers: Arc<dyn Breakers>,
+    /// Counters for alerts.
+    pub tallies: Arc<dyn Tallies>,
     /// The clock every adapter and the domain share.
     pub clock: Arc<dyn Clock>,
 }

@@ -85,6 +85,14 @@ async fn breakers_contract() {
     contract::run(b, "breakers").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tallies_contract() {
+    let Some(b) = backend("tallies_contract").await else {
+        return;
+    };
+    contract::run(b, "tallies").await;
+}
+
 // ---------------------------------------------------------------- queue
 
 /// 25 messages in one `send_batch` (three SendMessageBatch calls): all sent,

@@ -72,6 +72,14 @@ async fn breakers_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tallies_contract() {
+    let Some(b) = backend("tallies_contract").await else {
+        return;
+    };
+    contract::run(b, "tallies").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_across_instances() {
     let Some(b) = backend("concurrent_claims_across_instances").await else {
         return;

@@ -43,6 +43,7 @@ fn is_secret_field(path: &Path) -> bool {
             "auth",
             "token" | "password" | "key" | "client_secret" | "refresh_token"
         ] | ["sources", _, "verify", "secret"]
+            | ["alerts", "channels", _, "webhook_url" | "secret" | "smtp"]
             | ["sources", _, "verify", "secret", "[]"]
     )
 }

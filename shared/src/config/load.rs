@@ -8,6 +8,7 @@ use std::path::Path as FsPath;
 
 use serde::de::DeserializeOwned;
 
+use super::alerts::Alerts;
 use super::de::from_node;
 use super::de_error::unknown_key;
 use super::diagnostic::{ConfigErrors, Diagnostic, Path, closest};
@@ -113,6 +114,7 @@ const TOP_LEVEL: &[&str] = &[
     "workflows",
     "syncs",
     "retention",
+    "alerts",
 ];
 
 /// The config as far as it could be read: failed entries are `None`, so the
@@ -125,6 +127,7 @@ pub(crate) struct Parsed {
     pub workflows: BTreeMap<String, Flow<Workflow>>,
     pub syncs: BTreeMap<String, Flow<SyncDef>>,
     pub retention: Option<Dur>,
+    pub alerts: Option<Alerts>,
     /// Every name that refers to another section, as written.
     pub references: Vec<Reference>,
 }
@@ -190,6 +193,7 @@ impl Parsed {
             workflows: finish(self.workflows),
             syncs: finish(self.syncs),
             retention: self.retention,
+            alerts: self.alerts,
         }
     }
 }
@@ -229,6 +233,7 @@ fn read_sections(root: &Node, errors: &mut Vec<Diagnostic>) -> Parsed {
             "workflows" => parsed.workflows = entries_of(&e.value, &path, errors, flow),
             "syncs" => parsed.syncs = entries_of(&e.value, &path, errors, flow),
             "retention" => parsed.retention = from_node(&e.value, &path, e.line, errors),
+            "alerts" => parsed.alerts = from_node(&e.value, &path, e.line, errors),
             other => errors.push(Diagnostic {
                 path: path.to_string(),
                 line: Some(e.line),

@@ -13,6 +13,7 @@
 //! assert_eq!(loaded.config.connections["crm"].base_url, "https://crm.example.com");
 //! ```
 
+pub mod alerts;
 mod classify;
 mod de;
 mod de_error;
@@ -28,6 +29,7 @@ mod templates;
 mod validate;
 mod yaml;
 
+pub use alerts::{Alerts, Channel, Condition, Rule};
 pub use classify::{Outcome, StatusRule};
 pub use diagnostic::{ConfigErrors, Diagnostic};
 pub use duration::Dur;

@@ -36,6 +36,10 @@ pub struct Config {
     /// Event ids kept for dedupe have their own window (`sources.*.dedupe_window`).
     #[serde(default)]
     pub retention: Option<Dur>,
+    /// Alerts: channels and the rules that route conditions to them
+    /// (see [`Alerts`](super::alerts::Alerts)).
+    #[serde(default)]
+    pub alerts: Option<super::alerts::Alerts>,
 }
 
 /// An outbound API.
@@ -239,6 +243,9 @@ pub struct Source {
     /// Largest accepted body in bytes (default 256 KiB).
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// Alert (`silent`) when no event was accepted for this long.
+    #[serde(default)]
+    pub max_silence: Option<Dur>,
 }
 
 /// Signature verification scheme names.
@@ -453,6 +460,10 @@ pub struct Workflow {
     /// workflow` holds it. On by default.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Alert (`late`) when a run finishes later than this after its event
+    /// was received (a backlog, a long rate-limit wait, a paused connection).
+    #[serde(default)]
+    pub max_latency: Option<Dur>,
 }
 
 /// Per-key concurrency of a workflow's runs.
@@ -637,6 +648,9 @@ pub struct SyncDef {
     /// Two-way: keep two systems in step, field by field.
     #[serde(default)]
     pub two_way: Option<TwoWay>,
+    /// Alert (`silent`) when no pass succeeded for this long.
+    #[serde(default)]
+    pub max_silence: Option<Dur>,
 }
 
 /// How to read changed records from an API, page by page.

@@ -29,6 +29,7 @@ mod idempotency;
 mod queue;
 mod records;
 mod runs;
+mod tallies;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -146,6 +147,7 @@ pub fn cases() -> Vec<Case> {
     all.extend(queue::cases());
     all.extend(records::cases());
     all.extend(breakers::cases());
+    all.extend(tallies::cases());
     all
 }
 

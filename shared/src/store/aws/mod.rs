@@ -36,6 +36,7 @@ pub mod provision;
 mod queue;
 mod receipt;
 mod runs;
+mod tallies;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,6 +157,7 @@ impl AwsStore {
             cursors: self.clone(),
             limits: self.clone(),
             breakers: self.clone(),
+            tallies: self.clone(),
             clock: self.clock.clone(),
         }
     }

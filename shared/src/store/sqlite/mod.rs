@@ -24,6 +24,7 @@ mod limits;
 mod queue;
 mod runs;
 mod schema;
+mod tallies;
 mod writer;
 
 #[cfg(test)]
@@ -153,6 +154,7 @@ impl SqliteStore {
             cursors: self.clone(),
             limits: self.clone(),
             breakers: self.clone(),
+            tallies: self.clone(),
             clock: self.clock.clone(),
         }
     }
@@ -249,8 +251,9 @@ fn after(now: Millis, d: Duration) -> Millis {
     now.saturating_add(Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
 }
 
-/// The writer's housekeeping: expired idempotency keys, then expired runs.
+/// The writer's housekeeping: expired idempotency keys, runs and tallies.
 fn housekeeping(conn: &Connection, now: Millis) -> rusqlite::Result<()> {
     idempotency::purge_expired(conn, now)?;
-    runs::purge_expired(conn, now)
+    runs::purge_expired(conn, now)?;
+    tallies::purge_expired(conn, now)
 }

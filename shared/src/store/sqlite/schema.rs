@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -113,6 +113,18 @@ const MIGRATIONS: &[&str] = &[
     UPDATE runs SET expires_at =
         COALESCE(json_extract(record, '$.updated_at'), created_at) + 2592000000;
     CREATE INDEX runs_expires ON runs (expires_at);
+    "#,
+    // 4 -> 5: counters for alerts, one row per subject and window.
+    r#"
+    CREATE TABLE tallies (
+        window  INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        count   INTEGER NOT NULL,
+        first   INTEGER NOT NULL,
+        last    INTEGER NOT NULL,
+        sample  TEXT NOT NULL,
+        PRIMARY KEY (window, subject)
+    ) WITHOUT ROWID;
     "#,
 ];
 

@@ -75,6 +75,11 @@ async fn breakers_contract() {
     contract::run(SqliteBackend::shared(), "breakers").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tallies_contract() {
+    contract::run(SqliteBackend::shared(), "tallies").await;
+}
+
 fn open(path: &Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
     SqliteStore::open(
         path,

@@ -1,0 +1,1 @@
+//! Sending a [`Notice`](super::Notice) on a configured channel.
