@@ -19,6 +19,13 @@ pub fn after(at: Millis, d: std::time::Duration) -> Millis {
     at.saturating_add(millis(d))
 }
 
+/// `ms` as RFC 3339 UTC with seconds, e.g. `2024-05-01T12:00:00Z`.
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, in milliseconds since the Unix epoch.

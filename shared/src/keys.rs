@@ -15,8 +15,11 @@
 //! | cursors | `sync:<sync>:key:<record key>` | a two-way sync's shadow of one record |
 //! | cursors | `oauth2:<connection>` | a connection's OAuth 2.0 token |
 //! | cursors | `pause:<workflow\|connection>:<name>` | paused or resumed, and when |
+//! | cursors | `alerts` | open and recent alerts, the outbox, the evaluator's mark |
+//! | cursors | `fields:<source>` | the fields seen in a source's events (drift) |
 //! | rate limits | `conn:<connection>` | the connection's bucket and its pause |
 //! | rate limits | `conn:<connection>:key:<value>` | a per-key bucket (`rate_limit.key`) |
+//! | tallies | `<what>:<name>` per minute | `run_failed`, `finished`, `late` (workflows), `auth_failed` (connections) |
 //!
 //! Names of sources, syncs and connections are identifiers (the config
 //! checks them), so a `:` in a key always separates parts.
@@ -96,6 +99,20 @@ pub fn connection_value(name: &str, value: &str) -> String {
     format!("{}:key:{value}", connection(name))
 }
 
+/// The alert book (see `crate::alerts`).
+pub const ALERT_BOOK: &str = "alerts";
+
+/// The fields seen in the events of `source` (schema drift).
+pub fn source_fields(source: &str) -> String {
+    format!("fields:{source}")
+}
+
+/// What a tally counts: `what` (`run_failed`, `finished`, `late`,
+/// `auth_failed`) of the workflow or connection `name`.
+pub fn tally(what: &str, name: &str) -> String {
+    format!("{what}:{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +137,8 @@ mod tests {
             oauth2_token(n),
             pause(crate::pause::Kind::Workflow, n),
             pause(crate::pause::Kind::Connection, n),
+            ALERT_BOOK.to_owned(),
+            source_fields(n),
         ];
         let limits = [connection(n), connection_value(n, n)];
         for group in [&claims[..], &cursors[..], &limits[..]] {

@@ -1,9 +1,87 @@
 //! Alerts: nothing fails quietly. See `docs/alerts.md`.
 //!
-//! - [`notice`]: what a message says.
-//! - [`channel`]: how a message reaches Slack, a signed webhook, or e-mail.
+//! - [`note`]: execute (and a sync) count what happens — runs failed for
+//!   good, credentials refused, runs finished late — in the
+//!   [`Tallies`](crate::ports::Tallies) port, as it happens.
+//! - [`evaluate`] (every few seconds in `ferry dev`, every minute in the
+//!   `watch` Lambda): [`observe`] reads the tallies and the state of every
+//!   watched thing (silent sources and syncs, open circuits, the dead-letter
+//!   queue, error rates, [`drift`]); [`apply`] decides what opens, what
+//!   resolves and which messages go out, grouped per window; the [`book`]
+//!   keeps it in the store, so several evaluators send each alert once;
+//!   [`deliver`] sends the outbox on each [`channel`], retrying with backoff.
+//! - [`route`]: which rule and channels a condition on a subject follows.
 
+pub mod apply;
+pub mod book;
 pub mod channel;
+pub mod deliver;
+pub mod drift;
+pub mod note;
 pub mod notice;
+pub mod observe;
+pub mod route;
+pub mod seen;
 
+use std::time::Duration;
+
+pub use deliver::{Delivered, Sender, Undelivered};
 pub use notice::{Notice, State, SubjectKind};
+
+use crate::hub::Hub;
+use crate::ports::StoreError;
+
+/// How often `ferry dev` evaluates.
+pub const DEV_EVERY: Duration = Duration::from_secs(10);
+
+/// What one evaluation did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// Keys of alerts opened.
+    pub opened: Vec<String>,
+    /// Keys of alerts resolved.
+    pub resolved: Vec<String>,
+    /// Messages queued.
+    pub queued: usize,
+    /// Messages delivered and failed attempts.
+    pub delivered: Delivered,
+}
+
+/// Evaluate every condition once, then deliver what is due. Without an
+/// `alerts:` section it does nothing.
+pub async fn evaluate(hub: &Hub, sender: &dyn Sender) -> Result<Report, StoreError> {
+    let Some(alerts) = &hub.config.alerts else {
+        return Ok(Report::default());
+    };
+    let mut report = Report::default();
+    let mut saved = false;
+    for _ in 0..3 {
+        let (mut b, version) = book::load(hub).await?;
+        let now = hub.ports.clock.now_ms();
+        let (seen, mark) = observe::observe(hub, alerts, &b, now).await?;
+        let decided = apply::apply(alerts, &mut b, seen, now);
+        b.mark = mark;
+        if b.started_at == 0 {
+            b.started_at = now;
+        }
+        b.evaluated_at = now;
+        if book::save(hub, &b, version).await? {
+            report.opened = decided.opened;
+            report.resolved = decided.resolved;
+            report.queued = decided.notices.len();
+            saved = true;
+            break;
+        }
+        // Another evaluator saved first: look again from what it wrote.
+    }
+    if !saved {
+        tracing::warn!("alert book busy: another evaluator keeps saving first");
+    }
+    report.delivered = deliver::deliver(hub, sender).await?;
+    Ok(report)
+}
+
+/// Open alerts and the latest resolved ones (newest first), for people.
+pub async fn list(hub: &Hub) -> Result<book::Book, StoreError> {
+    Ok(book::load(hub).await?.0)
+}

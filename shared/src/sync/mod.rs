@@ -329,8 +329,9 @@ async fn finish(
         reruns: Vec::new(),
     };
     hub.keep(&mut record);
-    if let Err(e) = hub.ports.runs.put(&record).await {
-        tracing::warn!(sync = run.name, error = %e, "could not record the sync run");
+    match hub.ports.runs.put(&record).await {
+        Ok(()) => crate::alerts::note::finished(hub, &record).await,
+        Err(e) => tracing::warn!(sync = run.name, error = %e, "could not record the sync run"),
     }
 
     // Last run and totals, on top of whatever the run saved (reload if it failed mid-way).
@@ -341,6 +342,9 @@ async fn finish(
     }
     let st = &mut run.saved.state;
     st.totals.add(&run.counts);
+    if outcome != "failed" {
+        st.last_success = Some(now);
+    }
     st.last_run = Some(LastRun {
         run_id: run.id.clone(),
         started_at: started,
@@ -412,12 +416,7 @@ pub(crate) fn later(a: &str, b: &str) -> bool {
     }
 }
 
-/// `ms` as RFC 3339 UTC with seconds, e.g. `2024-05-01T12:00:00Z`.
-pub(crate) fn rfc3339(ms: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub(crate) use crate::clock::rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -23,6 +23,10 @@ pub struct SyncState {
     /// The latest run that finished (or stopped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<LastRun>,
+    /// When the latest run that did not fail ended (completed, or stopped by
+    /// its budget after progress); what `max_silence` on a sync watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<Millis>,
 }
 
 /// One poll's position.

@@ -57,6 +57,7 @@ impl Bench {
         let env = move |name: &str| match name {
             "CRM_URL" => Some(url.clone()),
             "KEY" => Some("k".to_owned()),
+            "ALERT_SECRET" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
             _ => None,
         };
         let loaded = ferry::config::load_str(config, &env).unwrap();
@@ -72,6 +73,12 @@ impl Bench {
 
     /// Post event `id` to source `source`; the run id of its first workflow.
     pub async fn send_to(&self, source: &str, id: &str) -> String {
+        self.send_json(source, serde_json::json!({ "id": id }))
+            .await
+    }
+
+    /// Post `body` to source `source` (accepted); the run id of its first workflow.
+    pub async fn send_json(&self, source: &str, body: serde_json::Value) -> String {
         let mut headers = http::HeaderMap::new();
         headers.insert("x-key", "k".parse().unwrap());
         headers.insert("content-type", "application/json".parse().unwrap());
@@ -82,7 +89,7 @@ impl Bench {
                 source: source.into(),
                 headers,
                 query: None,
-                body: bytes::Bytes::from(format!(r#"{{"id": "{id}"}}"#)),
+                body: bytes::Bytes::from(body.to_string()),
             },
         )
         .await;

@@ -299,7 +299,7 @@ mod tests {
         // Back to version 3: no `expires_at` column.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP INDEX runs_expires; ALTER TABLE runs DROP COLUMN expires_at;
+            "DROP TABLE tallies; DROP INDEX runs_expires; ALTER TABLE runs DROP COLUMN expires_at;
              PRAGMA user_version = 3;",
         )
         .unwrap();

@@ -1,0 +1,362 @@
+//! Alerts end to end, in-process on the embedded store with a manual clock:
+//! real ingest and execute against the testkit's target, the evaluator run
+//! once per (virtual) minute, and a sender that records what it is handed.
+
+mod replay_support;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use ferry::alerts::{self, Notice, Sender, State, Undelivered};
+use ferry::config::{Channel, Condition};
+use replay_support::Bench;
+use serde_json::json;
+
+const MINUTE: i64 = 60_000;
+
+/// Source `form` → workflow `lead` → `crm` at `/contacts`, reading
+/// `body.email` (required) and `body.note` (optional); alerts to `hook`.
+/// `EXTRA` is replaced by more config (inside `alerts:` and after it).
+const CONFIG: &str = r#"version: 1
+connections:
+  crm: { base_url: "${env:CRM_URL}" }
+sources:
+  form:
+    verify: { scheme: api-key, header: X-Key, secret: "${env:KEY}" }
+    event_id: "{{ body.id }}"
+    SOURCE_EXTRA
+workflows:
+  lead:
+    trigger: { source: form }
+    steps:
+      - id: contact
+        connection: crm
+        request: { path: /contacts, json: { email: "{{ body.email }}", note: "{{ body.note | default('') }}" } }
+alerts:
+  channels:
+    hook: { type: webhook, url: "http://127.0.0.1:9/in", secret: "${env:ALERT_SECRET}" }
+  default: [hook]
+"#;
+
+fn config(source_extra: &str) -> String {
+    CONFIG.replace("SOURCE_EXTRA", source_extra)
+}
+
+/// Records every message; fails the next `fail` sends (retryably).
+#[derive(Default)]
+struct Recorder {
+    got: Mutex<Vec<(String, Notice)>>,
+    fail: AtomicUsize,
+    attempts: AtomicUsize,
+}
+
+#[async_trait]
+impl Sender for Recorder {
+    async fn send(&self, name: &str, _: &Channel, notice: &Notice) -> Result<(), Undelivered> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Undelivered {
+                retryable: true,
+                retry_after: None,
+                message: "500 from the channel".into(),
+            });
+        }
+        self.got
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), notice.clone()));
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn of(&self, c: Condition) -> Vec<Notice> {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .filter(|(_, n)| n.condition == c)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+}
+
+async fn evaluate(b: &Bench, r: &Recorder) -> alerts::Report {
+    alerts::evaluate(&b.hub, r).await.unwrap()
+}
+
+/// Execute everything due now (failing runs fail at once: no retries wait).
+async fn run_all(b: &Bench) {
+    while b.step().await > 0 {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_failures_in_five_minutes_make_at_most_three_messages() {
+    let b = Bench::start(&config("")).await;
+    b.target
+        .respond("/crm/contacts", 422, json!({"error": "invalid"}));
+    let r = Recorder::default();
+    for minute in 0..5 {
+        for i in 0..200 {
+            b.send_json(
+                "form",
+                json!({"id": format!("{minute}-{i}"), "email": "a@b.c"}),
+            )
+            .await;
+        }
+        run_all(&b).await;
+        b.clock.advance(MINUTE);
+        evaluate(&b, &r).await;
+    }
+    for _ in 0..12 {
+        b.clock.advance(MINUTE);
+        evaluate(&b, &r).await;
+    }
+    let sent = r.of(Condition::RunFailed);
+    assert!(
+        (2..=3).contains(&sent.len()),
+        "{} messages: {sent:#?}",
+        sent.len()
+    );
+    assert_eq!(sent[0].state, State::Firing);
+    assert_eq!(sent.last().unwrap().state, State::Resolved);
+    let total: u64 = sent.iter().map(|n| n.count).sum();
+    assert_eq!(total, 1000, "every failure counted once: {sent:#?}");
+    assert_eq!(sent[0].subject, "lead");
+    assert!(
+        sent[0].facts["failure"] == "rejected",
+        "{:?}",
+        sent[0].facts
+    );
+    assert!(
+        sent[0]
+            .commands
+            .iter()
+            .any(|c| c.starts_with("ferry runs show ")),
+        "{:?}",
+        sent[0].commands
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_source_alerts_once_and_resolves_on_the_next_event() {
+    let b = Bench::start(&config("max_silence: 2h")).await;
+    b.target.respond("/crm/contacts", 200, json!({"id": 1}));
+    let r = Recorder::default();
+    evaluate(&b, &r).await;
+    for _ in 0..(2 * 60 - 1) {
+        b.clock.advance(MINUTE);
+        evaluate(&b, &r).await;
+    }
+    assert!(r.of(Condition::Silent).is_empty(), "not silent for 2 h yet");
+    for _ in 0..30 {
+        b.clock.advance(MINUTE);
+        evaluate(&b, &r).await;
+    }
+    let sent = r.of(Condition::Silent);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(
+        (sent[0].state, sent[0].subject.as_str()),
+        (State::Firing, "form")
+    );
+    b.send_json("form", json!({"id": "late", "email": "a@b.c"}))
+        .await;
+    for _ in 0..3 {
+        b.clock.advance(MINUTE);
+        evaluate(&b, &r).await;
+    }
+    let sent = r.of(Condition::Silent);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[1].state, State::Resolved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_field_makes_one_drift_alert_and_an_added_one_none() {
+    let b = Bench::start(&config("")).await;
+    b.target.respond("/crm/contacts", 200, json!({"id": 1}));
+    let r = Recorder::default();
+    for i in 0..5 {
+        b.send_json("form", json!({"id": format!("ok-{i}"), "email": "a@b.c"}))
+            .await;
+    }
+    // An added field alone: nothing to say.
+    for i in 0..4 {
+        b.send_json(
+            "form",
+            json!({"id": format!("more-{i}"), "email": "a@b.c", "phone": "1"}),
+        )
+        .await;
+    }
+    run_all(&b).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    assert!(
+        r.of(Condition::Drift).is_empty(),
+        "{:#?}",
+        r.of(Condition::Drift)
+    );
+    // `email` renamed to `email_address`: two events are not enough…
+    for i in 0..2 {
+        b.send_json(
+            "form",
+            json!({"id": format!("renamed-{i}"), "email_address": "a@b.c"}),
+        )
+        .await;
+    }
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    assert!(r.of(Condition::Drift).is_empty());
+    // …the third is.
+    b.send_json("form", json!({"id": "renamed-2", "email_address": "a@b.c"}))
+        .await;
+    for _ in 0..3 {
+        b.clock.advance(MINUTE);
+        evaluate(&b, &r).await;
+    }
+    let sent = r.of(Condition::Drift);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let n = &sent[0];
+    assert_eq!((n.state, n.subject.as_str()), (State::Firing, "lead"));
+    assert_eq!(n.facts["field"], "body.email");
+    assert_eq!(n.facts["source"], "form");
+    assert_eq!(n.facts["read_by"], "step contact");
+    assert!(
+        n.detail.contains("body.email_address"),
+        "names what is new: {}",
+        n.detail
+    );
+    // The field is back: resolved once.
+    b.send_json("form", json!({"id": "fixed", "email": "a@b.c"}))
+        .await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    let sent = r.of(Condition::Drift);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].state, State::Resolved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_refresh_token_alerts_once_until_it_works_again() {
+    let yaml = config("").replace(
+        r#"crm: { base_url: "${env:CRM_URL}" }"#,
+        r#"crm:
+    base_url: "${env:CRM_URL}"
+    auth: { type: oauth2, grant: refresh_token, token_url: "${env:CRM_URL}/token", client_id: ferry, client_secret: "${env:KEY}", refresh_token: "${env:KEY}" }"#,
+    );
+    let b = Bench::start(&yaml).await;
+    b.target
+        .respond("/crm/token", 400, json!({"error": "invalid_grant"}));
+    b.target.respond("/crm/contacts", 200, json!({"id": 1}));
+    let r = Recorder::default();
+    let first = b
+        .send_json("form", json!({"id": "1", "email": "a@b.c"}))
+        .await;
+    let run = b.drive(&first).await;
+    assert_eq!(run.status, ferry::model::RunStatus::AuthFailed);
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    let sent = r.of(Condition::AuthFailed);
+    assert_eq!(sent.len(), 1, "within one evaluation: {sent:#?}");
+    assert_eq!(sent[0].subject, "crm");
+    // Still broken: more refusals, no more messages.
+    for i in 2..6 {
+        let id = b
+            .send_json("form", json!({"id": i.to_string(), "email": "a@b.c"}))
+            .await;
+        b.drive(&id).await;
+        b.clock.advance(10 * MINUTE);
+        evaluate(&b, &r).await;
+    }
+    assert_eq!(r.of(Condition::AuthFailed).len(), 1);
+    // Fixed: the next run succeeds, and the alert resolves once.
+    b.target.respond(
+        "/crm/token",
+        200,
+        json!({"access_token": "fresh", "token_type": "Bearer", "expires_in": 3600}),
+    );
+    let id = b
+        .send_json("form", json!({"id": "ok", "email": "a@b.c"}))
+        .await;
+    assert_eq!(
+        b.drive(&id).await.status,
+        ferry::model::RunStatus::Succeeded
+    );
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    let sent = r.of(Condition::AuthFailed);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[1].state, State::Resolved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_channel_is_retried_with_backoff_and_never_holds_runs() {
+    let b = Bench::start(&config("")).await;
+    b.target
+        .respond("/crm/contacts", 422, json!({"error": "invalid"}));
+    let r = Recorder::default();
+    r.fail.store(3, Ordering::SeqCst);
+    let id = b
+        .send_json("form", json!({"id": "x", "email": "a@b.c"}))
+        .await;
+    b.drive(&id).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    assert_eq!(r.attempts.load(Ordering::SeqCst), 1);
+    assert!(r.of(Condition::RunFailed).is_empty(), "not delivered yet");
+    // While the channel fails, runs go on as before.
+    b.target.respond("/crm/contacts", 200, json!({"id": 1}));
+    let ok = b
+        .send_json("form", json!({"id": "y", "email": "a@b.c"}))
+        .await;
+    assert_eq!(
+        b.drive(&ok).await.status,
+        ferry::model::RunStatus::Succeeded
+    );
+    // Retried after 30 s, 1 min, 2 min: delivered on the fourth attempt.
+    for _ in 0..8 {
+        b.clock.advance(MINUTE);
+        evaluate(&b, &r).await;
+    }
+    let sent = r.of(Condition::RunFailed);
+    assert_eq!(r.attempts.load(Ordering::SeqCst) - sent.len(), 3);
+    assert!(
+        !sent.is_empty() && sent[0].state == State::Firing,
+        "{sent:#?}"
+    );
+    let book = alerts::list(&b.hub).await.unwrap();
+    let failures = book.log.iter().filter(|d| d.error.is_some()).count();
+    assert_eq!(
+        failures, 3,
+        "each failed attempt is recorded: {:#?}",
+        book.log
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_evaluators_on_one_store_send_each_alert_once() {
+    let b = Bench::start(&config("")).await;
+    b.target
+        .respond("/crm/contacts", 422, json!({"error": "invalid"}));
+    let second =
+        ferry::hub::Hub::new(b.hub.config.clone(), Vec::new(), b.hub.ports.clone()).unwrap();
+    let r = Recorder::default();
+    for i in 0..20 {
+        b.send_json("form", json!({"id": i.to_string(), "email": "a@b.c"}))
+            .await;
+    }
+    run_all(&b).await;
+    for _ in 0..12 {
+        b.clock.advance(MINUTE);
+        let (x, y) = tokio::join!(alerts::evaluate(&b.hub, &r), alerts::evaluate(&second, &r));
+        x.unwrap();
+        y.unwrap();
+    }
+    let sent = r.of(Condition::RunFailed);
+    assert_eq!(sent.len(), 2, "one firing, one resolved: {sent:#?}");
+    assert_eq!(sent.iter().map(|n| n.count).sum::<u64>(), 20);
+}
