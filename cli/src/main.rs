@@ -30,6 +30,7 @@ mod runs;
 mod sandbox;
 mod send;
 mod serve;
+mod sources;
 mod status;
 mod store_opt;
 mod sync;
@@ -89,6 +90,11 @@ enum Command {
     Pause(pause::PauseArgs),
     /// Let a paused workflow or connection go on; held runs drain within rate limits.
     Resume(pause::PauseArgs),
+    /// What ferry has seen of a webhook source's events: fields, drift, alerts.
+    Sources {
+        #[command(subcommand)]
+        command: sources::SourcesCommand,
+    },
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
             Command::Status(args) => status::run(args).await,
             Command::Connections(args) => connections::run(args).await,
             Command::Sync { command } => sync::run(command).await,
+            Command::Sources { command } => sources::run(command).await,
             Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,

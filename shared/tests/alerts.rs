@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use ferry::alerts::{self, Notice, Sender, State, Undelivered};
+use ferry::clock::Clock;
 use ferry::config::{Channel, Condition};
 use replay_support::Bench;
 use serde_json::json;
@@ -359,4 +360,167 @@ async fn two_evaluators_on_one_store_send_each_alert_once() {
     let sent = r.of(Condition::RunFailed);
     assert_eq!(sent.len(), 2, "one firing, one resolved: {sent:#?}");
     assert_eq!(sent.iter().map(|n| n.count).sum::<u64>(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_rate_above_the_threshold_alerts_and_clears() {
+    let yaml = config("").replace(
+        "  default: [hook]\n",
+        "  default: [hook]\n  rules:\n    - { on: error_rate, above: 20, min_runs: 10, window: 15m }\n    - { on: run_failed, enabled: false }\n",
+    );
+    let b = Bench::start(&yaml).await;
+    b.target.behave("/crm/contacts", |req| {
+        Some(if req.body["email"] == "bad" {
+            ferry_testkit::target::Answer::status(422, json!({"error": "invalid"}))
+        } else {
+            ferry_testkit::target::Answer::ok(json!({"id": 1}))
+        })
+    });
+    let r = Recorder::default();
+    // 3 of 10 fail: 30 % > 20 %.
+    for i in 0..10 {
+        let email = if i < 3 { "bad" } else { "a@b.c" };
+        b.send_json("form", json!({"id": format!("a{i}"), "email": email}))
+            .await;
+    }
+    run_all(&b).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    let sent = r.of(Condition::ErrorRate);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].facts["rate"], "30.0");
+    assert!(
+        r.of(Condition::RunFailed).is_empty(),
+        "switched off by its rule"
+    );
+    // 30 more that succeed: 3 of 40 = 7.5 %.
+    for i in 0..30 {
+        b.send_json("form", json!({"id": format!("b{i}"), "email": "a@b.c"}))
+            .await;
+    }
+    run_all(&b).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    let sent = r.of(Condition::ErrorRate);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(sent[1].state, State::Resolved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_later_than_max_latency_alerts() {
+    let yaml = config("").replace(
+        "    trigger: { source: form }\n",
+        "    trigger: { source: form }\n    max_latency: 1m\n",
+    );
+    let b = Bench::start(&yaml).await;
+    b.target.respond("/crm/contacts", 200, json!({"id": 1}));
+    let r = Recorder::default();
+    let fast = b
+        .send_json("form", json!({"id": "fast", "email": "a@b.c"}))
+        .await;
+    b.drive(&fast).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    assert!(r.of(Condition::Late).is_empty(), "on time");
+    // A backlog: the run waits 3 minutes before a worker takes it.
+    let slow = b
+        .send_json("form", json!({"id": "slow", "email": "a@b.c"}))
+        .await;
+    b.clock.advance(3 * MINUTE);
+    b.drive(&slow).await;
+    evaluate(&b, &r).await;
+    let sent = r.of(Condition::Late);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(
+        (sent[0].subject.as_str(), sent[0].facts["run"].as_str()),
+        ("lead", slow.as_str())
+    );
+    assert_eq!(sent[0].facts["took"], "3m");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_and_a_deep_dlq_alert_once_and_resolve() {
+    let yaml = config("")
+        .replace(
+            r#"crm: { base_url: "${env:CRM_URL}" }"#,
+            r#"crm: { base_url: "${env:CRM_URL}", circuit_breaker: {} }"#,
+        )
+        .replace(
+            "  default: [hook]\n",
+            "  default: [hook]\n  rules:\n    - { on: dlq_depth, at_least: 2 }\n",
+        );
+    let b = Bench::start(&yaml).await;
+    b.target
+        .respond("/crm/contacts", 422, json!({"error": "invalid"}));
+    let r = Recorder::default();
+    let now = b.clock.now_ms();
+    b.hub
+        .ports
+        .breakers
+        .open("crm", now + 30_000, "5 of 5 calls failed")
+        .await
+        .unwrap();
+    for i in 0..2 {
+        let id = b
+            .send_json("form", json!({"id": i.to_string(), "email": "a@b.c"}))
+            .await;
+        b.hub.ports.breakers.close("crm").await.unwrap();
+        b.drive(&id).await;
+    }
+    b.hub
+        .ports
+        .breakers
+        .open("crm", now + 30_000, "5 of 5 calls failed")
+        .await
+        .unwrap();
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    evaluate(&b, &r).await;
+    let (circuit, dlq) = (r.of(Condition::CircuitOpen), r.of(Condition::DlqDepth));
+    assert_eq!(circuit.len(), 1, "{circuit:#?}");
+    assert!(circuit[0].detail.contains("5 of 5 calls failed"));
+    assert_eq!(dlq.len(), 1, "{dlq:#?}");
+    b.hub.ports.breakers.close("crm").await.unwrap();
+    for d in b.hub.ports.queue.dead_letters(10).await.unwrap() {
+        b.hub.ports.queue.redrive(&d.id).await.unwrap();
+    }
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    let (circuit, dlq) = (r.of(Condition::CircuitOpen), r.of(Condition::DlqDepth));
+    assert_eq!((circuit.len(), circuit[1].state), (2, State::Resolved));
+    assert_eq!((dlq.len(), dlq[1].state), (2, State::Resolved));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_field_that_stops_appearing_is_drift_too() {
+    let yaml = config("").replace(
+        "        request: { path: /contacts, json: { email: \"{{ body.email }}\", note: \"{{ body.note | default('') }}\" } }\n",
+        "        request: { path: /contacts, json: { email: \"{{ body.email }}\", note: \"{{ body.note | default('') }}\" } }\n      - id: task\n        connection: crm\n        request: { path: /tasks, json: { contact: \"{{ steps.contact.response.body.id }}\" } }\n",
+    );
+    let b = Bench::start(&yaml).await;
+    b.target.respond("/crm/contacts", 200, json!({"id": 7}));
+    b.target.respond("/crm/tasks", 200, json!({"ok": true}));
+    let r = Recorder::default();
+    for i in 0..3 {
+        b.send_json("form", json!({"id": format!("v1-{i}"), "email": "a@b.c"}))
+            .await;
+    }
+    run_all(&b).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    // The vendor renames `id` to `contact_id`.
+    b.target
+        .respond("/crm/contacts", 200, json!({"contact_id": 7}));
+    for i in 0..3 {
+        b.send_json("form", json!({"id": format!("v2-{i}"), "email": "a@b.c"}))
+            .await;
+    }
+    run_all(&b).await;
+    b.clock.advance(MINUTE);
+    evaluate(&b, &r).await;
+    let sent = r.of(Condition::Drift);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].facts["field"], "steps.contact.response.body.id");
+    assert_eq!(sent[0].facts["read_by"], "step task");
+    assert!(sent[0].title.contains("responses"), "{}", sent[0].title);
 }

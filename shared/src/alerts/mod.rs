@@ -22,6 +22,7 @@ pub mod notice;
 pub mod observe;
 pub mod route;
 pub mod seen;
+pub mod watched;
 
 use std::time::Duration;
 
