@@ -192,6 +192,12 @@ pub trait WorkQueue: Send + Sync {
     async fn dead_letter(&self, receipt: &str, reason: &str) -> StoreResult<()>;
     /// The newest dead letters first, up to `limit`.
     async fn dead_letters(&self, limit: usize) -> StoreResult<Vec<DeadLetter>>;
+    /// How many dead letters there are, counting at least up to `at_most`
+    /// (SQS: its approximate count, which touches no message). By default,
+    /// the length of [`dead_letters`](Self::dead_letters).
+    async fn dead_letter_depth(&self, at_most: usize) -> StoreResult<usize> {
+        Ok(self.dead_letters(at_most).await?.len())
+    }
     /// Move a dead letter back to the queue (replay), visible at once with its
     /// receive count reset. Returns the new message id (may be the same).
     /// `NotFound` when no dead letter has that id.

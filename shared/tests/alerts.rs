@@ -2,15 +2,15 @@
 //! real ingest and execute against the testkit's target, the evaluator run
 //! once per (virtual) minute, and a sender that records what it is handed.
 
+mod alerts_support;
 mod replay_support;
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use async_trait::async_trait;
-use ferry::alerts::{self, Notice, Sender, State, Undelivered};
+use alerts_support::Recorder;
+use ferry::alerts::{self, State};
 use ferry::clock::Clock;
-use ferry::config::{Channel, Condition};
+use ferry::config::Condition;
 use replay_support::Bench;
 use serde_json::json;
 
@@ -42,47 +42,6 @@ alerts:
 
 fn config(source_extra: &str) -> String {
     CONFIG.replace("SOURCE_EXTRA", source_extra)
-}
-
-/// Records every message; fails the next `fail` sends (retryably).
-#[derive(Default)]
-struct Recorder {
-    got: Mutex<Vec<(String, Notice)>>,
-    fail: AtomicUsize,
-    attempts: AtomicUsize,
-}
-
-#[async_trait]
-impl Sender for Recorder {
-    async fn send(&self, name: &str, _: &Channel, notice: &Notice) -> Result<(), Undelivered> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(Undelivered {
-                retryable: true,
-                retry_after: None,
-                message: "500 from the channel".into(),
-            });
-        }
-        self.got
-            .lock()
-            .unwrap()
-            .push((name.to_owned(), notice.clone()));
-        Ok(())
-    }
-}
-
-impl Recorder {
-    fn of(&self, c: Condition) -> Vec<Notice> {
-        let got = self.got.lock().unwrap();
-        got.iter()
-            .filter(|(_, n)| n.condition == c)
-            .map(|(_, n)| n.clone())
-            .collect()
-    }
 }
 
 async fn evaluate(b: &Bench, r: &Recorder) -> alerts::Report {

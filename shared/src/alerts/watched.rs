@@ -14,6 +14,9 @@ use super::observe::message;
 use super::route::{DEFAULT_AT_LEAST, Subject, route};
 use super::seen::{Seen, What};
 
+/// Dead letters counted at most on a store that counts them one by one.
+const DLQ_COUNT: usize = 1_000;
+
 /// An open `auth_failed` alert clears once a run calling the connection
 /// succeeded after the latest refusal (or a sync on it passed).
 pub(super) async fn auth_recovered(
@@ -126,16 +129,19 @@ pub(super) async fn dlq(
         return Ok(());
     };
     let at_least = r.rule.and_then(|r| r.at_least).unwrap_or(DEFAULT_AT_LEAST);
-    let depth = hub.ports.queue.dead_letters(at_least as usize).await?.len() as u64;
+    let depth = hub
+        .ports
+        .queue
+        .dead_letter_depth(DLQ_COUNT.max(at_least as usize))
+        .await? as u64;
     let what = if depth >= at_least {
         What::Holds {
             since: hub.ports.clock.now_ms(),
             message: message(
+                format!("dead-letter queue holds {depth} message(s)"),
                 format!(
-                    "dead-letter queue holds {depth}{} message(s)",
-                    if depth == at_least { "+" } else { "" }
+                    "{depth} runs failed for good and wait for a replay (alert at {at_least})."
                 ),
-                format!("At least {at_least} runs failed for good and wait for a replay."),
                 &[("depth", depth.to_string())],
                 vec![
                     "ferry dlq list".into(),

@@ -1,5 +1,6 @@
 //! Helpers for the AWS adapter's tests: stores on the emulator, raw reads of
 //! its queues and table, and a recorder of DynamoDB operations.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -10,6 +10,7 @@ use ferry::clock::ManualClock;
 use ferry::execute::execute;
 use ferry::hub::Hub;
 use ferry::model::RunRecord;
+use ferry::ports::Ports;
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::settle;
 use ferry_testkit::target::Target;
@@ -35,15 +36,12 @@ pub struct Bench {
     pub hub: Arc<Hub>,
     pub clock: Arc<ManualClock>,
     pub target: Target,
-    pub store: Arc<SqliteStore>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Bench {
-    /// A hub for `config` (`${env:CRM_URL}` is the target's `/crm`).
+    /// A hub for `config` on a fresh embedded store (`${env:CRM_URL}` is the target's `/crm`).
     pub async fn start(config: &str) -> Bench {
-        let target = Target::start().await;
-        let url = format!("{}/crm", target.url());
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at(T0);
         let store = SqliteStore::open(
@@ -54,6 +52,15 @@ impl Bench {
             },
         )
         .unwrap();
+        let mut b = Bench::on(config, clock, store.ports()).await;
+        b._dir = Some(dir);
+        b
+    }
+
+    /// A hub for `config` on `ports`, whose clock is `clock`.
+    pub async fn on(config: &str, clock: Arc<ManualClock>, ports: Ports) -> Bench {
+        let target = Target::start().await;
+        let url = format!("{}/crm", target.url());
         let env = move |name: &str| match name {
             "CRM_URL" => Some(url.clone()),
             "KEY" => Some("k".to_owned()),
@@ -61,13 +68,12 @@ impl Bench {
             _ => None,
         };
         let loaded = ferry::config::load_str(config, &env).unwrap();
-        let hub = Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
+        let hub = Hub::new(loaded.config, loaded.secrets, ports).unwrap();
         Bench {
             hub,
             clock,
             target,
-            store,
-            _dir: dir,
+            _dir: None,
         }
     }
 

@@ -174,6 +174,28 @@ impl AwsStore {
         Ok(())
     }
 
+    /// The dead-letter queue's approximate depth (visible and in flight),
+    /// from its attributes: one call, no message touched.
+    pub(super) async fn dead_letter_depth(&self) -> StoreResult<usize> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let got = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.names.dlq_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| unavailable("dead-letter queue attributes", e))?;
+        let n = |name: A| {
+            got.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        Ok(n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible))
+    }
+
     /// The work queue's `maxReceiveCount` (`None` without a redrive policy),
     /// read once.
     pub(super) async fn redrive_max_receives(&self) -> StoreResult<Option<u32>> {

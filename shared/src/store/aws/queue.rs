@@ -235,6 +235,10 @@ impl WorkQueue for AwsStore {
         self.list_dead_letters(limit).await
     }
 
+    async fn dead_letter_depth(&self, _at_most: usize) -> StoreResult<usize> {
+        self.dead_letter_depth().await
+    }
+
     async fn redrive(&self, id: &str) -> StoreResult<String> {
         self.redrive_dead_letter(id).await
     }
