@@ -1,5 +1,8 @@
 //! Test support for the Lambda functions (a dev-dependency only).
 //!
+//! - [`alert_receivers`]: a Slack-like incoming webhook, a webhook receiver
+//!   that verifies Standard Webhooks signatures, and an SMTP sink, for the
+//!   alert channels;
 //! - [`events`]: the generator of the signed sample events in `events/`
 //!   (`cargo run -p ferry-testkit --example events` writes them; a test
 //!   checks the committed files are what it makes);
@@ -12,6 +15,7 @@
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
 //!   function's real binary (process tests, cold-start timing).
 
+pub mod alert_receivers;
 pub mod events;
 mod fixture;
 pub mod runtime_api;

@@ -44,6 +44,31 @@ pub(crate) trait SchemeVerifier: fmt::Debug + Send + Sync {
     fn secret_headers(&self) -> Vec<&str>;
 }
 
+/// Signs an outgoing message with the Standard Webhooks scheme (the one
+/// [`Scheme::StandardWebhooks`] verifies): the `(header, value)` pairs
+/// `webhook-id` (= `id`), `webhook-timestamp` (from `now_ms`) and
+/// `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed
+/// by the base64 after `whsec_` in `secret`. A verifier built from the same
+/// secret accepts them. The error names what is wrong with the secret (e.g.
+/// "must be `whsec_` followed by base64"), never the secret.
+pub fn sign_standard_webhooks(
+    secret: &str,
+    id: &str,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Vec<(String, String)>, &'static str> {
+    standard::sign_outgoing(secret, id, body, now_ms)
+}
+
+/// Whether `secret` is a usable Standard Webhooks secret (`whsec_` + base64);
+/// the error says why not, without the secret.
+pub fn check_standard_webhooks_secret(secret: &str) -> Result<(), &'static str> {
+    if !secret.starts_with("whsec_") {
+        return Err("must be `whsec_` followed by base64");
+    }
+    standard::key_from_secret(secret).map(|_| ())
+}
+
 /// What a scheme learnt while checking a request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Checked {

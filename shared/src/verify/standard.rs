@@ -68,6 +68,21 @@ pub(crate) fn v1_signatures(value: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The `webhook-id`, `webhook-timestamp` and `webhook-signature` headers for
+/// an outgoing message `body` with id `id` at `now_ms`, signed with the
+/// `whsec_<base64>` `secret` (ferry as a sender: the alerts' webhook channel).
+/// The error says what is wrong with the secret, never what it is.
+pub(crate) fn sign_outgoing(
+    secret: &str,
+    id: &str,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Vec<(String, String)>, &'static str> {
+    let key = key_from_secret(secret)?;
+    let keys = Keys::new(vec![key]).ok_or("is empty after `whsec_`")?;
+    Ok(StandardWebhooks::new(None, keys).sign(body, now_ms, Some(id)))
+}
+
 /// Verifier for Standard Webhooks.
 #[derive(Debug, Clone)]
 pub(crate) struct StandardWebhooks {
@@ -175,6 +190,40 @@ mod tests {
         );
         assert!(key_from_secret("whsec_not base64!").is_err());
         assert!(key_from_secret("whsec_").is_err());
+    }
+
+    #[test]
+    fn outgoing_signatures_verify_with_the_same_secret_only() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let now = 1_700_000_000_000;
+        let body = br#"{"type":"ferry.alert"}"#;
+        let signed = sign_outgoing(secret, "alert-1", body, now).unwrap();
+        let mut headers = HeaderMap::new();
+        for (name, value) in &signed {
+            headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        assert_eq!(headers["webhook-id"], "alert-1");
+        assert_eq!(headers["webhook-timestamp"], "1700000000");
+        assert!(
+            headers["webhook-signature"]
+                .to_str()
+                .unwrap()
+                .starts_with("v1,")
+        );
+        let verifier = |s: &str| {
+            StandardWebhooks::new(None, Keys::new(vec![key_from_secret(s).unwrap()]).unwrap())
+        };
+        assert!(verifier(secret).check(&headers, body, now).is_ok());
+        assert!(verifier(secret).check(&headers, b"{}", now).is_err());
+        let other = "whsec_c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1vbmU=";
+        assert!(verifier(other).check(&headers, body, now).is_err());
+        assert_eq!(
+            sign_outgoing("whsec_not base64!", "a", body, now).unwrap_err(),
+            "must be `whsec_` followed by base64"
+        );
     }
 
     #[test]

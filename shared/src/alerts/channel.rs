@@ -1,1 +1,0 @@
-//! Sending a [`Notice`](super::Notice) on a configured channel.
