@@ -18,6 +18,7 @@ use crate::hub::Hub;
 use crate::ports::StoreError;
 
 use super::book::{self, Delivery, Pending};
+use super::channel::{SendError, Senders};
 use super::notice::Notice;
 
 /// How long a sender holds a message.
@@ -31,27 +32,23 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 /// A message not delivered within this is dropped (and logged).
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// Why a channel did not take a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Undelivered {
-    /// Whether trying again later can help (5xx, 429, timeouts).
-    pub retryable: bool,
-    /// The channel asked for this wait (a 429's `Retry-After`).
-    pub retry_after: Option<Duration>,
-    /// What happened, without any secret.
-    pub message: String,
-}
-
-/// Something that sends a message on a channel.
+/// Something that sends a message on a channel: the real channels
+/// ([`Senders`]), or a test's recorder.
 #[async_trait]
 pub trait Sender: Send + Sync {
-    /// Send `notice` on channel `name`.
-    async fn send(&self, name: &str, channel: &Channel, notice: &Notice)
-    -> Result<(), Undelivered>;
+    /// Make one attempt to send `notice` on channel `name`.
+    async fn send(&self, name: &str, channel: &Channel, notice: &Notice) -> Result<(), SendError>;
+}
+
+#[async_trait]
+impl Sender for Senders {
+    async fn send(&self, name: &str, channel: &Channel, notice: &Notice) -> Result<(), SendError> {
+        Senders::send(self, name, channel, notice).await
+    }
 }
 
 /// Deliveries made and failed in one round.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Delivered {
     /// Messages a channel took.
     pub sent: usize,
@@ -69,7 +66,7 @@ pub async fn deliver(hub: &Hub, sender: &dyn Sender) -> Result<Delivered, StoreE
     for p in leased {
         let r = match alerts.channels.get(&p.channel) {
             Some(ch) => sender.send(&p.channel, ch, &p.notice).await,
-            None => Err(Undelivered {
+            None => Err(SendError {
                 retryable: false,
                 retry_after: None,
                 message: format!("channel {:?} is no longer in the config", p.channel),
@@ -101,7 +98,7 @@ async fn lease(hub: &Hub) -> Result<Vec<Pending>, StoreError> {
 
 async fn record(
     hub: &Hub,
-    results: Vec<(Pending, Result<(), Undelivered>)>,
+    results: Vec<(Pending, Result<(), SendError>)>,
 ) -> Result<Delivered, StoreError> {
     if results.is_empty() {
         return Ok(Delivered::default());

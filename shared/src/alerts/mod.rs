@@ -26,7 +26,8 @@ pub mod watched;
 
 use std::time::Duration;
 
-pub use deliver::{Delivered, Sender, Undelivered};
+pub use channel::{SendError, Senders};
+pub use deliver::{Delivered, Sender};
 pub use notice::{Notice, State, SubjectKind};
 
 use crate::hub::Hub;
@@ -36,7 +37,7 @@ use crate::ports::StoreError;
 pub const DEV_EVERY: Duration = Duration::from_secs(10);
 
 /// What one evaluation did.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Report {
     /// Keys of alerts opened.
     pub opened: Vec<String>,

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use ferry::alerts::{Notice, Sender, Undelivered};
+use ferry::alerts::{Notice, SendError, Sender};
 use ferry::config::{Channel, Condition};
 
 /// Records every message; fails the next `fail` sends (retryably).
@@ -19,14 +19,14 @@ pub struct Recorder {
 
 #[async_trait]
 impl Sender for Recorder {
-    async fn send(&self, name: &str, _: &Channel, notice: &Notice) -> Result<(), Undelivered> {
+    async fn send(&self, name: &str, _: &Channel, notice: &Notice) -> Result<(), SendError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(Undelivered {
+            return Err(SendError {
                 retryable: true,
                 retry_after: None,
                 message: "500 from the channel".into(),
