@@ -15,6 +15,7 @@ macro_rules! out {
     }};
 }
 
+mod alerts;
 mod aws;
 mod bench;
 mod bench_execute;
@@ -81,6 +82,11 @@ enum Command {
     },
     /// Draw what flows where (sources, workflows, steps, connections, syncs).
     Graph(graph::GraphArgs),
+    /// Alerts: send a sample on a channel (`ferry alerts test CHANNEL`).
+    Alerts {
+        #[command(subcommand)]
+        command: alerts::AlertsCmd,
+    },
     /// Create the AWS store (table and queues) on any endpoint.
     Aws {
         #[command(subcommand)]
@@ -138,6 +144,7 @@ fn main() -> ExitCode {
             Command::Graph(args) => graph::run(args),
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,
+            Command::Alerts { command } => alerts::run(command).await,
             Command::Pause(args) => pause::run(args, true).await,
             Command::Resume(args) => pause::run(args, false).await,
             Command::Bench {

@@ -64,3 +64,33 @@ pub struct Notice {
     /// Condition-specific facts: `field`, `source`, `step`, `reason`, `failure`, `rate`…
     pub facts: BTreeMap<String, String>,
 }
+
+impl Notice {
+    /// The sample `ferry alerts test` sends: a firing `run_failed` on a
+    /// workflow named `example`, dated `now`, with every field filled so a
+    /// channel shows what a real alert looks like.
+    pub fn sample(now: Millis) -> Notice {
+        Notice {
+            id: format!("test:workflow:example:{now}"),
+            condition: Condition::RunFailed,
+            kind: SubjectKind::Workflow,
+            subject: "example".into(),
+            state: State::Firing,
+            title: "example: 3 runs failed for good (a test alert from `ferry alerts test`)".into(),
+            detail:
+                "This is a sample sent by `ferry alerts test` to check the wiring; nothing failed."
+                    .into(),
+            count: 3,
+            first_at: now - 4 * 60 * 1000,
+            last_at: now,
+            commands: vec![
+                "ferry runs list --workflow example".into(),
+                "ferry dlq replay --workflow example".into(),
+            ],
+            facts: BTreeMap::from([
+                ("reason".to_owned(), "rejected".to_owned()),
+                ("step".to_owned(), "create-contact".to_owned()),
+            ]),
+        }
+    }
+}

@@ -27,6 +27,7 @@ pub mod shape;
 mod sources;
 mod templates;
 mod validate;
+mod validate_alerts;
 mod yaml;
 
 pub use alerts::{Alerts, Channel, Condition, Rule};

@@ -149,6 +149,7 @@ pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
             "no workflow is triggered by this source; its events are recorded but nothing runs",
         );
     }
+    super::validate_alerts::check(p, r);
     super::ranges::check(p, r);
 }
 

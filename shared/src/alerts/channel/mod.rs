@@ -133,6 +133,13 @@ impl Senders {
         self
     }
 
+    /// These senders with an SNS client from the AWS environment (region,
+    /// credentials and endpoint as the SDK finds them), for the CLI.
+    pub async fn with_sns_from_env(self) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        self.with_sns(aws_sdk_sns::Client::new(&config))
+    }
+
     /// Whether e-mail channels with an `sns_topic` go to SNS.
     pub fn has_sns(&self) -> bool {
         self.sns.is_some()
