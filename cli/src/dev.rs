@@ -57,6 +57,9 @@ pub struct DevArgs {
     /// Time budget of each scheduled sync run, e.g. `2m` (default: each sync's `budget`, else 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub sync_budget: Option<Duration>,
+    /// How often alert conditions are evaluated and the alert outbox delivered (docs/alerts.md).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub alerts_every: Duration,
     /// Serve the sandbox's request bins under `/_sandbox/<bin>/...` (for learning and examples).
     #[arg(long)]
     pub sandbox: bool,
@@ -150,6 +153,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         stop_rx.clone(),
     ));
     let scheduler = tokio::spawn(scheduler(hub.clone(), args.sync_budget, stop_rx.clone()));
+    let mut senders = ferry::alerts::Senders::with_clock(hub.ports.clock.clone());
+    if args.store.store == StoreKind::Aws {
+        senders = senders.with_sns_from_env().await;
+    }
+    let alerts = tokio::spawn(ferry::alerts::watch(
+        hub.clone(),
+        Arc::new(senders),
+        args.alerts_every,
+        stop_rx.clone(),
+    ));
     let _ = print_banner(&hub, addr, &args);
     if !args.sandbox
         && let Some(name) = hub
@@ -179,6 +192,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let drain = async {
         let _ = workers.await;
         let _ = scheduler.await;
+        let _ = alerts.await;
         let _ = server.await;
     };
     tokio::select! {

@@ -82,7 +82,7 @@ enum Command {
     },
     /// Draw what flows where (sources, workflows, steps, connections, syncs).
     Graph(graph::GraphArgs),
-    /// Alerts: send a sample on a channel (`ferry alerts test CHANNEL`).
+    /// Alerts: open and recent ones (`ferry alerts list`), a sample on a channel (`ferry alerts test CHANNEL`).
     Alerts {
         #[command(subcommand)]
         command: alerts::AlertsCmd,

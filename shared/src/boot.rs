@@ -243,23 +243,6 @@ pub fn config_path(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     }
 }
 
-/// The alert channels' senders: with an SNS client (e-mail channels with an
-/// `sns_topic` publish there) when the store is AWS (`FERRY_STORE=aws`),
-/// else SMTP only.
-pub async fn alert_senders(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> crate::alerts::Senders {
-    let senders = crate::alerts::Senders::new();
-    if env("FERRY_STORE").as_deref() != Some("aws") {
-        return senders;
-    }
-    match aws_sdk_config(env).await {
-        Ok(config) => senders.with_sns(aws_sdk_sns::Client::new(&config)),
-        Err(e) => {
-            tracing::warn!(error = %e, "no SNS for e-mail alerts");
-            senders
-        }
-    }
-}
-
 /// A Lambda function's cold start: JSON logs, then the hub from the
 /// environment. On failure it logs one JSON line — every config problem,
 /// with its line and path — and exits, so Lambda reports the init error

@@ -9,8 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let hub = ferry::boot::start_or_exit("watch").await;
-    let env = |name: &str| std::env::var(name).ok();
-    let senders = ferry::boot::alert_senders(&env).await;
+    let senders = ferry::alerts::Senders::new().with_sns_from_env().await;
     run(service_fn(move |_tick: LambdaEvent<serde_json::Value>| {
         let (hub, senders) = (hub.clone(), senders.clone());
         async move { handle(&hub, &senders).await }

@@ -33,9 +33,6 @@ pub use notice::{Notice, State, SubjectKind};
 use crate::hub::Hub;
 use crate::ports::StoreError;
 
-/// How often `ferry dev` evaluates.
-pub const DEV_EVERY: Duration = Duration::from_secs(10);
-
 /// What one evaluation did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Report {
@@ -81,6 +78,34 @@ pub async fn evaluate(hub: &Hub, sender: &dyn Sender) -> Result<Report, StoreErr
     }
     report.delivered = deliver::deliver(hub, sender).await?;
     Ok(report)
+}
+
+/// Evaluate every `every` until `stop` turns true (`ferry dev`). A failed
+/// evaluation (the store down) is logged and tried again next time.
+pub async fn watch(
+    hub: std::sync::Arc<Hub>,
+    sender: std::sync::Arc<dyn Sender>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if hub.config.alerts.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match evaluate(&hub, sender.as_ref()).await {
+            Ok(r) if !r.opened.is_empty() || !r.resolved.is_empty() || r.delivered.failed > 0 => {
+                tracing::info!(opened = ?r.opened, resolved = ?r.resolved, sent = r.delivered.sent, failed = r.delivered.failed, "alerts evaluated");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "alerts not evaluated; trying again"),
+        }
+    }
 }
 
 /// Open alerts and the latest resolved ones (newest first), for people.
