@@ -227,7 +227,10 @@ pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> D
     }
     hub.keep(run);
     match hub.ports.runs.put(run).await {
-        Ok(()) => then,
+        Ok(()) => {
+            hub.metrics.run_saved(run, &then);
+            then
+        }
         Err(e) => {
             tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
             Disposition::RetryIn(STORE_RETRY)
