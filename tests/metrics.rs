@@ -302,3 +302,49 @@ fn promtool_is_not_a_rubber_stamp() {
         assert!(!ok, "promtool accepted a counter without _total: {said}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_the_rate_limit_sends_back_is_counted_as_a_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    target.behave("/", |_| Some(Answer::status(201, json!({ "id": "c-1" }))));
+    // One call per 10 s: the second event's call cannot have a token for
+    // seconds, longer than a worker sleeps, so it goes back to the queue.
+    let limited = CONFIG.replace(
+        "    base_url: \"${env:CHAT_URL}\"\n",
+        "    base_url: \"${env:CHAT_URL}\"\n    rate_limit: { requests: 1, per: 10s }\n",
+    );
+    assert_ne!(limited, CONFIG);
+    let crm = format!("{}/crm", target.url());
+    let chat = format!("{}/chat", target.url());
+    let env = [
+        ("CRM_URL", crm.as_str()),
+        ("CHAT_URL", chat.as_str()),
+        ("FORM_SECRET", SECRET),
+    ];
+    let hub = Hub::start(dir.path(), &limited, &env);
+    for id in ["w1", "w2"] {
+        let e = json!({ "submission_id": id, "email": "ada@example.com" });
+        let (status, reply) = hub.post_signed("website-form", SECRET, &e).await;
+        assert_eq!(status, 202, "{reply}");
+    }
+    let s = eventually(
+        "a rate-limit wait on chat",
+        Duration::from_secs(20),
+        || async {
+            let s = samples(&scrape(&hub).await);
+            (counter(
+                &s,
+                "ferry_rate_limit_waits_total",
+                &[("connection", "chat")],
+            ) >= 1)
+                .then_some(s)
+        },
+    )
+    .await;
+    // The CRM has no rate limit: nothing of it waited.
+    assert_eq!(
+        counter(&s, "ferry_rate_limit_waits_total", &[("connection", "crm")]),
+        0
+    );
+}
