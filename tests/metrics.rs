@@ -342,6 +342,11 @@ async fn a_call_the_rate_limit_sends_back_is_counted_as_a_wait() {
         },
     )
     .await;
+    // Read-only: anything but GET is refused like on /healthz.
+    let resp = hub.http.post(hub.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
     // The CRM has no rate limit: nothing of it waited.
     assert_eq!(
         counter(&s, "ferry_rate_limit_waits_total", &[("connection", "crm")]),
