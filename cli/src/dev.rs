@@ -219,8 +219,19 @@ pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({ "ok": true })) }),
         )
+        .route("/metrics", get(metrics))
         .with_state(hub)
         .merge(sandbox)
+}
+
+/// `GET /metrics`: what this process counted, in the Prometheus text format
+/// (see `ferry::metrics` and docs/metrics.md).
+async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    let content_type = [(
+        axum::http::header::CONTENT_TYPE,
+        ferry::metrics::PROMETHEUS_CONTENT_TYPE,
+    )];
+    (content_type, hub.metrics.prometheus()).into_response()
 }
 
 async fn sandbox_off() -> Response {

@@ -107,7 +107,7 @@ async fn gated(
     limit_key: Option<&str>,
 ) -> (Called, bool) {
     let ports = &hub.ports;
-    match hub.limiter.pass(ports, name, &conn.limit, limit_key).await {
+    match spend(hub, name, conn, limit_key).await {
         Gate::Go => {}
         Gate::Later(d) => return (Called::Later(d), false),
         Gate::Unavailable(e) => return (Called::StoreDown(e.to_string()), false),
@@ -139,7 +139,7 @@ async fn gated(
         // The call after a refresh is a call like any other: it spends a
         // token and waits out a pause set meanwhile.
         if let Some(last) = tries.last_mut() {
-            let held = match hub.limiter.pass(ports, name, &conn.limit, limit_key).await {
+            let held = match spend(hub, name, conn, limit_key).await {
                 Gate::Go => None,
                 Gate::Later(d) => Some((
                     format!(
@@ -168,6 +168,11 @@ async fn gated(
             .send_with(conn.call_timeout, req, idempotency_key, &cred)
             .await;
         let tried = judge_result(hub, req, result, started_at, rules);
+        let (status, took) = tried.response.as_ref().map_or(
+            (None, Duration::from_millis(tried.attempt.duration_ms)),
+            |r| (Some(r.status), r.elapsed),
+        );
+        hub.metrics.call(name, status, took);
         if let Verdict::Retry { after } = &tried.verdict
             && tried.attempt.status_code == Some(429)
         {
@@ -201,6 +206,18 @@ async fn gated(
             }
         }
     }
+}
+
+/// A token from connection `name`'s rate limit; a refusal is counted as a wait.
+async fn spend(hub: &Hub, name: &str, conn: &Conn, limit_key: Option<&str>) -> Gate {
+    let gate = hub
+        .limiter
+        .pass(&hub.ports, name, &conn.limit, limit_key)
+        .await;
+    if matches!(gate, Gate::Later(_)) {
+        hub.metrics.rate_limit_wait(name);
+    }
+    gate
 }
 
 fn judge_result(

@@ -66,8 +66,16 @@ impl Reply {
     }
 }
 
-/// Handle one webhook request.
+/// Handle one webhook request; its outcome is counted in [`crate::metrics`].
 pub async fn ingest(hub: &Hub, req: Inbound) -> Reply {
+    let source = hub.config.sources.get_key_value(&req.source);
+    let reply = answer(hub, req).await;
+    hub.metrics
+        .event(source.map(|(name, _)| name.as_str()), &reply);
+    reply
+}
+
+async fn answer(hub: &Hub, req: Inbound) -> Reply {
     let Some(source) = hub.config.sources.get(&req.source) else {
         return Reply::error(
             404,

@@ -29,6 +29,9 @@
 //!   ([`hub`]) resolves it once at start (connections: [`hub::Conn`]; a
 //!   run's flow: [`flow::FlowName`]); what flows
 //!   where (`ferry graph`) is read from it in [`describe`];
+//! - what was counted (events, runs, calls, rate-limit waits, dead
+//!   letters) is in [`metrics`]: Prometheus text for `ferry dev`, EMF lines
+//!   on Lambda;
 //! - `contract` (tests, or the `contract` feature): the port contract suites
 //!   every adapter must pass.
 
@@ -52,6 +55,7 @@ pub mod hub;
 pub mod ingest;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod pause;

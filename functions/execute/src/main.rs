@@ -4,6 +4,7 @@
 //! Cold start: the config is loaded and checked and the store and HTTP
 //! clients are built once, here; a broken config stops the function at init
 //! with one JSON log line naming every problem (see `ferry::boot`).
+//! Each invocation ends with what it counted, as an EMF line (`ferry::metrics::emf`).
 
 use ferry_execute::{Batch, deadline, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -15,7 +16,9 @@ async fn main() -> Result<(), Error> {
         let hub = hub.clone();
         async move {
             let deadline = deadline(&ev.context);
-            Ok::<_, Error>(handle(&hub, ev.payload, deadline).await)
+            let out = handle(&hub, ev.payload, deadline).await;
+            ferry::metrics::emf::print(&hub);
+            Ok::<_, Error>(out)
         }
     }))
     .await

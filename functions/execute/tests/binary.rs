@@ -67,4 +67,23 @@ async fn the_binary_runs_the_batch_and_logs_each_record_with_its_run() {
         ),
         "{executed:#?}"
     );
+
+    // What the invocation counted, as EMF lines: two runs of two workflows,
+    // three calls on three connections (crm, chat, audit). A root member
+    // holds one value of a dimension, so three lines (see docs/metrics.md).
+    let emf: Vec<&Value> = logs.iter().filter(|l| l.get("_aws").is_some()).collect();
+    let shown: Vec<String> = emf.iter().map(|l| l.to_string()).collect();
+    assert_eq!(emf.len(), 3, "{}", shown.join("\n"));
+    let total = |name: &str| emf.iter().filter_map(|l| l[name].as_u64()).sum::<u64>();
+    assert_eq!(total("ferry_runs_total"), 2, "{}", shown.join("\n"));
+    let calls = target.seen().len() as u64;
+    assert_eq!(
+        (calls, total("ferry_calls_total")),
+        (3, 3),
+        "{}",
+        shown.join("\n")
+    );
+    for line in &emf {
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ferry");
+    }
 }

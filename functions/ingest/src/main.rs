@@ -3,6 +3,7 @@
 //! Cold start: the config is loaded and checked and the store and HTTP
 //! clients are built once, here; a broken config stops the function at init
 //! with one JSON log line naming every problem (see `ferry::boot`).
+//! Each invocation ends with what it counted, as an EMF line (`ferry::metrics::emf`).
 
 use ferry_ingest::handle;
 use lambda_http::{Error, run, service_fn};
@@ -12,7 +13,11 @@ async fn main() -> Result<(), Error> {
     let hub = ferry::boot::start_or_exit("ingest").await;
     run(service_fn(move |req| {
         let hub = hub.clone();
-        async move { handle(&hub, req).await }
+        async move {
+            let out = handle(&hub, req).await;
+            ferry::metrics::emf::print(&hub);
+            out
+        }
     }))
     .await
 }

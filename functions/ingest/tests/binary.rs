@@ -75,3 +75,44 @@ async fn the_binary_answers_signed_events_from_both_apis() {
         assert!(accepted["spans"][0]["requestId"].is_string(), "{accepted}");
     }
 }
+
+/// One invocation prints exactly one EMF line, valid against the schema of
+/// the CloudWatch Embedded Metric Format specification, with what it counted.
+#[tokio::test]
+async fn one_invocation_prints_one_emf_line_with_its_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(events_dir().join("ingest/http-v2/hmac-sha256.json")).unwrap();
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let (outcome, logs) = serve_one(Path::new(BIN), &events_env(dir.path()), event).await;
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let emf: Vec<&Value> = logs.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(emf.len(), 1, "{logs:#?}");
+    let line = emf[0];
+
+    let schema_path = ferry_testkit::repo_root().join("shared/tests/fixtures/emf.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(line).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}: {line}");
+
+    let directives = line["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+    assert_eq!(directives.len(), 1, "{line}");
+    assert_eq!(directives[0]["Namespace"], "ferry");
+    assert_eq!(
+        directives[0]["Dimensions"],
+        serde_json::json!([["source", "outcome"]])
+    );
+    assert_eq!(
+        directives[0]["Metrics"],
+        serde_json::json!([{ "Name": "ferry_events_total", "Unit": "Count" }])
+    );
+    assert_eq!(line["source"], "website-form");
+    assert_eq!(line["outcome"], "accepted");
+    assert_eq!(line["ferry_events_total"], 1);
+    assert!(
+        line["_aws"]["Timestamp"].as_i64().is_some_and(|t| t > 0),
+        "{line}"
+    );
+}

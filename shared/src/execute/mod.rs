@@ -228,6 +228,7 @@ pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> D
     hub.keep(run);
     match hub.ports.runs.put(run).await {
         Ok(()) => {
+            hub.metrics.run_saved(run, &then);
             if run.status.is_final() {
                 crate::alerts::note::finished(hub, run).await;
             }

@@ -52,6 +52,8 @@ pub struct Hub {
     pub tokens: Tokens,
     /// Open batches.
     pub batcher: Batcher,
+    /// What this process counted (see [`crate::metrics`]).
+    pub metrics: crate::metrics::Metrics,
     verifiers: HashMap<String, Verifier>,
     connections: HashMap<String, Conn>,
     triggers: HashMap<String, Vec<String>>,
@@ -102,6 +104,7 @@ impl Hub {
             pauses: crate::pause::Pauses::default(),
             tokens: Tokens::default(),
             batcher: Batcher::default(),
+            metrics: crate::metrics::Metrics::new(),
             verifiers,
             connections,
             triggers,
