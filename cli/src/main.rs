@@ -33,6 +33,7 @@ mod serve;
 mod status;
 mod store_opt;
 mod sync;
+mod test;
 
 /// ferry — a serverless integration hub.
 #[derive(Debug, Parser)]
@@ -89,6 +90,8 @@ enum Command {
     Pause(pause::PauseArgs),
     /// Let a paused workflow or connection go on; held runs drain within rate limits.
     Resume(pause::PauseArgs),
+    /// Test workflows in-process against mocked APIs: test files, generated cases, JUnit for CI.
+    Test(test::TestArgs),
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
             Command::Connections(args) => connections::run(args).await,
             Command::Sync { command } => sync::run(command).await,
             Command::Graph(args) => graph::run(args),
+            Command::Test(args) => test::run(args).await,
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,
             Command::Pause(args) => pause::run(args, true).await,

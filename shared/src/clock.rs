@@ -23,7 +23,18 @@ pub fn after(at: Millis, d: std::time::Duration) -> Millis {
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> Millis;
+
+    /// Wait `d` on this clock: a real sleep, except on a [`VirtualClock`],
+    /// where waiting moves the clock instead (`ferry test`). Code that waits
+    /// for something the clock measures (a rate-limit token, a pause) waits
+    /// here, so a virtual run never stands still.
+    fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
 }
+
+/// A boxed future, as [`Clock::sleep`] returns it.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// The system clock.
 #[derive(Debug, Default, Clone, Copy)]
@@ -63,6 +74,37 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that only moves when told to, and on which every wait
+/// ([`Clock::sleep`]) moves it at once by the time waited: retries, backoffs
+/// and rate limits take no real time (`ferry test`, [`crate::testing`]).
+#[derive(Debug, Default)]
+pub struct VirtualClock(ManualClock);
+
+impl VirtualClock {
+    /// A virtual clock standing at `ms`.
+    pub fn at(ms: Millis) -> Arc<Self> {
+        Arc::new(Self(ManualClock(AtomicI64::new(ms))))
+    }
+    /// Move forward by `ms`.
+    pub fn advance(&self, ms: Millis) {
+        self.0.advance(ms);
+    }
+    /// Move forward to `ms` (never back).
+    pub fn advance_to(&self, ms: Millis) {
+        self.0.0.fetch_max(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now_ms(&self) -> Millis {
+        self.0.now_ms()
+    }
+    fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
+        self.0.advance(millis(d));
+        Box::pin(tokio::task::yield_now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -74,5 +116,15 @@ mod tests {
         let ten_e19_secs = Duration::from_secs(10_000_000_000_000_000_000);
         assert_eq!(super::after(1_000, ten_e19_secs), super::Millis::MAX);
         assert_eq!(super::after(1_000, Duration::from_secs(2)), 3_000);
+    }
+
+    #[tokio::test]
+    async fn a_wait_on_a_virtual_clock_moves_it_instead_of_sleeping() {
+        use super::Clock;
+        let clock = super::VirtualClock::at(1_000);
+        clock.sleep(Duration::from_secs(3600)).await;
+        assert_eq!(clock.now_ms(), 1_000 + 3_600_000);
+        clock.advance_to(5);
+        assert_eq!(clock.now_ms(), 1_000 + 3_600_000, "never back");
     }
 }

@@ -64,6 +64,7 @@ pub mod scheduler;
 pub mod store;
 pub mod sync;
 pub mod template;
+pub mod testing;
 pub mod token_cache;
 pub mod verify;
 pub mod worker;
