@@ -187,6 +187,11 @@ pub struct Expect {
     /// Least virtual time from the first delivery to the last run's end (`20s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_duration: Option<String>,
+    /// An alert that fired (its subject contains this). TODO(alerts): the
+    /// alert evaluator is not on main yet; until it is, a case that sets
+    /// this fails with a message saying so, rather than passing unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
 }
 
 /// The expected ingest answer.

@@ -103,7 +103,11 @@ mod tests {
                 Event::Eof => break,
                 Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "testcase" => {
                     let name = e.try_get_attribute("name").unwrap().unwrap();
-                    cases.push(name.normalized_value(quick_xml::XmlVersion::Implicit1_0).unwrap().into_owned());
+                    cases.push(
+                        name.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .unwrap()
+                            .into_owned(),
+                    );
                 }
                 Event::Start(e) if e.name().as_ref() == "failure" => failures += 1,
                 Event::CData(t) => text.push_str(&t),
