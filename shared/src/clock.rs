@@ -31,6 +31,13 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn sleep(&self, d: std::time::Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(d))
     }
+
+    /// A draw in `[0, 1]` that spreads retries over time (the backoff's
+    /// full jitter): random, except on a [`VirtualClock`], where it is
+    /// always 1 (the longest wait), so a test's timeline is the same every run.
+    fn jitter(&self) -> f64 {
+        rand::random()
+    }
 }
 
 /// A boxed future, as [`Clock::sleep`] returns it.
@@ -77,6 +84,7 @@ impl Clock for ManualClock {
 /// A clock that only moves when told to, and on which every wait
 /// ([`Clock::sleep`]) moves it at once by the time waited: retries, backoffs
 /// and rate limits take no real time (`ferry test`, [`crate::testing`]).
+/// Its [`Clock::jitter`] is fixed, so the timeline is deterministic.
 #[derive(Debug, Default)]
 pub struct VirtualClock(ManualClock);
 
@@ -103,6 +111,9 @@ impl Clock for VirtualClock {
         self.0.advance(millis(d));
         Box::pin(tokio::task::yield_now())
     }
+    fn jitter(&self) -> f64 {
+        1.0
+    }
 }
 
 #[cfg(test)]
@@ -126,5 +137,6 @@ mod tests {
         assert_eq!(clock.now_ms(), 1_000 + 3_600_000);
         clock.advance_to(5);
         assert_eq!(clock.now_ms(), 1_000 + 3_600_000, "never back");
+        assert_eq!(clock.jitter(), 1.0, "the same timeline every run");
     }
 }

@@ -215,3 +215,6 @@ pub fn relative_to(file: &Path, target: &Path) -> PathBuf {
     to[common..].iter().for_each(|c| out.push(c));
     out
 }
+
+#[cfg(test)]
+mod tests;
