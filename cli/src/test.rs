@@ -61,14 +61,12 @@ pub async fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
             }
         }
         out!("{} ({} cases)", plan.origin.display(), cases.len());
-        let mut lines = Vec::new();
+        // Each line as its case ends (a closed pipe is noticed at the summary).
         let done = testing::run_cases(plan, &runner, &cases, &mut |r| {
-            lines.push(testing::report_line(r));
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout().lock(), "{}", testing::report_line(r));
         })
         .await;
-        for l in lines {
-            out!("{l}");
-        }
         results.extend(done);
     }
     out!("");

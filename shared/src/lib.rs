@@ -29,6 +29,8 @@
 //!   ([`hub`]) resolves it once at start (connections: [`hub::Conn`]; a
 //!   run's flow: [`flow::FlowName`]); what flows
 //!   where (`ferry graph`) is read from it in [`describe`];
+//! - a workflow is tested before it goes live (`ferry test`: test files,
+//!   mocked APIs, a virtual clock, generated cases) in [`testing`];
 //! - `contract` (tests, or the `contract` feature): the port contract suites
 //!   every adapter must pass.
 
