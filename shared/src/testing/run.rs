@@ -93,6 +93,16 @@ impl Runner {
                 (name.clone(), Limits { rate, timeout })
             })
             .collect();
+        // Verifiers are built here too: a secret a scheme cannot take (a
+        // placeholder where `whsec_…` is needed) is one error, before any case.
+        for (name, source) in &loaded.config.sources {
+            crate::verify::Verifier::from_config(&source.verify).map_err(|e| {
+                format!(
+                    "sources.{name}.verify: {e} (a ${{env:NAME}} the test file's `env:` does not set stands for {})",
+                    placeholder("NAME")
+                )
+            })?;
+        }
         let mock = MockServer::start(clock.clone(), limits).await?;
         let mut config = loaded.config;
         for (name, c) in &mut config.connections {

@@ -197,3 +197,70 @@ async fn a_slow_answer_is_retried_on_the_virtual_clock() {
         ]
     );
 }
+
+const OAUTH: &str = "version: 1
+connections:
+  api:
+    base_url: \"${env:API_URL}\"
+    auth: { type: oauth2, token_url: \"${env:TOKEN_URL}\", client_id: ferry, client_secret: \"${env:CLIENT_SECRET}\" }
+sources:
+  hook:
+    verify: { scheme: standard-webhooks, secret: \"${env:HOOK_SECRET}\" }
+workflows:
+  push:
+    trigger: { source: hook }
+    steps:
+      - { id: create, connection: api, request: { method: POST, path: /items, json: { name: \"{{ body.name }}\" } } }
+";
+
+/// On an OAuth 2.0 connection the generated expired-credentials case is a
+/// 401, then a token refresh the endpoint refuses; it and the stale
+/// signature (this scheme signs a timestamp) pass on the real code paths.
+#[tokio::test]
+async fn generated_cases_pass_on_an_oauth_connection_and_a_timestamped_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.yaml");
+    std::fs::write(&config, OAUTH).unwrap();
+    let env = BTreeMap::from([(
+        "HOOK_SECRET".to_owned(),
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+    )]);
+    let runner = Runner::new(&config, &env).await.unwrap();
+    let examples = BTreeMap::from([("hook".to_owned(), json!({ "name": "x" }))]);
+    let cases = standard::cases(runner.config(), &examples, 3);
+    let expired = cases
+        .iter()
+        .find(|c| c.name == "push: expired credentials on api (401)")
+        .unwrap();
+    assert!(expired.mocks.contains_key("api.token"), "{expired:?}");
+    let stale = cases
+        .iter()
+        .find(|c| c.name == "push: stale signature")
+        .unwrap();
+    assert_eq!(
+        stale.expect.ingest,
+        Some(super::file::IngestExpect::Status(401))
+    );
+    for case in &cases {
+        let out = runner.run(case).await;
+        assert_eq!(
+            expect::check(&case.expect, &out),
+            Vec::<String>::new(),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_secret_the_scheme_cannot_take_is_one_error_naming_the_placeholder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.yaml");
+    std::fs::write(&config, OAUTH).unwrap();
+    let err = Runner::new(&config, &BTreeMap::new()).await.err().unwrap();
+    assert!(
+        err.starts_with("sources.hook.verify: secret: must be `whsec_`"),
+        "{err}"
+    );
+    assert!(err.contains("https://ferry-test.invalid/NAME"), "{err}");
+}
