@@ -199,6 +199,25 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
     assert_eq!(good["status"], "succeeded", "{good}");
     assert_eq!(bad["status"], "dead_lettered", "{bad}");
 
+    // The succeeded run, exported as a `ferry test` case, passes it: from either store.
+    let case = hub.data.parent().unwrap().join("exported.ferry.yaml");
+    let export = with(&[
+        "runs",
+        "export",
+        good["id"].as_str().unwrap(),
+        "--as-test",
+        "--config",
+        hub.config.to_str().unwrap(),
+        "--output",
+        case.to_str().unwrap(),
+    ]);
+    let export: Vec<&str> = export.iter().map(String::as_str).collect();
+    let (code, out, err) = ferry(&export, env);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = ferry(&["test", case.to_str().unwrap()], env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+
     let runs = eventually(
         "both runs listed final",
         Duration::from_secs(10),

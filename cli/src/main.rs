@@ -35,6 +35,7 @@ mod sources;
 mod status;
 mod store_opt;
 mod sync;
+mod test;
 
 /// ferry — a serverless integration hub.
 #[derive(Debug, Parser)]
@@ -101,6 +102,8 @@ enum Command {
         #[command(subcommand)]
         command: sources::SourcesCommand,
     },
+    /// Test workflows in-process against mocked APIs: test files, generated cases, JUnit for CI.
+    Test(test::TestArgs),
     /// Run a sync once now, or show every sync's status.
     Sync {
         #[command(subcommand)]
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
             Command::Sync { command } => sync::run(command).await,
             Command::Sources { command } => sources::run(command).await,
             Command::Graph(args) => graph::run(args),
+            Command::Test(args) => test::run(args).await,
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,
             Command::Alerts { command } => alerts::run(command).await,

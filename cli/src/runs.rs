@@ -45,6 +45,26 @@ pub enum RunsCommand {
         #[arg(long)]
         env_file: Option<PathBuf>,
     },
+    /// A run as a `ferry test` case (`--as-test`): its payload, and the answers each step got.
+    Export {
+        /// Run id.
+        id: String,
+        /// Write it as a test case (YAML test file); the only format so far.
+        #[arg(long, required = true)]
+        as_test: bool,
+        /// The config the run ran on (to write paths after each connection's base URL).
+        #[arg(long, short, default_value = "examples/new-lead.yaml")]
+        config: PathBuf,
+        /// The store: `--store embedded --data DIR` (default) or `--store aws`.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// KEY=VALUE file for `${env:NAME}` references.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+        /// Write the test file here (its `config:` relative to it) instead of to standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// One run with its steps and attempts.
     Show {
         /// Run id.
@@ -130,6 +150,14 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        RunsCommand::Export {
+            id,
+            as_test: _,
+            config,
+            store,
+            env_file,
+            output,
+        } => export(&id, &config, &store, env_file.as_deref(), output.as_deref()).await,
         RunsCommand::Show { id, store, json } => {
             let store = store.open().await?;
             let Some(run) = store.ports().runs.get(&id).await? else {
@@ -144,6 +172,65 @@ pub async fn run(cmd: RunsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `ferry runs export ID --as-test`.
+async fn export(
+    id: &str,
+    config: &std::path::Path,
+    store: &StoreArgs,
+    env_file: Option<&std::path::Path>,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let loaded = match crate::env::load_config(config, env_file) {
+        Ok(l) => l,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let ports = store.open().await?.ports();
+    let Some(run) = ports.runs.get(id).await? else {
+        eprintln!("no run with id {id}");
+        return Ok(ExitCode::FAILURE);
+    };
+    let steps = loaded
+        .config
+        .workflows
+        .get(&run.workflow)
+        .map(|w| w.steps.as_slice())
+        .unwrap_or_default();
+    let bases = steps
+        .iter()
+        .filter_map(|s| {
+            let c = loaded.config.connections.get(&s.connection)?;
+            Some((s.id.clone(), c.base_url.clone()))
+        })
+        .collect();
+    let case = match ferry::testing::export::case_of(&run, &bases) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let file = ferry::testing::TestFile {
+        config: Some(match output {
+            Some(out) => ferry::testing::relative_to(out, config),
+            None => config.to_owned(),
+        }),
+        cases: vec![case],
+        ..Default::default()
+    };
+    let yaml = ferry::testing::file::to_yaml(&file).map_err(anyhow::Error::msg)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &yaml)?;
+            out!("wrote run {id} as a test case to {}", path.display());
+        }
+        None => out!("{yaml}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_run(r: &RunRecord) -> std::io::Result<()> {

@@ -32,6 +32,8 @@
 //! - what was counted (events, runs, calls, rate-limit waits, dead
 //!   letters) is in [`metrics`]: Prometheus text for `ferry dev`, EMF lines
 //!   on Lambda;
+//! - a workflow is tested before it goes live (`ferry test`: test files,
+//!   mocked APIs, a virtual clock, generated cases) in [`testing`];
 //! - `contract` (tests, or the `contract` feature): the port contract suites
 //!   every adapter must pass.
 
@@ -68,6 +70,7 @@ pub mod scheduler;
 pub mod store;
 pub mod sync;
 pub mod template;
+pub mod testing;
 pub mod token_cache;
 pub mod verify;
 pub mod worker;

@@ -114,7 +114,7 @@ impl Limiter {
                 if wait > MAX_INLINE_WAIT {
                     return Gate::Later(wait);
                 }
-                tokio::time::sleep(wait).await;
+                ports.clock.sleep(wait).await;
             }
             let gate = self.spend(ports, name, limit, key).await;
             // Asking the store takes time; a 429 read meanwhile paused the
@@ -182,7 +182,7 @@ async fn take(ports: &Ports, key: &str, b: Bucket) -> Gate {
     loop {
         match ports.limits.acquire(key, b).await {
             Ok(Acquire::Granted) => return Gate::Go,
-            Ok(Acquire::Wait(d)) if d <= MAX_INLINE_WAIT => tokio::time::sleep(d).await,
+            Ok(Acquire::Wait(d)) if d <= MAX_INLINE_WAIT => ports.clock.sleep(d).await,
             Ok(Acquire::Wait(d)) => return Gate::Later(d),
             Err(e) => return Gate::Unavailable(e),
         }

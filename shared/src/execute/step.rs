@@ -283,7 +283,7 @@ async fn settle(
     });
     // The last attempt's status: a response's, or a refused redirect's.
     let status = rec.attempts.last().and_then(|a| a.status_code);
-    let jitter = rand::random::<f64>();
+    let jitter = hub.ports.clock.jitter();
     let error = rec.last_error.clone().unwrap_or_default();
     let decision = retry::decide(&verdict, status, history, policy, now, jitter);
     if let Some(last) = rec.attempts.last_mut() {

@@ -311,7 +311,7 @@ async fn call_page(
         history = Some(h);
         let error = attempt.error.clone().unwrap_or_else(|| what.to_owned());
         let now = hub.ports.clock.now_ms();
-        let jitter = rand::random::<f64>();
+        let jitter = hub.ports.clock.jitter();
         match retry::decide(&tried.verdict, attempt.status_code, h, &policy, now, jitter) {
             Decision::Done => match tried.response {
                 Some(resp) => return Ok((resp, attempt)),
