@@ -5,13 +5,16 @@
 mod alerts_support;
 mod replay_support;
 
-use std::sync::atomic::Ordering;
-
 use alerts_support::Recorder;
+use ferry::alerts::Senders;
 use ferry::alerts::{self, State};
 use ferry::clock::Clock;
+use ferry::clock::ManualClock;
 use ferry::config::Condition;
-use replay_support::Bench;
+use ferry_testkit::alert_receivers::WebhookReceiver;
+use replay_support::{Bench, T0};
+
+const ALERT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 use serde_json::json;
 
 const MINUTE: i64 = 60_000;
@@ -53,12 +56,33 @@ async fn run_all(b: &Bench) {
     while b.step().await > 0 {}
 }
 
+/// A bench whose alerts go by the real webhook channel, signed, to a
+/// receiver that verifies every message (on the bench's clock).
+async fn signed(yaml: &str) -> (Bench, WebhookReceiver, Senders) {
+    let clock = ManualClock::at(T0);
+    let rx = WebhookReceiver::start(ALERT_SECRET, clock.clone()).await;
+    let b = Bench::start_on(
+        &yaml.replace("http://127.0.0.1:9/in", rx.url()),
+        clock.clone(),
+    )
+    .await;
+    (b, rx, Senders::with_clock(clock))
+}
+
+/// The `condition` notices a receiver verified, as JSON.
+fn verified(rx: &WebhookReceiver, condition: &str) -> Vec<serde_json::Value> {
+    rx.verified()
+        .into_iter()
+        .map(|(_, body)| body)
+        .filter(|b| b["condition"] == condition)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_failures_in_five_minutes_make_at_most_three_messages() {
-    let b = Bench::start(&config("")).await;
+    let (b, rx, senders) = signed(&config("")).await;
     b.target
         .respond("/crm/contacts", 422, json!({"error": "invalid"}));
-    let r = Recorder::default();
     for minute in 0..5 {
         for i in 0..200 {
             b.send_json(
@@ -69,35 +93,31 @@ async fn a_thousand_failures_in_five_minutes_make_at_most_three_messages() {
         }
         run_all(&b).await;
         b.clock.advance(MINUTE);
-        evaluate(&b, &r).await;
+        alerts::evaluate(&b.hub, &senders).await.unwrap();
     }
     for _ in 0..12 {
         b.clock.advance(MINUTE);
-        evaluate(&b, &r).await;
+        alerts::evaluate(&b.hub, &senders).await.unwrap();
     }
-    let sent = r.of(Condition::RunFailed);
+    let sent = verified(&rx, "run_failed");
     assert!(
         (2..=3).contains(&sent.len()),
         "{} messages: {sent:#?}",
         sent.len()
     );
-    assert_eq!(sent[0].state, State::Firing);
-    assert_eq!(sent.last().unwrap().state, State::Resolved);
-    let total: u64 = sent.iter().map(|n| n.count).sum();
+    assert_eq!(rx.unverified(), 0, "every message verifies");
+    assert_eq!(sent[0]["state"], "firing");
+    assert_eq!(sent.last().unwrap()["state"], "resolved");
+    let total: u64 = sent.iter().map(|n| n["count"].as_u64().unwrap()).sum();
     assert_eq!(total, 1000, "every failure counted once: {sent:#?}");
-    assert_eq!(sent[0].subject, "lead");
+    assert_eq!(sent[0]["subject"], "lead");
+    assert_eq!(sent[0]["facts"]["failure"], "rejected");
+    let commands = sent[0]["commands"].as_array().unwrap();
     assert!(
-        sent[0].facts["failure"] == "rejected",
-        "{:?}",
-        sent[0].facts
-    );
-    assert!(
-        sent[0]
-            .commands
+        commands
             .iter()
-            .any(|c| c.starts_with("ferry runs show ")),
-        "{:?}",
-        sent[0].commands
+            .any(|c| c.as_str().unwrap().starts_with("ferry runs show ")),
+        "{commands:?}"
     );
 }
 
@@ -255,19 +275,17 @@ async fn a_revoked_refresh_token_alerts_once_until_it_works_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_channel_is_retried_with_backoff_and_never_holds_runs() {
-    let b = Bench::start(&config("")).await;
+    let (b, rx, senders) = signed(&config("")).await;
     b.target
         .respond("/crm/contacts", 422, json!({"error": "invalid"}));
-    let r = Recorder::default();
-    r.fail.store(3, Ordering::SeqCst);
+    rx.fail_next(500, 3);
     let id = b
         .send_json("form", json!({"id": "x", "email": "a@b.c"}))
         .await;
     b.drive(&id).await;
     b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
-    assert_eq!(r.attempts.load(Ordering::SeqCst), 1);
-    assert!(r.of(Condition::RunFailed).is_empty(), "not delivered yet");
+    alerts::evaluate(&b.hub, &senders).await.unwrap();
+    assert!(verified(&rx, "run_failed").is_empty(), "not delivered yet");
     // While the channel fails, runs go on as before.
     b.target.respond("/crm/contacts", 200, json!({"id": 1}));
     let ok = b
@@ -280,20 +298,24 @@ async fn a_failing_channel_is_retried_with_backoff_and_never_holds_runs() {
     // Retried after 30 s, 1 min, 2 min: delivered on the fourth attempt.
     for _ in 0..8 {
         b.clock.advance(MINUTE);
-        evaluate(&b, &r).await;
+        alerts::evaluate(&b.hub, &senders).await.unwrap();
     }
-    let sent = r.of(Condition::RunFailed);
-    assert_eq!(r.attempts.load(Ordering::SeqCst) - sent.len(), 3);
+    let sent = verified(&rx, "run_failed");
     assert!(
-        !sent.is_empty() && sent[0].state == State::Firing,
+        !sent.is_empty() && sent[0]["state"] == "firing",
         "{sent:#?}"
     );
     let book = alerts::list(&b.hub).await.unwrap();
-    let failures = book.log.iter().filter(|d| d.error.is_some()).count();
+    let failures: Vec<_> = book.log.iter().filter(|d| d.error.is_some()).collect();
     assert_eq!(
-        failures, 3,
+        failures.len(),
+        3,
         "each failed attempt is recorded: {:#?}",
         book.log
+    );
+    assert!(
+        failures[0].error.as_deref().unwrap().contains("500"),
+        "{failures:?}"
     );
 }
 

@@ -58,18 +58,21 @@ fn every_variable_the_deployed_config_uses_is_set_on_the_functions() {
     }
 }
 
+/// A value of the right shape for the deployed config's `${env:NAME}`.
+fn test_value(name: &str) -> String {
+    if name.ends_with("_URL") {
+        "https://api.example.com".to_owned()
+    } else if name.ends_with("_ARN") {
+        "arn:aws:sns:us-east-1:123456789012:ferry-alarms".to_owned()
+    } else {
+        "a-test-value".to_owned()
+    }
+}
+
 #[test]
 fn the_deployed_config_loads_and_ships_in_the_config_layer() {
     let used = env_refs(&deploy_config_text());
-    let env = |name: &str| {
-        used.contains(name).then(|| {
-            if name.ends_with("_URL") {
-                "https://api.example.com".to_owned()
-            } else {
-                "a-test-value".to_owned()
-            }
-        })
-    };
+    let env = |name: &str| used.contains(name).then(|| test_value(name));
     let path = repo_root().join("deploy/config/ferry.yaml");
     load_file(&path, &env).unwrap_or_else(|e| panic!("deploy/config/ferry.yaml:\n{e}"));
 
@@ -91,10 +94,7 @@ fn the_deployed_config_loads_and_ships_in_the_config_layer() {
 #[test]
 fn every_sync_has_a_schedule_that_names_it() {
     let used = env_refs(&deploy_config_text());
-    let env = |name: &str| {
-        used.contains(name)
-            .then(|| "https://api.example.com".to_owned())
-    };
+    let env = |name: &str| used.contains(name).then(|| test_value(name));
     let loaded = load_file(&repo_root().join("deploy/config/ferry.yaml"), &env).unwrap();
     assert!(!loaded.config.syncs.is_empty());
 
@@ -137,6 +137,7 @@ fn functions_are_built_by_cargo_lambda_for_arm64_on_al2023() {
         ("IngestFunction", "ferry-ingest"),
         ("ExecuteFunction", "ferry-execute"),
         ("SyncFunction", "ferry-sync"),
+        ("WatchFunction", "ferry-watch"),
     ] {
         let f = &t["Resources"][name];
         assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
@@ -178,7 +179,12 @@ fn each_function_has_its_own_role_without_wildcard_actions() {
     let t = template();
     let r = &t["Resources"];
     let mut roles = BTreeSet::new();
-    for name in ["IngestFunction", "ExecuteFunction", "SyncFunction"] {
+    for name in [
+        "IngestFunction",
+        "ExecuteFunction",
+        "SyncFunction",
+        "WatchFunction",
+    ] {
         let Value::Tagged(role) = &r[name]["Properties"]["Role"] else {
             panic!("{name} has no role of its own")
         };

@@ -42,8 +42,12 @@ pub struct Bench {
 impl Bench {
     /// A hub for `config` on a fresh embedded store (`${env:CRM_URL}` is the target's `/crm`).
     pub async fn start(config: &str) -> Bench {
+        Bench::start_on(config, ManualClock::at(T0)).await
+    }
+
+    /// [`Bench::start`] on `clock`.
+    pub async fn start_on(config: &str, clock: Arc<ManualClock>) -> Bench {
         let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::at(T0);
         let store = SqliteStore::open(
             dir.path(),
             SqliteOptions {
