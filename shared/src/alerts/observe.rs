@@ -197,7 +197,8 @@ fn auth_message(conn: &str, s: &Sample) -> Message {
         &[("connection", conn.to_owned()), ("run", s.run.clone())],
         vec![
             format!("ferry runs show {}", s.run),
-            format!("ferry dlq replay --workflow <workflow> once fixed"),
+            "ferry connections".to_owned(),
+            "ferry runs list --status auth_failed".to_owned(),
         ],
     )
 }

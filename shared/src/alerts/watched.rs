@@ -217,7 +217,7 @@ pub(super) async fn silence(
             millis(max.get()),
             now,
             "successful pass",
-            format!("ferry sync status {name}"),
+            "ferry sync status".to_owned(),
         ));
     }
     Ok(())
