@@ -5,7 +5,7 @@
 mod alerts_support;
 mod replay_support;
 
-use alerts_support::Recorder;
+use alerts_support::{MINUTE, Recorder, config, minutes};
 use ferry::alerts::Senders;
 use ferry::alerts::{self, State};
 use ferry::clock::Clock;
@@ -16,36 +16,6 @@ use replay_support::{Bench, T0};
 
 const ALERT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 use serde_json::json;
-
-const MINUTE: i64 = 60_000;
-
-/// Source `form` → workflow `lead` → `crm` at `/contacts`, reading
-/// `body.email` (required) and `body.note` (optional); alerts to `hook`.
-/// `EXTRA` is replaced by more config (inside `alerts:` and after it).
-const CONFIG: &str = r#"version: 1
-connections:
-  crm: { base_url: "${env:CRM_URL}" }
-sources:
-  form:
-    verify: { scheme: api-key, header: X-Key, secret: "${env:KEY}" }
-    event_id: "{{ body.id }}"
-    SOURCE_EXTRA
-workflows:
-  lead:
-    trigger: { source: form }
-    steps:
-      - id: contact
-        connection: crm
-        request: { path: /contacts, json: { email: "{{ body.email }}", note: "{{ body.note | default('') }}" } }
-alerts:
-  channels:
-    hook: { type: webhook, url: "http://127.0.0.1:9/in", secret: "${env:ALERT_SECRET}" }
-  default: [hook]
-"#;
-
-fn config(source_extra: &str) -> String {
-    CONFIG.replace("SOURCE_EXTRA", source_extra)
-}
 
 async fn evaluate(b: &Bench, r: &Recorder) -> alerts::Report {
     alerts::evaluate(&b.hub, r).await.unwrap()
@@ -95,10 +65,7 @@ async fn a_thousand_failures_in_five_minutes_make_at_most_three_messages() {
         b.clock.advance(MINUTE);
         alerts::evaluate(&b.hub, &senders).await.unwrap();
     }
-    for _ in 0..12 {
-        b.clock.advance(MINUTE);
-        alerts::evaluate(&b.hub, &senders).await.unwrap();
-    }
+    minutes(&b.hub, &b.clock, &senders, 12).await;
     let sent = verified(&rx, "run_failed");
     assert!(
         (2..=3).contains(&sent.len()),
@@ -127,15 +94,9 @@ async fn a_silent_source_alerts_once_and_resolves_on_the_next_event() {
     b.target.respond("/crm/contacts", 200, json!({"id": 1}));
     let r = Recorder::default();
     evaluate(&b, &r).await;
-    for _ in 0..(2 * 60 - 1) {
-        b.clock.advance(MINUTE);
-        evaluate(&b, &r).await;
-    }
+    minutes(&b.hub, &b.clock, &r, 2 * 60 - 1).await;
     assert!(r.of(Condition::Silent).is_empty(), "not silent for 2 h yet");
-    for _ in 0..30 {
-        b.clock.advance(MINUTE);
-        evaluate(&b, &r).await;
-    }
+    minutes(&b.hub, &b.clock, &r, 30).await;
     let sent = r.of(Condition::Silent);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(
@@ -144,10 +105,7 @@ async fn a_silent_source_alerts_once_and_resolves_on_the_next_event() {
     );
     b.send_json("form", json!({"id": "late", "email": "a@b.c"}))
         .await;
-    for _ in 0..3 {
-        b.clock.advance(MINUTE);
-        evaluate(&b, &r).await;
-    }
+    minutes(&b.hub, &b.clock, &r, 3).await;
     let sent = r.of(Condition::Silent);
     assert_eq!(sent.len(), 2, "{sent:#?}");
     assert_eq!(sent[1].state, State::Resolved);
@@ -192,10 +150,7 @@ async fn a_renamed_field_makes_one_drift_alert_and_an_added_one_none() {
     // …the third is.
     b.send_json("form", json!({"id": "renamed-2", "email_address": "a@b.c"}))
         .await;
-    for _ in 0..3 {
-        b.clock.advance(MINUTE);
-        evaluate(&b, &r).await;
-    }
+    minutes(&b.hub, &b.clock, &r, 3).await;
     let sent = r.of(Condition::Drift);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     let n = &sent[0];
@@ -296,10 +251,7 @@ async fn a_failing_channel_is_retried_with_backoff_and_never_holds_runs() {
         ferry::model::RunStatus::Succeeded
     );
     // Retried after 30 s, 1 min, 2 min: delivered on the fourth attempt.
-    for _ in 0..8 {
-        b.clock.advance(MINUTE);
-        alerts::evaluate(&b.hub, &senders).await.unwrap();
-    }
+    minutes(&b.hub, &b.clock, &senders, 8).await;
     let sent = verified(&rx, "run_failed");
     assert!(
         !sent.is_empty() && sent[0]["state"] == "firing",

@@ -7,7 +7,7 @@ mod alerts_support;
 mod aws_support;
 mod replay_support;
 
-use alerts_support::Recorder;
+use alerts_support::{MINUTE, Recorder, config, minutes};
 use ferry::alerts::{self, State};
 use ferry::clock::ManualClock;
 use ferry::config::Condition;
@@ -15,32 +15,11 @@ use ferry::hub::Hub;
 use replay_support::{Bench, T0};
 use serde_json::json;
 
-const MINUTE: i64 = 60_000;
-
-const CONFIG: &str = r#"version: 1
-connections:
-  crm: { base_url: "${env:CRM_URL}" }
-sources:
-  form:
-    verify: { scheme: api-key, header: X-Key, secret: "${env:KEY}" }
-    event_id: "{{ body.id }}"
-    max_silence: 30m
-workflows:
-  lead:
-    trigger: { source: form }
-    steps:
-      - { id: contact, connection: crm, request: { path: /contacts, json: { email: "{{ body.email }}" } } }
-alerts:
-  channels:
-    hook: { type: webhook, url: "http://127.0.0.1:9/in", secret: "${env:ALERT_SECRET}" }
-  default: [hook]
-"#;
-
 async fn bench(test: &str) -> Option<Bench> {
     let backend = aws_support::backend(test).await?;
     let clock = ManualClock::at(T0);
     let store = backend.store(clock.clone()).await;
-    Some(Bench::on(CONFIG, clock, store.ports()).await)
+    Some(Bench::on(&config("max_silence: 30m"), clock, store.ports()).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,10 +29,7 @@ async fn on_aws_a_silent_source_alerts_once_and_resolves() {
     };
     let r = Recorder::default();
     alerts::evaluate(&b.hub, &r).await.unwrap();
-    for _ in 0..45 {
-        b.clock.advance(MINUTE);
-        alerts::evaluate(&b.hub, &r).await.unwrap();
-    }
+    minutes(&b.hub, &b.clock, &r, 45).await;
     let sent = r.of(Condition::Silent);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].state, State::Firing);

@@ -92,22 +92,7 @@ pub fn apply(alerts: &Alerts, book: &mut Book, seen: Vec<Seen>, now: Millis) -> 
             }
             (What::Clear { .. }, _) => {}
         }
-        // Counting conditions: a summary per window while it goes on; resolved
-        // after a whole window without any.
-        if let Some(a) = book.open.get_mut(&key)
-            && counts(a.condition)
-        {
-            if now - a.last_at >= window {
-                resolve(book, &key, &route.channels, now, &mut out);
-            } else if a.pending > 0 && now - a.last_sent_at >= window {
-                let n = notice(a, State::Firing, a.pending, a.last_sent_at, a.last_at, now);
-                a.reported += a.pending;
-                a.pending = 0;
-                a.last_sent_at = now;
-                book.enqueue(&n, &route.channels, now);
-                out.notices.push(n);
-            }
-        }
+        group(book, &key, &route.channels, window, now, &mut out);
     }
     // Open alerts nothing observed: quiet counters, and what is no longer watched.
     let stale: Vec<String> = book
@@ -125,17 +110,7 @@ pub fn apply(alerts: &Alerts, book: &mut Book, seen: Vec<Seen>, now: Millis) -> 
         };
         match route(alerts, a.condition, subject) {
             Some(r) if counts(a.condition) => {
-                if now - a.last_at >= millis(r.window) {
-                    resolve(book, &key, &r.channels, now, &mut out);
-                } else if a.pending > 0 && now - a.last_sent_at >= millis(r.window) {
-                    let a = book.open.get_mut(&key).expect("listed above");
-                    let n = notice(a, State::Firing, a.pending, a.last_sent_at, a.last_at, now);
-                    a.reported += a.pending;
-                    a.pending = 0;
-                    a.last_sent_at = now;
-                    book.enqueue(&n, &r.channels, now);
-                    out.notices.push(n);
-                }
+                group(book, &key, &r.channels, millis(r.window), now, &mut out);
             }
             // Still watched, but not observed this time (auth_failed between
             // failures): it stays open.
@@ -152,6 +127,31 @@ pub fn apply(alerts: &Alerts, book: &mut Book, seen: Vec<Seen>, now: Millis) -> 
         }
     }
     out
+}
+
+/// A counting alert (`run_failed`, `late`): one summary per `window` while
+/// occurrences go on; resolved after a whole window without any.
+fn group(
+    book: &mut Book,
+    key: &str,
+    channels: &[String],
+    window: Millis,
+    now: Millis,
+    out: &mut Decided,
+) {
+    let Some(a) = book.open.get_mut(key).filter(|a| counts(a.condition)) else {
+        return;
+    };
+    if now - a.last_at >= window {
+        resolve(book, key, channels, now, out);
+    } else if a.pending > 0 && now - a.last_sent_at >= window {
+        let n = notice(a, State::Firing, a.pending, a.last_sent_at, a.last_at, now);
+        a.reported += a.pending;
+        a.pending = 0;
+        a.last_sent_at = now;
+        book.enqueue(&n, channels, now);
+        out.notices.push(n);
+    }
 }
 
 fn opened(
