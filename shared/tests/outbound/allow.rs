@@ -100,3 +100,50 @@ async fn a_request_inside_the_list_is_sent() {
         ("POST", "/base/v1/contacts")
     );
 }
+
+/// A poll and a batch call are judged like steps: by their own method and
+/// path (a batched step by its batch endpoint, which is what is sent).
+#[test]
+fn validate_judges_polls_and_batch_calls_too() {
+    let yaml = r#"version: 1
+connections:
+  crm:
+    base_url: "https://crm.example.com/v1"
+    allow: ["GET /contacts", "POST /contacts/batch"]
+sources:
+  form: { verify: { scheme: none } }
+workflows:
+  w:
+    trigger: { source: form }
+    steps:
+      - id: many
+        connection: crm
+        request: { method: POST, path: /not-sent, json: { n: 1 } }
+        batch: { max_items: 10, path: /contacts/bulk }
+syncs:
+  pull:
+    schedule: rate(5 minutes)
+    source: { connection: crm, request: { method: GET, path: /deals }, records: response.body, id: record.id }
+    steps:
+      - { id: put, connection: crm, request: { method: POST, path: /contacts/batch, json: { n: 1 } } }
+"#;
+    let err = ferry::config::load_str(yaml, &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("workflows.w.steps[0].batch.path: POST /contacts/bulk is outside"),
+        "{err}"
+    );
+    assert!(
+        err.contains("syncs.pull.source.request.path: GET /deals is outside"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("/not-sent"),
+        "the batched step's own path is not sent: {err}"
+    );
+    assert!(
+        !err.contains("syncs.pull.steps[0]"),
+        "inside the list: {err}"
+    );
+}
