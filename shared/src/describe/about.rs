@@ -33,8 +33,10 @@ pub struct SourceInfo {
     pub verification: String,
     /// How old a signed timestamp may be (schemes with replay protection).
     pub replay_window: Option<String>,
-    /// What identifies an event for dedupe.
+    /// What identifies an event for dedupe, in words.
     pub event_id: String,
+    /// The `event_id` template, when the source sets one.
+    pub event_id_template: Option<String>,
     /// How long an event id is remembered.
     pub dedupe_window: String,
     /// Alert when no event arrived for this long.

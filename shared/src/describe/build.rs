@@ -84,6 +84,7 @@ fn source(config: &Config, name: &str, s: &Source) -> SourceInfo {
             .event_id
             .as_ref()
             .map_or_else(|| default_id.to_owned(), |t| format!("`{t}`")),
+        event_id_template: s.event_id.clone(),
         dedupe_window: human(
             s.dedupe_window
                 .map_or(crate::ingest::DEFAULT_DEDUPE_WINDOW, |d| d.get()),
