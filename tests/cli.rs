@@ -178,6 +178,180 @@ fn graph_of_every_example_matches_its_committed_drawing() {
     );
 }
 
+/// `ferry describe` is deterministic: every example config's description,
+/// Markdown and JSON, is the committed one in docs/describe/ (regenerate with
+/// the command the failure prints); a renamed field makes `--check` fail with
+/// a diff naming it.
+#[test]
+fn describe_of_every_example_matches_its_committed_document() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let config = entry.unwrap().path();
+        if config.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let stem = config.file_stem().unwrap().to_str().unwrap().to_owned();
+        for (format, ext) in [("markdown", "md"), ("json", "json")] {
+            let golden = root.join(format!("docs/describe/{stem}.{ext}"));
+            let (code, out, err) = ferry(&[
+                "describe",
+                "--config",
+                config.to_str().unwrap(),
+                "--format",
+                format,
+                "--check",
+                golden.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 0, "{stem}.{ext}: {out}{err}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "examples found: {checked}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join("examples/new-lead.yaml")).unwrap();
+    let changed = dir.path().join("new-lead.yaml");
+    std::fs::write(&changed, text.replace("body.interest", "body.topic")).unwrap();
+    let golden = root.join("docs/describe/new-lead.md");
+    let (code, _, err) = ferry(&[
+        "describe",
+        "--config",
+        changed.to_str().unwrap(),
+        "--check",
+        golden.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("differs from the config"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with('-') && l.contains("body.interest"))
+            && err
+                .lines()
+                .any(|l| l.starts_with('+') && l.contains("body.topic")),
+        "a diff naming the field: {err}"
+    );
+}
+
+/// What `ferry describe` says about a config with an `allow` list, OAuth
+/// scopes, a two-way sync and alert rules: the requests per connection, the
+/// scopes, the source of truth per field, and who is alerted (or nobody).
+#[test]
+fn describe_states_permissions_truth_and_who_is_alerted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.yaml");
+    std::fs::write(&config, DESCRIBED).unwrap();
+    let (code, out, err) = ferry(&[
+        "describe",
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    let crm = &d["connections"][0];
+    assert_eq!(crm["name"], "crm");
+    assert_eq!(
+        crm["scopes"],
+        serde_json::json!(["contacts.read", "contacts.write"])
+    );
+    assert_eq!(
+        crm["allow"],
+        serde_json::json!(["GET /contacts*", "PUT /contacts/*"])
+    );
+    let requests: Vec<String> = crm["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} by {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap(),
+                r["by"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            "GET /contacts by sync people, side a poll",
+            "PUT /contacts/{{ body.key }} by sync people, side a write put",
+        ]
+    );
+    let fields = &d["syncs"][0]["fields"];
+    assert_eq!(fields[0]["name"], "email");
+    assert_eq!(
+        fields[0]["source_of_truth"],
+        "a (b's edits are overwritten)"
+    );
+    assert_eq!(
+        fields[1]["source_of_truth"],
+        "the side that changed it; when both did, the one changed last"
+    );
+    let alerts = &d["workflows"][0]["alerts"];
+    assert_eq!(alerts[0]["condition"], "run_failed");
+    assert_eq!(alerts[0]["channels"], serde_json::json!(["pager"]));
+    assert_eq!(alerts[1]["condition"], "error_rate");
+    assert_eq!(
+        alerts[1]["channels"],
+        serde_json::json!([]),
+        "error_rate needs a rule: nobody"
+    );
+    let (_, md, _) = ferry(&["describe", "--config", config.to_str().unwrap()]);
+    assert!(
+        md.contains("when too many of its runs fail (`error_rate`): nobody"),
+        "{md}"
+    );
+    assert!(
+        md.contains("only `GET /contacts*`, `PUT /contacts/*`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**OAuth scopes:** `contacts.read`, `contacts.write`"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("/env/") && !out.contains("/env/"),
+        "no stand-in for an ${{env:…}} value reaches the document"
+    );
+}
+
+const DESCRIBED: &str = r#"version: 1
+connections:
+  crm:
+    base_url: https://crm.example.com/v1
+    auth: { type: oauth2, token_url: https://crm.example.com/token, client_id: ferry, client_secret: "${env:CRM_SECRET}", scope: "contacts.read contacts.write" }
+    allow: ["GET /contacts*", "PUT /contacts/*"]
+  sheet: { base_url: https://sheet.example.com }
+sources:
+  form: { verify: { scheme: api-key, header: X-Key, secret: "${env:KEY}" }, event_id: "{{ body.id }}" }
+workflows:
+  lead:
+    trigger: { source: form }
+    steps:
+      - { id: row, connection: sheet, request: { path: /rows, json: { email: "{{ body.email }}" } } }
+syncs:
+  people:
+    schedule: rate(5 minutes)
+    two_way:
+      fields:
+        email: { a: record.email, b: record.Email, owner: a }
+        name: { a: record.name, b: record.Name }
+      a:
+        source: { connection: crm, request: { method: GET, path: /contacts }, records: response.body.items, id: record.id, watermark: record.updated_at }
+        write: [{ id: put, connection: crm, request: { method: PUT, path: "/contacts/{{ body.key }}", json: { email: "{{ body.fields.email }}" } } }]
+      b:
+        source: { connection: sheet, request: { method: GET, path: /people }, records: response.body.rows, id: record.id, watermark: record.modified }
+        write: [{ id: upsert, connection: sheet, request: { method: POST, path: /people, json: { Email: "{{ body.fields.email }}" } } }]
+alerts:
+  channels:
+    pager: { type: slack, webhook_url: "${env:PAGER_URL}" }
+  rules:
+    - { on: run_failed, workflows: [lead], channels: [pager] }
+"#;
+
 /// `ferry … | head`: when the reader of stdout has gone, a command ends
 /// quietly with status 0 instead of panicking on the broken pipe. The pipe's
 /// read end is closed before the command starts, so its first write fails,

@@ -44,7 +44,14 @@ fn a_broken_config_fails_the_example_cases_with_a_readable_diff() {
             "            e_mail: \"{{ body.email | lower | trim }}\"",
         )
         .replace("path: /contacts", "path: /contact")
-        .replace("header: X-Mail-Key", "header: X-Api-Key");
+        .replace("header: X-Mail-Key", "header: X-Api-Key")
+        // The CRM's allow list would refuse the wrong path at load; widen it
+        // so the wrong path reaches the mocks and shows in the diff.
+        .replace("\"POST /contacts\"", "\"POST /contact*\"");
+    assert!(
+        broken.contains("\"POST /contact*\""),
+        "the allow list was widened"
+    );
     assert_ne!(good, broken);
     let config = dir.path().join("new-lead.yaml");
     std::fs::write(&config, broken).unwrap();

@@ -54,21 +54,14 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         std::io::stdout().lock().write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };
-    let committed = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    if committed == text {
-        out!("{}: up to date", path.display());
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "{}: differs from the config's graph; regenerate it with `ferry graph --config {} --format {}`",
-            path.display(),
-            args.config.display(),
-            match args.format {
-                Format::Mermaid => "mermaid",
-                Format::Dot => "dot",
-            }
-        );
-        Ok(ExitCode::FAILURE)
-    }
+    let regenerate = format!(
+        "ferry graph --config {} --format {} > {}",
+        args.config.display(),
+        match args.format {
+            Format::Mermaid => "mermaid",
+            Format::Dot => "dot",
+        },
+        path.display()
+    );
+    crate::describe::check(&path, &text, &regenerate)
 }

@@ -21,6 +21,7 @@ mod bench;
 mod bench_execute;
 mod bins;
 mod connections;
+mod describe;
 mod dev;
 mod dlq;
 mod env;
@@ -83,6 +84,8 @@ enum Command {
     },
     /// Draw what flows where (sources, workflows, steps, connections, syncs).
     Graph(graph::GraphArgs),
+    /// Say in words what the config does: triggers, fields, permissions, failures, alerts.
+    Describe(describe::DescribeArgs),
     /// Alerts: open and recent ones (`ferry alerts list`), a sample on a channel (`ferry alerts test CHANNEL`).
     Alerts {
         #[command(subcommand)]
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
             Command::Sync { command } => sync::run(command).await,
             Command::Sources { command } => sources::run(command).await,
             Command::Graph(args) => graph::run(args),
+            Command::Describe(args) => describe::run(args),
             Command::Test(args) => test::run(args).await,
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::auth::AuthError;
 use crate::breaker::{self, Pass};
+use crate::config::allow;
+use crate::destination;
 use crate::hub::Conn;
 use crate::hub::Hub;
 use crate::keys;
@@ -28,6 +30,9 @@ pub enum Called {
     StoreDown(String),
     /// The credentials were refused before any call (the token endpoint said no).
     Refused(String),
+    /// The connection's `allow` list does not cover the rendered request:
+    /// nothing was sent, and trying again cannot help (`rejected`).
+    NotAllowed(String),
     /// One or two calls (two when a `401` led to a refreshed credential); the last decides.
     Done(Vec<Tried>),
 }
@@ -46,7 +51,9 @@ pub struct Tried {
 /// Call `req` on connection `name` once it may, as the step's judge says.
 /// `limit_key` is the rendered `rate_limit.key`, when the connection has one.
 ///
-/// A paused connection holds the call first (see [`crate::pause`]).
+/// A request outside the connection's `allow` list is refused first,
+/// without sending (see [`allowed`]).
+/// A paused connection holds the call next (see [`crate::pause`]).
 /// The connection's circuit breaker is asked next (while it is open the call
 /// waits, like for a rate limit), then the rate limit; what the call met is
 /// told to the breaker afterwards.
@@ -59,6 +66,9 @@ pub async fn call(
     rules: Rules<'_>,
     limit_key: Option<&str>,
 ) -> Called {
+    if let Err(why) = allowed(conn, req) {
+        return Called::NotAllowed(why);
+    }
     let ports = &hub.ports;
     match pause::held(hub, pause::Kind::Connection, name).await {
         Ok(false) => {}
@@ -94,6 +104,33 @@ pub async fn call(
             .await;
     }
     called
+}
+
+/// Whether the connection's `allow` list covers `req`: its method and its
+/// rendered URL's path relative to the base URL, as the URL parser
+/// normalised it (`..` and `.` segments resolved), so no rendering escapes.
+pub fn allowed(conn: &Conn, req: &Prepared) -> Result<(), String> {
+    let Some(rules) = &conn.allow_rules else {
+        return Ok(());
+    };
+    let refuse = |why: String| Err(format!("{why}; not sent ({} {})", req.method, req.url));
+    let (url, base) = match (
+        destination::parse(&req.url),
+        destination::parse(&conn.base_url),
+    ) {
+        (Ok(u), Ok(b)) if destination::same_origin(&u, &b) => (u, b),
+        _ => return refuse("the request leaves the connection's base URL".into()),
+    };
+    let prefix = base.path().trim_end_matches('/');
+    let path = match url.path().strip_prefix(prefix) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return refuse("the request leaves the connection's base URL".into()),
+    };
+    match allow::refusal(rules, req.method.as_str(), path) {
+        None => Ok(()),
+        Some(why) => refuse(why),
+    }
 }
 
 /// The call behind the rate-limit gate; `true` when a request went out.

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod alerts;
+pub mod allow;
 mod classify;
 mod de;
 mod de_error;
@@ -28,6 +29,7 @@ mod sources;
 mod templates;
 mod validate;
 mod validate_alerts;
+mod validate_allow;
 mod yaml;
 
 pub use alerts::{Alerts, Channel, Condition, Rule};

@@ -74,6 +74,14 @@ pub struct Connection {
     /// `ferry pause connection` holds it. On by default.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// The only requests this connection may make, e.g.
+    /// `["GET /contacts*", "POST /contacts"]`: a method (or `*`) and a path
+    /// relative to `base_url`, where `*` matches within one segment and a
+    /// final `*` matches the rest. `ferry validate` rejects a step or poll
+    /// outside it, and a rendered request outside it is refused without
+    /// being sent (the step fails as `rejected`). Unset: no restriction.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
 }
 
 /// A connection's circuit breaker: it opens when retryable failures (connection

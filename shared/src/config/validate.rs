@@ -150,6 +150,7 @@ pub(crate) fn check(p: &Parsed, r: &mut Report<'_>) {
         );
     }
     super::validate_alerts::check(p, r);
+    super::validate_allow::check(p, r);
     super::ranges::check(p, r);
 }
 

@@ -253,6 +253,7 @@ fn record(
         Called::Later(d) => return Err(Halt::Wait(Disposition::Requeue(d))),
         Called::StoreDown(why) => return Err(Halt::StoreDown(why)),
         Called::Refused(why) => return Err(Halt::Fail(why, Failure::AuthFailed)),
+        Called::NotAllowed(why) => return Err(Halt::Fail(why, Failure::Rejected)),
         Called::Done(tries) => tries,
     };
     let mut last = None;

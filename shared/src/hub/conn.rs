@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::breaker::Settings;
 use crate::config::Connection;
+use crate::config::allow::{self, AllowRule};
 use crate::limits::Limit;
 use crate::outbound::DEFAULT_TIMEOUT;
 
@@ -27,6 +28,8 @@ pub struct Conn {
     /// How long a step's claim is leased: the call, a retry after a `401`,
     /// and the in-process rate-limit and batch waits.
     pub step_lease: Duration,
+    /// Its parsed `allow` list; `None`: every request is allowed.
+    pub allow_rules: Option<Vec<AllowRule>>,
 }
 
 impl Conn {
@@ -39,6 +42,7 @@ impl Conn {
             breaker: Settings::of(&config),
             call_timeout,
             step_lease: step_lease(call_timeout),
+            allow_rules: config.allow.as_deref().map(allow::parse_all),
             config,
         }
     }

@@ -300,6 +300,12 @@ async fn call_page(
                     retryable: false,
                 });
             }
+            Called::NotAllowed(why) => {
+                return Err(SyncError::Source {
+                    message: format!("{what}: {why}"),
+                    retryable: false,
+                });
+            }
             Called::Done(mut tries) => tries.pop().expect("a call makes at least one try"),
         };
         let mut attempt = tried.attempt;

@@ -119,12 +119,8 @@ pub fn check(want: &Expect, out: &Outcome) -> Vec<String> {
             Err(e) => fails.push(format!("min_duration: {e}")),
         }
     }
-    // TODO(alerts): check the alerts the case fired once ferry fires them
-    // (the `alerts:` config and the Tallies port exist; the evaluator does not yet).
     if let Some(a) = &want.alert {
-        fails.push(format!(
-            "expect.alert ({a:?}) cannot be checked: this version of ferry does not fire alerts yet"
-        ));
+        fails.extend(super::alerts::check(a, out.alerts.as_deref()));
     }
     let templates = Templates::new();
     let ctx = context(&serde_json::json!({ "body": out.payload }));

@@ -187,11 +187,11 @@ pub struct Expect {
     /// Least virtual time from the first delivery to the last run's end (`20s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_duration: Option<String>,
-    /// An alert that fired (its subject contains this). TODO(alerts): the
-    /// alert evaluator is not on main yet; until it is, a case that sets
-    /// this fails with a message saying so, rather than passing unchecked.
+    /// An alert the case fired: a condition (`run_failed`), or
+    /// `{ condition, subject, state }`. Checked by running the alert
+    /// evaluator after the runs end (see [`super::alerts`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert: Option<String>,
+    pub alert: Option<super::alerts::AlertExpect>,
 }
 
 /// The expected ingest answer.

@@ -9,6 +9,7 @@
 //! ([`expect`]). [`standard`] generates the cases every workflow should have;
 //! [`junit`] writes the report for CI; [`export`] turns a recorded run into a case.
 
+pub mod alerts;
 pub mod deliver;
 pub mod expect;
 pub mod export;

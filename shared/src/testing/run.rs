@@ -51,6 +51,9 @@ pub struct Outcome {
     pub virtual_elapsed: Duration,
     /// Why the case could not be run to the end, if so.
     pub error: Option<String>,
+    /// The alerts sent once the runs ended, when the case expects one and
+    /// the config has an `alerts:` section (`None` otherwise).
+    pub alerts: Option<Vec<crate::alerts::Notice>>,
 }
 
 /// A config under test, loaded once, with its mock server.
@@ -169,6 +172,13 @@ impl Runner {
         out.unmocked = self.mock.unmocked();
         out.over_limit = self.mock.over_limit();
         out.virtual_elapsed = Duration::from_millis((self.clock.now_ms() - started).max(0) as u64);
+        // After the elapsed time is taken: the evaluator's minutes are not the runs'.
+        if case.expect.alert.is_some() && hub.config.alerts.is_some() {
+            match super::alerts::fired(&hub, &self.clock).await {
+                Ok(sent) => out.alerts = Some(sent),
+                Err(e) => out.error = Some(e),
+            }
+        }
         out
     }
 
@@ -222,6 +232,7 @@ impl Runner {
             over_limit: Vec::new(),
             virtual_elapsed: Duration::ZERO,
             error: None,
+            alerts: None,
         }
     }
 }

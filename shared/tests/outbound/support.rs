@@ -26,6 +26,16 @@ pub struct Env {
 
 /// Load `yaml` with `vars` (and `KEY`) on a fresh SQLite store.
 pub fn hub(yaml: &str, vars: &[(&str, &str)]) -> Env {
+    hub_with(yaml, vars, |_| {})
+}
+
+/// [`hub`], with the loaded config changed by `edit` first (what `ferry
+/// validate` would refuse, to reach the checks behind it).
+pub fn hub_with(
+    yaml: &str,
+    vars: &[(&str, &str)],
+    edit: impl FnOnce(&mut ferry::config::Config),
+) -> Env {
     let env = |name: &str| {
         if name == "KEY" {
             return Some("k".to_owned());
@@ -34,7 +44,8 @@ pub fn hub(yaml: &str, vars: &[(&str, &str)]) -> Env {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| (*v).to_owned())
     };
-    let loaded = ferry::config::load_str(yaml, &env).unwrap_or_else(|e| panic!("{e}"));
+    let mut loaded = ferry::config::load_str(yaml, &env).unwrap_or_else(|e| panic!("{e}"));
+    edit(&mut loaded.config);
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(
         &dir.path().join("ferry.db"),

@@ -2,6 +2,7 @@
 //! store against paginated APIs on 127.0.0.1, and the runs it enqueues
 //! executed by the real executor against a target that counts deliveries.
 
+mod allow;
 mod api;
 mod chaos;
 mod docs;
