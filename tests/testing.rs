@@ -197,6 +197,7 @@ async fn a_real_run_exported_as_a_test_passes() {
         format!("{}/mail", target.url()),
         format!("{}/chat", target.url()),
     );
+    let alerts = format!("{}/alerts", target.url());
     let env = [
         ("CRM_URL", crm.as_str()),
         ("CRM_TOKEN", "real-crm-token"),
@@ -204,6 +205,7 @@ async fn a_real_run_exported_as_a_test_passes() {
         ("MAIL_API_KEY", "real-mail-key"),
         ("CHAT_URL", chat.as_str()),
         ("FORM_SECRET", "real-form-secret"),
+        ("ALERTS_SLACK_URL", alerts.as_str()),
     ];
     let config = std::fs::read_to_string(root().join("examples/new-lead.yaml")).unwrap();
     let hub = Hub::start(dir.path(), &config, &env);
