@@ -250,3 +250,42 @@ async fn a_real_run_exported_as_a_test_passes() {
     assert_eq!(code, 0, "{text}\n{out}{err}");
     assert!(out.contains("1 passed, 0 failed"), "{out}");
 }
+
+/// Every example config ships a test file that passes, and finds only its
+/// own beside it; a broken variant of the minimal one (a renamed field, a
+/// wrong path) fails with the diff.
+#[test]
+fn the_minimal_example_passes_and_a_broken_variant_fails_readably() {
+    let config = root().join("examples/minimal.yaml");
+    let (code, out, err) = ferry(&["test", "--config", path(&config)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("minimal.ferry.yaml (3 cases)"), "{out}");
+    assert!(
+        !out.contains("new-lead.ferry.yaml"),
+        "only its own file: {out}"
+    );
+    assert!(out.contains("\n3 passed, 0 failed"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(&config).unwrap();
+    let broken = good
+        .replace(
+            "            email: \"{{ body.email | lower | trim }}\"",
+            "            mail: \"{{ body.email | lower | trim }}\"",
+        )
+        .replace("path: /messages", "path: /message");
+    assert_ne!(good, broken);
+    let changed = dir.path().join("minimal.yaml");
+    std::fs::write(&changed, broken).unwrap();
+    let file = root().join("examples/tests/minimal.ferry.yaml");
+    let (code, out, _) = ferry(&["test", path(&file), "--config", path(&changed)]);
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        "FAILED  a lead becomes a contact and a chat message",
+        "body.email: expected \"ada@example.com\", missing",
+        "path: expected /messages, got /message",
+        "2 passed, 1 failed",
+    ] {
+        assert!(out.contains(line), "{line:?} in:\n{out}");
+    }
+}

@@ -81,8 +81,22 @@ pub fn plan(path: &Path, config: Option<&Path>) -> Result<Plan, String> {
     })
 }
 
+/// Whether test file `path` is about `config`: its `config:` names the same
+/// file, or it names none (an unreadable file is kept: running it says why).
+fn tests_config(path: &Path, config: &Path) -> bool {
+    let Ok(f) = file::load(path) else { return true };
+    let Some(own) = f.config else { return true };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    same(&dir.join(own), config)
+}
+
 /// The test files `paths` name (a directory: its `*.ferry.yaml`); none
-/// given: `tests/*.ferry.yaml` beside `config`, or in the current directory.
+/// given: `tests/*.ferry.yaml` beside `config` that test that config (their
+/// `config:` names it, or they name none), or in the current directory.
 pub fn discover(paths: &[PathBuf], config: Option<&Path>) -> Result<Vec<PathBuf>, String> {
     let default_dir = config
         .and_then(Path::parent)
@@ -94,6 +108,7 @@ pub fn discover(paths: &[PathBuf], config: Option<&Path>) -> Result<Vec<PathBuf>
         paths.to_vec()
     };
     let mut out = Vec::new();
+    let by_default = paths.is_empty();
     for root in roots {
         if root.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(&root)
@@ -102,6 +117,9 @@ pub fn discover(paths: &[PathBuf], config: Option<&Path>) -> Result<Vec<PathBuf>
                 .filter(|p| p.to_string_lossy().ends_with(".ferry.yaml"))
                 .collect();
             found.sort();
+            if by_default && let Some(config) = config {
+                found.retain(|p| tests_config(p, config));
+            }
             out.extend(found);
         } else if root.is_file() {
             out.push(root);
