@@ -28,10 +28,11 @@ mod sources;
 mod templates;
 mod validate;
 mod validate_alerts;
+mod validate_classify;
 mod yaml;
 
 pub use alerts::{Alerts, Channel, Condition, Rule};
-pub use classify::{Outcome, StatusRule};
+pub use classify::{Classify, Outcome, ResponseRule, StatusRule};
 pub use diagnostic::{ConfigErrors, Diagnostic};
 pub use duration::Dur;
 pub use env::EnvLookup;

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::classify::Outcome;
+use super::classify::Classify;
 use super::duration::Dur;
 
 /// A ferry configuration file (`version: 1`).
@@ -60,11 +60,15 @@ pub struct Connection {
     /// Extra headers sent with every request on this connection.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// How answers are judged on this connection, by status code (`"409"`) or
-    /// class (`"4xx"`): `success`, `retry` or `fail`. A step's own `classify`
-    /// comes first; anything neither mentions follows the defaults.
+    /// How answers are judged on this connection: by status code (`"409"`) or
+    /// class (`"4xx"`) as a map (`{"409": success}`), or as a list of rules
+    /// with expressions over the response (`[{ when: "response.body.ok ==
+    /// false", outcome: retry }]`). Outcomes: `success` (`ok`), `retry`,
+    /// `rate_limited`, `auth_failed`, `permission_denied`, `rejected`, `fail`.
+    /// A step's own `classify` comes first; anything neither mentions follows
+    /// the defaults.
     #[serde(default)]
-    pub classify: BTreeMap<String, Outcome>,
+    pub classify: Classify,
     /// When calls on this connection keep failing, stop calling for a while
     /// (on by default; `enabled: false` turns it off). See docs/breaker.md.
     #[serde(default)]
@@ -504,9 +508,9 @@ pub struct Step {
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
     /// How answers are judged for this step (before the connection's `classify`),
-    /// e.g. `{ "409": success }` for an upsert.
+    /// e.g. `{ "409": success }` for an upsert; the same forms as a connection's.
     #[serde(default)]
-    pub classify: BTreeMap<String, Outcome>,
+    pub classify: Classify,
     /// Send this step for several runs in one call to a batch endpoint.
     #[serde(default)]
     pub batch: Option<Batch>,

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::classify::Outcome;
 use super::diagnostic::{Diagnostic, Path, did_you_mean};
 use super::load::{Flow, Parsed, Target};
 use super::model::{
@@ -208,7 +207,7 @@ fn connection(c: &Connection, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
         ),
         _ => {}
     }
-    classify(&c.classify, &path.key("classify"), r);
+    super::validate_classify::check(&c.classify, &path.key("classify"), jinja, r);
     if let Some(rl) = &c.rate_limit {
         rate_limit(rl, &path.key("rate_limit"), jinja, r);
     }
@@ -252,20 +251,6 @@ fn oauth2(
             "`refresh_token` only applies to `grant: refresh_token`",
         ),
         _ => {}
-    }
-}
-
-/// `classify` keys are a status (`"409"`) or a class (`"4xx"`).
-fn classify(rules: &std::collections::BTreeMap<String, Outcome>, path: &Path, r: &mut Report<'_>) {
-    for key in rules.keys() {
-        if super::StatusRule::parse(key).is_none() {
-            r.error(
-                &path.key(key),
-                format!(
-                    "{key:?} is not a status code (100-599, e.g. \"409\") or a class (e.g. \"4xx\")"
-                ),
-            );
-        }
     }
 }
 
@@ -552,7 +537,7 @@ fn step(s: &Step, path: &Path, scope: &Scope<'_>, jinja: &Jinja, r: &mut Report<
     if let Some(retry) = &s.retry {
         retry_policy(retry, &path.key("retry"), r);
     }
-    classify(&s.classify, &path.key("classify"), r);
+    super::validate_classify::check(&s.classify, &path.key("classify"), jinja, r);
     if let Some(b) = &s.batch {
         batch(b, s, path, jinja, r);
     }
