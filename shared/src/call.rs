@@ -174,6 +174,9 @@ async fn gated(
             |r| (Some(r.status), r.elapsed),
         );
         hub.metrics.call(name, status, took);
+        if let (Some(learned), Some(resp)) = (&conn.learned, &tried.response) {
+            crate::rate_headers::observe(hub, name, learned, &resp.headers).await;
+        }
         let rate_limited = match &tried.verdict {
             Verdict::Retry { after } if tried.attempt.status_code == Some(429) => Some(after),
             Verdict::RateLimited { after } => Some(after),

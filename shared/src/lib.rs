@@ -62,6 +62,7 @@ pub mod model;
 pub mod outbound;
 pub mod pause;
 pub mod ports;
+pub mod rate_headers;
 pub mod rerun;
 pub mod retry;
 pub mod runlog;

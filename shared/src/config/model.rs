@@ -230,6 +230,10 @@ pub struct RateLimit {
     /// Optional template giving a per-key limit (e.g. `{{ body.channel }}`).
     #[serde(default)]
     pub key: Option<String>,
+    /// Read the limit from each answer's headers too, and pause the
+    /// connection before it runs out (see [`FromHeaders`](super::FromHeaders)).
+    #[serde(default)]
+    pub from_headers: Option<super::FromHeaders>,
 }
 
 /// A webhook source.

@@ -302,6 +302,9 @@ fn rate_limit(rl: &RateLimit, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
     if let Some(key) = &rl.key {
         jinja.template(key, &path.key("key"), &Scope::NO_STEPS, r);
     }
+    if let Some(f) = &rl.from_headers {
+        super::rate_headers::check(f, &path.key("from_headers"), r);
+    }
 }
 
 /// A header name (and value, when it is not a template) that HTTP accepts.

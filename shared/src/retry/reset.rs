@@ -5,30 +5,12 @@
 
 use std::time::Duration;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use super::RETRY_AFTER_CAP;
+pub use crate::config::ResetFormat;
 
 /// Numbers at or above this are read as epoch seconds by [`ResetFormat::Auto`]
 /// (2001-09-09; no API asks to wait 31 years).
 const EPOCH_FLOOR: f64 = 1_000_000_000.0;
-
-/// How a reset header is written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResetFormat {
-    /// Guess from the value: a number of 1e9 or more is epoch seconds, a
-    /// smaller one seconds from now, else a duration (`6m0s`) or an HTTP date.
-    #[default]
-    Auto,
-    /// Unix time in seconds when the limit resets (`1700000000`).
-    EpochSeconds,
-    /// Seconds from now (`30`, `0.5`).
-    Seconds,
-    /// A duration from now such as `6m0s`, `1.5s` or `20ms`.
-    Duration,
-}
 
 /// How long from `now_ms` until the reset `value` says, capped at
 /// [`RETRY_AFTER_CAP`]; `None` when it does not read as `format`.

@@ -1,23 +1,17 @@
 //! Classification on the whole response, through the one call path
 //! ([`ferry::call::call`]) and the one retry decision
 //! ([`ferry::retry::decide`]): the answers of real APIs that a status code
-//! alone misjudges. In-process, on the embedded store, with a manual clock
-//! (no test waits for a pause to end: the clock is moved past it).
+//! alone misjudges.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ferry::call::{Called, call};
-use ferry::clock::{Clock, ManualClock};
-use ferry::config::RequestSpec;
-use ferry::hub::Hub;
+use ferry::call::Called;
 use ferry::model::Failure;
-use ferry::retry::{Decision, GiveUp, History, Policy, Rules, Verdict, decide};
-use ferry::store::{SqliteOptions, SqliteStore};
-use ferry_testkit::target::{Answer, Target};
+use ferry::retry::{Decision, GiveUp, History, Policy, Verdict, decide};
+use ferry_testkit::target::Answer;
 use serde_json::json;
 
-const NOW: i64 = 1_700_000_000_000;
+use crate::support::{Env, NOW, last, paused_until, post};
 
 const CONFIG: &str = r#"
 version: 1
@@ -48,71 +42,6 @@ connections:
     classify: { "409": success, "5xx": fail }
 "#;
 
-struct Env {
-    hub: Arc<Hub>,
-    clock: Arc<ManualClock>,
-    target: Target,
-    _dir: tempfile::TempDir,
-}
-
-async fn env() -> Env {
-    let target = Target::start().await;
-    let url = target.url();
-    let vars = |name: &str| match name {
-        "API_URL" => Some(url.clone()),
-        "TOKEN" => Some("xoxb-test-token".to_owned()),
-        _ => None,
-    };
-    let loaded = ferry::config::load_str(CONFIG, &vars).unwrap_or_else(|e| panic!("{e}"));
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::at(NOW);
-    let store = SqliteStore::open(
-        &dir.path().join("ferry.db"),
-        SqliteOptions {
-            max_receives: 5,
-            clock: clock.clone() as Arc<dyn Clock>,
-        },
-    )
-    .unwrap();
-    let hub = Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
-    Env {
-        hub,
-        clock,
-        target,
-        _dir: dir,
-    }
-}
-
-/// One `POST /call` on connection `name`: the last try's verdict and status.
-async fn post(env: &Env, name: &str) -> Called {
-    let conn = env.hub.connection(name).unwrap();
-    let spec = RequestSpec {
-        method: ferry::config::Method::Post,
-        path: "/call".into(),
-        query: Default::default(),
-        headers: Default::default(),
-        json: Some(json!({"text": "hi"})),
-        form: None,
-    };
-    let ctx = ferry::template::context(&json!({}));
-    let req = ferry::outbound::prepare(&env.hub.templates, conn, &spec, &ctx).unwrap();
-    let rules = Rules {
-        step: None,
-        connection: Some(&conn.classify),
-    };
-    call(&env.hub, name, conn, &req, "key-1", rules, None).await
-}
-
-fn last(called: &Called) -> (Verdict, Option<u16>) {
-    match called {
-        Called::Done(tries) => {
-            let t = tries.last().unwrap();
-            (t.verdict.clone(), t.attempt.status_code)
-        }
-        other => panic!("expected a call, got {other:?}"),
-    }
-}
-
 /// The retry decision after a first attempt judged `verdict`.
 fn decision(verdict: &Verdict, status: Option<u16>) -> Decision {
     let policy = Policy::resolve(None, None);
@@ -130,17 +59,12 @@ fn gave_up(failure: Failure) -> Decision {
     })
 }
 
-async fn paused_until(env: &Env, name: &str) -> i64 {
-    let key = ferry::keys::connection(name);
-    env.hub.ports.limits.paused_until(&key).await.unwrap()
-}
-
 /// Slack's `chat.postMessage` answers `200 {"ok": false, "error":
 /// "ratelimited"}` with `Retry-After`: not a success, but a rate limit that
 /// pauses the whole connection until then; calls go out again once it ends.
 #[tokio::test]
 async fn slack_200_ok_false_ratelimited_pauses_the_connection_until_retry_after() {
-    let env = env().await;
+    let env = Env::start(CONFIG).await;
     env.target.script(
         "/slack/call",
         [
@@ -173,7 +97,7 @@ async fn slack_200_ok_false_ratelimited_pauses_the_connection_until_retry_after(
 /// failure (no refresh for a static token), any other error is final.
 #[tokio::test]
 async fn slack_token_revoked_is_auth_failed_and_other_errors_are_rejected() {
-    let env = env().await;
+    let env = Env::start(CONFIG).await;
     env.target.script(
         "/slack/call",
         [
@@ -195,7 +119,7 @@ async fn slack_token_revoked_is_auth_failed_and_other_errors_are_rejected() {
 /// permission. A `403` without it still is one.
 #[tokio::test]
 async fn github_403_with_remaining_zero_is_rate_limited_until_the_reset() {
-    let env = env().await;
+    let env = Env::start(CONFIG).await;
     let reset = (NOW / 1000 + 90).to_string();
     env.target.script(
         "/github/call",
@@ -231,7 +155,7 @@ async fn github_403_with_remaining_zero_is_rate_limited_until_the_reset() {
 /// after `Retry-After`.
 #[tokio::test]
 async fn openai_429_insufficient_quota_is_final_and_rate_limit_exceeded_retries() {
-    let env = env().await;
+    let env = Env::start(CONFIG).await;
     env.target.script(
         "/openai/call",
         [
@@ -260,7 +184,7 @@ async fn openai_429_insufficient_quota_is_final_and_rate_limit_exceeded_retries(
 /// The status map form still works as before.
 #[tokio::test]
 async fn the_status_map_form_is_unchanged() {
-    let env = env().await;
+    let env = Env::start(CONFIG).await;
     env.target.script(
         "/upsert/call",
         [
