@@ -40,6 +40,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod batch;
+pub mod batch_results;
 pub mod boot;
 pub mod breaker;
 pub mod call;

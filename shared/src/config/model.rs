@@ -546,6 +546,26 @@ pub struct Batch {
     /// How long the first item waits for others to join it (default 50ms).
     #[serde(default)]
     pub wait: Option<Dur>,
+    /// Expression giving an item's id from its body `item` (e.g. `item.email`).
+    /// With `result_id`, results are matched to items by id, in any order
+    /// and number, instead of one per item in order.
+    #[serde(default)]
+    pub item_id: Option<String>,
+    /// Expression giving the id a `result` is for (e.g. `result.properties.email`).
+    #[serde(default)]
+    pub result_id: Option<String>,
+    /// Expression giving the list of per-item errors in `response`, apart from
+    /// the results (e.g. HubSpot's `response.body.errors`); needs `error_ids`.
+    #[serde(default)]
+    pub errors: Option<String>,
+    /// Expression giving the id (or list of ids) an `error` is about
+    /// (e.g. `error.context.ids`).
+    #[serde(default)]
+    pub error_ids: Option<String>,
+    /// Expression giving the status an `error` counts as (default 400: rejected),
+    /// judged like an HTTP status under `classify`.
+    #[serde(default)]
+    pub error_status: Option<String>,
 }
 
 /// HTTP methods.

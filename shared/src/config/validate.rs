@@ -279,6 +279,37 @@ fn batch(b: &Batch, s: &Step, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
             jinja.expression(expr, &path.key("batch").key(key), &scope, r);
         }
     }
+    for (key, expr) in [
+        ("item_id", &b.item_id),
+        ("result_id", &b.result_id),
+        ("errors", &b.errors),
+        ("error_ids", &b.error_ids),
+        ("error_status", &b.error_status),
+    ] {
+        if let Some(expr) = expr {
+            jinja.expression(expr, &path.key("batch").key(key), &scope, r);
+        }
+    }
+    if b.item_id.is_some() != b.result_id.is_some() {
+        r.error(
+            &path.key("batch"),
+            "results matched by id need both `item_id` (an item's id) and `result_id` (the id a result is for)",
+        );
+    }
+    if b.result_id.is_some() && b.results.is_none() {
+        r.error(
+            &path.key("batch").key("result_id"),
+            "`result_id` reads each `result`; set `results` to say where the results are",
+        );
+    }
+    if (b.errors.is_some() || b.error_ids.is_some() || b.error_status.is_some())
+        && (b.errors.is_none() || b.error_ids.is_none() || b.result_id.is_none())
+    {
+        r.error(
+            &path.key("batch").key("errors"),
+            "per-item errors need `errors` (where they are), `error_ids` (the ids each names) and results matched by id (`item_id`, `result_id`)",
+        );
+    }
     if b.item_status.is_some() && b.results.is_none() {
         r.error(
             &path.key("batch").key("item_status"),

@@ -3,6 +3,7 @@
 //! learned from response headers. In-process, on the embedded store, with a
 //! manual clock (no test waits for a pause to end: the clock is moved past it).
 
+mod batch;
 mod classify;
 mod rate_headers;
 mod support;
