@@ -154,7 +154,23 @@ pub enum Auth {
         /// Extra form fields for the token request (e.g. `audience`).
         #[serde(default)]
         params: BTreeMap<String, String>,
+        /// How the client authenticates at the token endpoint: `body`
+        /// (default: `client_id` and `client_secret` as form fields) or
+        /// `basic` (HTTP Basic, as QuickBooks requires).
+        #[serde(default)]
+        client_auth: ClientAuth,
     },
+}
+
+/// How an OAuth 2.0 client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    #[default]
+    Body,
+    /// `Authorization: Basic base64(urlencode(client_id):urlencode(client_secret))`.
+    Basic,
 }
 
 /// OAuth 2.0 grant types ferry can use on its own (no user in the loop).
@@ -190,6 +206,7 @@ impl std::fmt::Debug for Auth {
                 refresh_token,
                 scope,
                 params,
+                client_auth,
                 ..
             } => f
                 .debug_struct("OAuth2")
@@ -200,6 +217,7 @@ impl std::fmt::Debug for Auth {
                 .field("refresh_token", &refresh_token.as_ref().map(|_| REDACTED))
                 .field("scope", scope)
                 .field("params", params)
+                .field("client_auth", client_auth)
                 .finish(),
         }
     }

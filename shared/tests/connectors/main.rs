@@ -5,5 +5,6 @@
 
 mod batch;
 mod classify;
+mod oauth;
 mod rate_headers;
 mod support;
