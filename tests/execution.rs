@@ -627,6 +627,74 @@ async fn ready_runs_are_batched_and_failed_items_retried_alone() {
     );
 }
 
+/// HubSpot's batch upsert answers `207` with the records that worked in
+/// `results` (in any order, keyed by the record, not by position) and a
+/// separate `errors` list naming the failed ids in `errors[].context.ids`
+/// (HubSpot, *CRM API | Objects*, batch upsert). Each run gets exactly its
+/// own share: its result, or its error (rejected, not retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_207_with_a_separate_errors_list_is_matched_to_items_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    target.behave("/crm/v3/objects/contacts/batch/upsert", |seen| {
+        let inputs = seen.body["inputs"].as_array().unwrap();
+        let mut results = Vec::new();
+        let mut errors = Vec::new();
+        for input in inputs.iter().rev() {
+            let id = input["id"].as_str().unwrap();
+            if id == "e2@x.io" {
+                errors.push(json!({
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid",
+                    "context": { "ids": [id] }
+                }));
+            } else {
+                results.push(json!({ "id": format!("hs-{id}"), "properties": { "email": id } }));
+            }
+        }
+        Some(Answer::status(
+            207,
+            json!({ "status": "COMPLETE", "results": results, "numErrors": errors.len(), "errors": errors }),
+        ))
+    });
+    let config = format!(
+        "version: 1\nconnections:\n  hubspot: {{ base_url: \"${{env:TARGET}}\" }}\nsources:\n{}workflows:\n  w:\n    trigger: {{ source: s }}\n    retry: {{ initial_backoff: 50ms, max_backoff: 100ms }}\n    steps:\n      - id: upsert\n        connection: hubspot\n        request: {{ method: POST, path: /crm/v3/objects/contacts, json: {{ id: \"{{{{ body.id }}}}@x.io\", idProperty: email }} }}\n        batch: {{ max_items: 10, path: /crm/v3/objects/contacts/batch/upsert, json: {{ inputs: \"{{{{ items }}}}\" }}, results: response.body.results, item_id: item.id, result_id: result.properties.email, errors: response.body.errors, error_ids: error.context.ids, wait: 200ms }}\n",
+        hmac_source("s")
+    );
+    let url = target.url();
+    let mut hub = Hub::start_with(
+        dir.path(),
+        &config,
+        &[("TARGET", &url), ("FORM_SECRET", SECRET)],
+        &["--workers", "0"],
+    );
+    hub.post_many("s", SECRET, events("e", 5), 5).await;
+    hub.terminate();
+    hub.restart(&[]);
+    let runs = hub.all_finished(5, Duration::from_secs(20)).await;
+    let bulk = target.seen_at("/crm/v3/objects/contacts/batch/upsert");
+    assert_eq!(bulk.len(), 1, "one call for the five");
+    assert_eq!(bulk[0].body["inputs"].as_array().unwrap().len(), 5);
+    for r in &runs {
+        let id = r["event_id"].as_str().unwrap();
+        let attempts = r["steps"][0]["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "nothing is retried: {r}");
+        let body = &attempts[0]["response"]["body"];
+        if id == "e2" {
+            assert_eq!(
+                (r["status"].as_str(), r["failure"].as_str()),
+                (Some("dead_lettered"), Some("rejected")),
+                "{r}"
+            );
+            assert_eq!(body["category"], "VALIDATION_ERROR", "{r}");
+        } else {
+            assert_eq!(r["status"], "succeeded", "{r}");
+            assert_eq!(body["id"], format!("hs-{id}@x.io"), "its own result: {r}");
+        }
+    }
+}
+
 // ------------------------------------------------------------------ classification
 
 /// `classify` turns a 409 into success for an upsert; a 403 is reported as a

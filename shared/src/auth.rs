@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Millis;
-use crate::config::{Auth, Connection, Grant};
+use crate::config::{Auth, ClientAuth, Connection, Grant};
 use crate::hub::Conn;
 pub use crate::outbound::Credential;
 use crate::ports::{Claim, Ports};
@@ -335,14 +335,18 @@ impl Tokens {
             refresh_token,
             scope,
             params,
+            client_auth,
         }) = &conn.auth
         else {
             return Err(AuthError::Refused("not an oauth2 connection".into()));
         };
-        let mut form: Vec<(&str, String)> = vec![
-            ("client_id", client_id.clone()),
-            ("client_secret", client_secret.clone()),
-        ];
+        let mut form: Vec<(&str, String)> = match client_auth {
+            ClientAuth::Body => vec![
+                ("client_id", client_id.clone()),
+                ("client_secret", client_secret.clone()),
+            ],
+            ClientAuth::Basic => Vec::new(),
+        };
         match grant {
             Grant::ClientCredentials => form.push(("grant_type", "client_credentials".into())),
             Grant::RefreshToken => {
@@ -364,13 +368,17 @@ impl Tokens {
         let timeout = conn.call_timeout;
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let sent = http
+        let mut request = http
             .post(token_url)
             .timeout(timeout)
-            .header(http::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await;
+            .header(http::header::ACCEPT, "application/json");
+        if *client_auth == ClientAuth::Basic {
+            request = request.header(
+                http::header::AUTHORIZATION,
+                basic_client_auth(client_id, client_secret),
+            );
+        }
+        let sent = request.form(&form).send().await;
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -525,6 +533,8 @@ fn fingerprint(conn: &Connection) -> String {
         refresh_token,
         scope,
         params,
+        // How the client authenticates does not change whose tokens they are.
+        ..
     }) = &conn.auth
     else {
         return String::new();
@@ -543,4 +553,16 @@ fn fingerprint(conn: &Connection) -> String {
         h.update([0]);
     }
     hex::encode(&h.finalize()[..16])
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))`: RFC 6749 §2.3.1 has the
+/// client id and secret form-encoded before they are joined.
+fn basic_client_auth(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let enc = |s: &str| serde_urlencoded::to_string([("", s)]).unwrap_or_default()[1..].to_owned();
+    let pair = format!("{}:{}", enc(id), enc(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
 }

@@ -165,7 +165,7 @@ async fn flush(hub: &Hub, t: Target<'_>, entries: Vec<Entry>) {
     };
     let key = batch_key(entries.iter().map(|e| e.item.key.as_str()));
     let out = call(hub, t.name, t.conn, &req, &key, t.rules, t.limit_key).await;
-    let shares = split(hub, t, &req, out, entries.len());
+    let shares = split(hub, t, &req, out, &items);
     for (e, share) in entries.into_iter().zip(shares) {
         let _ = e.reply.send(share);
     }
@@ -211,7 +211,8 @@ pub fn batch_key<'a>(keys: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Each item's share of a batch call's outcome.
-fn split(hub: &Hub, t: Target<'_>, req: &Prepared, out: Called, n: usize) -> Vec<Called> {
+fn split(hub: &Hub, t: Target<'_>, req: &Prepared, out: Called, items: &[Value]) -> Vec<Called> {
+    let n = items.len();
     let Called::Done(tries) = out else {
         return vec![out; n];
     };
@@ -228,6 +229,26 @@ fn split(hub: &Hub, t: Target<'_>, req: &Prepared, out: Called, n: usize) -> Vec
         results_expr,
         &context(&json!({ "response": resp.to_output() })),
     );
+    if t.batch.result_id.is_some() {
+        let results = match results {
+            Ok(Value::Array(r)) => r,
+            Ok(Value::Null) => Vec::new(),
+            Ok(other) => {
+                let why = format!("batch.results: expected a list, got {}", kind(&other));
+                return vec![mapping_failure(hub, &why); n];
+            }
+            Err(e) => return vec![mapping_failure(hub, &format!("batch.results: {e}")); n],
+        };
+        let shares =
+            crate::batch_results::keyed(&hub.templates, t.batch, &resp.to_output(), results, items);
+        return match shares {
+            Ok(shares) => shares
+                .into_iter()
+                .map(|s| keyed_share(hub, t, &tries, resp, s))
+                .collect(),
+            Err(why) => vec![mapping_failure(hub, &why); n],
+        };
+    }
     let results = match results {
         Ok(Value::Array(r)) if r.len() == n => r,
         Ok(other) => {
@@ -287,6 +308,63 @@ fn split(hub: &Hub, t: Target<'_>, req: &Prepared, out: Called, n: usize) -> Vec
             Called::Done(all)
         })
         .collect()
+}
+
+/// One item's share of a keyed answer, as the call's last try.
+fn keyed_share(
+    hub: &Hub,
+    t: Target<'_>,
+    tries: &[Tried],
+    resp: &crate::outbound::Response,
+    share: crate::batch_results::Share,
+) -> Called {
+    use crate::batch_results::Share;
+    let now = hub.ports.clock.now_ms();
+    let Some(last) = tries.last() else {
+        return Called::Done(tries.to_vec());
+    };
+    let mut tried: Tried = last.clone();
+    let mut item_resp = resp.clone();
+    match share {
+        Share::Result(body) => {
+            if let Some(expr) = &t.batch.item_status {
+                let status = hub
+                    .templates
+                    .eval_json(expr, &context(&json!({ "result": &body })))
+                    .ok()
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                    .and_then(|s| u16::try_from(s).ok());
+                if let Some(s) = status {
+                    item_resp.status = s;
+                    tried.verdict = judge(s, None, now, t.rules);
+                    tried.attempt.status_code = Some(s);
+                }
+            }
+            item_resp.body = body;
+        }
+        Share::Error(body, status) => {
+            item_resp.status = status;
+            tried.verdict = judge(status, None, now, t.rules);
+            tried.attempt.status_code = Some(status);
+            item_resp.body = body;
+        }
+        Share::Unmatched(why) => {
+            tried.verdict = Verdict::Fail;
+            tried.attempt.error = Some(hub.redact(&why));
+        }
+    }
+    if tried.verdict != Verdict::Success && tried.attempt.error.is_none() {
+        tried.attempt.error = Some(format!(
+            "item {} in a batch: {}",
+            item_resp.status,
+            hub.redact(&crate::outbound::excerpt(&item_resp.body, 300))
+        ));
+    }
+    tried.attempt.response = Some(crate::runlog::GotResponse::new(hub, &item_resp));
+    tried.response = Some(item_resp);
+    let mut all = tries[..tries.len() - 1].to_vec();
+    all.push(tried);
+    Called::Done(all)
 }
 
 fn kind(v: &Value) -> &'static str {

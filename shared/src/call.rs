@@ -1,6 +1,7 @@
 //! One outbound call of a step, with everything around it: the rate-limit
 //! gate, the connection's credential (refreshed once after a `401`), the
-//! `Idempotency-Key`, the verdict, and the connection-wide pause after a `429`.
+//! `Idempotency-Key`, the verdict, and the connection-wide pause after a `429`
+//! (or an answer a `classify` rule calls `rate_limited`).
 
 use std::time::Duration;
 
@@ -15,10 +16,10 @@ use crate::limits::Gate;
 use crate::model::Attempt;
 use crate::outbound::{self, CallError, Prepared, Response};
 use crate::pause;
-use crate::retry::{Rules, Verdict, judge};
+use crate::retry::{Rules, Verdict, judge_response};
 use crate::runlog::{GotResponse, SentRequest};
 
-/// How long a `429` without `Retry-After` pauses its connection.
+/// How long a `429` (or a `rate_limited` answer) without a reset time pauses its connection.
 pub const DEFAULT_429_PAUSE: Duration = Duration::from_secs(1);
 
 /// What happened when a call was attempted.
@@ -210,14 +211,20 @@ async fn gated(
             |r| (Some(r.status), r.elapsed),
         );
         hub.metrics.call(name, status, took);
-        if let Verdict::Retry { after } = &tried.verdict
-            && tried.attempt.status_code == Some(429)
-        {
+        if let (Some(learned), Some(resp)) = (&conn.learned, &tried.response) {
+            crate::rate_headers::observe(hub, name, learned, &resp.headers).await;
+        }
+        let rate_limited = match &tried.verdict {
+            Verdict::Retry { after } if tried.attempt.status_code == Some(429) => Some(after),
+            Verdict::RateLimited { after } => Some(after),
+            _ => None,
+        };
+        if let Some(after) = rate_limited {
             let until = ports.clock.now_ms()
                 + after.unwrap_or(DEFAULT_429_PAUSE).as_millis() as crate::clock::Millis;
             hub.limiter.pause_here(name, until);
             if let Err(e) = ports.limits.pause(&keys::connection(name), until).await {
-                tracing::warn!(connection = name, error = %e, "could not pause the connection after a 429");
+                tracing::warn!(connection = name, error = %e, "could not pause the rate-limited connection");
             }
         }
         let unauthorized = tried.verdict == Verdict::Unauthorized;
@@ -267,12 +274,7 @@ fn judge_result(
     let now = hub.ports.clock.now_ms();
     match result {
         Ok(resp) => {
-            let verdict = judge(
-                resp.status,
-                resp.headers.get("retry-after").map(String::as_str),
-                now,
-                rules,
-            );
+            let verdict = judge_response(&resp, now, rules, &hub.templates);
             let error = (verdict != Verdict::Success)
                 .then(|| describe_status(hub, &req.method, &req.url, &resp));
             Tried {

@@ -40,6 +40,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod batch;
+pub mod batch_results;
 pub mod boot;
 pub mod breaker;
 pub mod call;
@@ -62,6 +63,7 @@ pub mod model;
 pub mod outbound;
 pub mod pause;
 pub mod ports;
+pub mod rate_headers;
 pub mod rerun;
 pub mod retry;
 pub mod runlog;

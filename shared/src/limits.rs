@@ -292,6 +292,7 @@ mod tests {
                         per: Dur(Duration::from_secs(per)),
                         headroom: Some(headroom),
                         key: None,
+                        from_headers: None,
                     };
                     let b = bucket(&rl);
                     let max_in_window = b.burst + (b.rate_per_sec * per as f64).floor();
@@ -308,6 +309,7 @@ mod tests {
             per: Dur(Duration::from_secs(1)),
             headroom: None,
             key: None,
+            from_headers: None,
         };
         assert_eq!(
             bucket(&ten),

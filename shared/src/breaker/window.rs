@@ -70,10 +70,10 @@ pub enum Outcome {
 /// What the last call of `verdict` with `status` (`None`: no answer) counts as.
 pub fn outcome(status: Option<u16>, verdict: &Verdict) -> Outcome {
     match (verdict, status) {
-        (_, Some(429)) => Outcome::RateLimited,
+        (_, Some(429)) | (Verdict::RateLimited { .. }, _) => Outcome::RateLimited,
         (Verdict::Retry { .. }, None | Some(408)) => Outcome::Down,
         (Verdict::Retry { .. }, Some(s)) if s >= 500 => Outcome::Down,
-        (Verdict::Fail, None) => Outcome::NotSent,
+        (Verdict::Fail | Verdict::Final(_), None) => Outcome::NotSent,
         _ => Outcome::Up,
     }
 }

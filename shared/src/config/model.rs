@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::classify::Outcome;
+use super::classify::Classify;
 use super::duration::Dur;
 
 /// A ferry configuration file (`version: 1`).
@@ -60,11 +60,15 @@ pub struct Connection {
     /// Extra headers sent with every request on this connection.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// How answers are judged on this connection, by status code (`"409"`) or
-    /// class (`"4xx"`): `success`, `retry` or `fail`. A step's own `classify`
-    /// comes first; anything neither mentions follows the defaults.
+    /// How answers are judged on this connection: by status code (`"409"`) or
+    /// class (`"4xx"`) as a map (`{"409": success}`), or as a list of rules
+    /// with expressions over the response (`[{ when: "response.body.ok ==
+    /// false", outcome: retry }]`). Outcomes: `success` (`ok`), `retry`,
+    /// `rate_limited`, `auth_failed`, `permission_denied`, `rejected`, `fail`.
+    /// A step's own `classify` comes first; anything neither mentions follows
+    /// the defaults.
     #[serde(default)]
-    pub classify: BTreeMap<String, Outcome>,
+    pub classify: Classify,
     /// When calls on this connection keep failing, stop calling for a while
     /// (on by default; `enabled: false` turns it off). See docs/breaker.md.
     #[serde(default)]
@@ -158,7 +162,23 @@ pub enum Auth {
         /// Extra form fields for the token request (e.g. `audience`).
         #[serde(default)]
         params: BTreeMap<String, String>,
+        /// How the client authenticates at the token endpoint: `body`
+        /// (default: `client_id` and `client_secret` as form fields) or
+        /// `basic` (HTTP Basic, as QuickBooks requires).
+        #[serde(default)]
+        client_auth: ClientAuth,
     },
+}
+
+/// How an OAuth 2.0 client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    #[default]
+    Body,
+    /// `Authorization: Basic base64(urlencode(client_id):urlencode(client_secret))`.
+    Basic,
 }
 
 /// OAuth 2.0 grant types ferry can use on its own (no user in the loop).
@@ -194,6 +214,7 @@ impl std::fmt::Debug for Auth {
                 refresh_token,
                 scope,
                 params,
+                client_auth,
                 ..
             } => f
                 .debug_struct("OAuth2")
@@ -204,6 +225,7 @@ impl std::fmt::Debug for Auth {
                 .field("refresh_token", &refresh_token.as_ref().map(|_| REDACTED))
                 .field("scope", scope)
                 .field("params", params)
+                .field("client_auth", client_auth)
                 .finish(),
         }
     }
@@ -234,6 +256,10 @@ pub struct RateLimit {
     /// Optional template giving a per-key limit (e.g. `{{ body.channel }}`).
     #[serde(default)]
     pub key: Option<String>,
+    /// Read the limit from each answer's headers too, and pause the
+    /// connection before it runs out (see [`FromHeaders`](super::FromHeaders)).
+    #[serde(default)]
+    pub from_headers: Option<super::FromHeaders>,
 }
 
 /// A webhook source.
@@ -512,9 +538,9 @@ pub struct Step {
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
     /// How answers are judged for this step (before the connection's `classify`),
-    /// e.g. `{ "409": success }` for an upsert.
+    /// e.g. `{ "409": success }` for an upsert; the same forms as a connection's.
     #[serde(default)]
-    pub classify: BTreeMap<String, Outcome>,
+    pub classify: Classify,
     /// Send this step for several runs in one call to a batch endpoint.
     #[serde(default)]
     pub batch: Option<Batch>,
@@ -546,6 +572,26 @@ pub struct Batch {
     /// How long the first item waits for others to join it (default 50ms).
     #[serde(default)]
     pub wait: Option<Dur>,
+    /// Expression giving an item's id from its body `item` (e.g. `item.email`).
+    /// With `result_id`, results are matched to items by id, in any order
+    /// and number, instead of one per item in order.
+    #[serde(default)]
+    pub item_id: Option<String>,
+    /// Expression giving the id a `result` is for (e.g. `result.properties.email`).
+    #[serde(default)]
+    pub result_id: Option<String>,
+    /// Expression giving the list of per-item errors in `response`, apart from
+    /// the results (e.g. HubSpot's `response.body.errors`); needs `error_ids`.
+    #[serde(default)]
+    pub errors: Option<String>,
+    /// Expression giving the id (or list of ids) an `error` is about
+    /// (e.g. `error.context.ids`).
+    #[serde(default)]
+    pub error_ids: Option<String>,
+    /// Expression giving the status an `error` counts as (default 400: rejected),
+    /// judged like an HTTP status under `classify`.
+    #[serde(default)]
+    pub error_status: Option<String>,
 }
 
 /// HTTP methods.

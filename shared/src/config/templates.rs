@@ -66,6 +66,40 @@ impl Jinja {
         }
     }
 
+    /// `src` compiles as an expression over `response` alone (a `classify` rule).
+    pub(crate) fn response_expression(&self, src: &str, path: &Path, r: &mut Report<'_>) {
+        let trimmed = src.trim();
+        if trimmed.is_empty() {
+            return r.error(path, "the expression is empty");
+        }
+        if trimmed.starts_with("{{") {
+            return r.error(
+                path,
+                "write the expression without {{ }}, e.g. `response.status == 409`",
+            );
+        }
+        match self.env.compile_expression(src) {
+            Ok(e) => {
+                let mut others: Vec<String> = e
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|v| v != "response")
+                    .collect();
+                others.sort();
+                if let Some(first) = others.first() {
+                    r.error(
+                        path,
+                        format!(
+                            "refers to `{first}`, but a classify rule sees only `response` (`response.status`, `response.headers['name']`, `response.body`){}",
+                            did_you_mean(first, ["response"])
+                        ),
+                    );
+                }
+            }
+            Err(e) => r.error(path, message("expression", src, &e)),
+        }
+    }
+
     /// Every template of a request: path, query, headers, json string leaves, form.
     pub(crate) fn request(
         &self,

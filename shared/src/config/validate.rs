@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::classify::Outcome;
 use super::diagnostic::{Diagnostic, Path, did_you_mean};
 use super::load::{Flow, Parsed, Target};
 use super::model::{
@@ -209,7 +208,7 @@ fn connection(c: &Connection, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
         ),
         _ => {}
     }
-    classify(&c.classify, &path.key("classify"), r);
+    super::validate_classify::check(&c.classify, &path.key("classify"), jinja, r);
     if let Some(rl) = &c.rate_limit {
         rate_limit(rl, &path.key("rate_limit"), jinja, r);
     }
@@ -256,20 +255,6 @@ fn oauth2(
     }
 }
 
-/// `classify` keys are a status (`"409"`) or a class (`"4xx"`).
-fn classify(rules: &std::collections::BTreeMap<String, Outcome>, path: &Path, r: &mut Report<'_>) {
-    for key in rules.keys() {
-        if super::StatusRule::parse(key).is_none() {
-            r.error(
-                &path.key(key),
-                format!(
-                    "{key:?} is not a status code (100-599, e.g. \"409\") or a class (e.g. \"4xx\")"
-                ),
-            );
-        }
-    }
-}
-
 fn batch(b: &Batch, s: &Step, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
     if s.request.json.is_none() {
         r.error(
@@ -295,6 +280,37 @@ fn batch(b: &Batch, s: &Step, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
             jinja.expression(expr, &path.key("batch").key(key), &scope, r);
         }
     }
+    for (key, expr) in [
+        ("item_id", &b.item_id),
+        ("result_id", &b.result_id),
+        ("errors", &b.errors),
+        ("error_ids", &b.error_ids),
+        ("error_status", &b.error_status),
+    ] {
+        if let Some(expr) = expr {
+            jinja.expression(expr, &path.key("batch").key(key), &scope, r);
+        }
+    }
+    if b.item_id.is_some() != b.result_id.is_some() {
+        r.error(
+            &path.key("batch"),
+            "results matched by id need both `item_id` (an item's id) and `result_id` (the id a result is for)",
+        );
+    }
+    if b.result_id.is_some() && b.results.is_none() {
+        r.error(
+            &path.key("batch").key("result_id"),
+            "`result_id` reads each `result`; set `results` to say where the results are",
+        );
+    }
+    if (b.errors.is_some() || b.error_ids.is_some() || b.error_status.is_some())
+        && (b.errors.is_none() || b.error_ids.is_none() || b.result_id.is_none())
+    {
+        r.error(
+            &path.key("batch").key("errors"),
+            "per-item errors need `errors` (where they are), `error_ids` (the ids each names) and results matched by id (`item_id`, `result_id`)",
+        );
+    }
     if b.item_status.is_some() && b.results.is_none() {
         r.error(
             &path.key("batch").key("item_status"),
@@ -317,6 +333,9 @@ fn rate_limit(rl: &RateLimit, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
     }
     if let Some(key) = &rl.key {
         jinja.template(key, &path.key("key"), &Scope::NO_STEPS, r);
+    }
+    if let Some(f) = &rl.from_headers {
+        super::rate_headers::check(f, &path.key("from_headers"), r);
     }
 }
 
@@ -553,7 +572,7 @@ fn step(s: &Step, path: &Path, scope: &Scope<'_>, jinja: &Jinja, r: &mut Report<
     if let Some(retry) = &s.retry {
         retry_policy(retry, &path.key("retry"), r);
     }
-    classify(&s.classify, &path.key("classify"), r);
+    super::validate_classify::check(&s.classify, &path.key("classify"), jinja, r);
     if let Some(b) = &s.batch {
         batch(b, s, path, jinja, r);
     }

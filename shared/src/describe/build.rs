@@ -212,13 +212,30 @@ fn connection(config: &Config, name: &str, c: &Connection) -> ConnectionInfo {
         }
         s
     });
+    let outcome = |o: &crate::config::Outcome| {
+        serde_json::to_value(o)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "?".into())
+    };
     let mut classification: Vec<String> = c
         .classify
+        .rules
         .iter()
-        .map(|(status, outcome)| {
-            let o = serde_json::to_value(outcome).unwrap_or_default();
-            format!("{status}: {}", o.as_str().unwrap_or("?"))
+        .map(|r| {
+            let until = r
+                .until_header
+                .as_ref()
+                .map(|h| format!(" until `{h}`"))
+                .unwrap_or_default();
+            format!("when `{}`: {}{until}", r.when, outcome(&r.outcome))
         })
+        .chain(
+            c.classify
+                .status
+                .iter()
+                .map(|(status, o)| format!("{status}: {}", outcome(o))),
+        )
         .collect();
     let unauthorized = if matches!(c.auth, Some(Auth::OAuth2 { .. })) {
         "401 gets a fresh token and one more try, then fails as `auth_failed`"

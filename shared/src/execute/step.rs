@@ -319,7 +319,10 @@ fn decided(d: &Decision, verdict: &Verdict, error: &str, hub: &Hub) -> Decided {
         Decision::Done => Decided::Done,
         Decision::RetryIn(delay) => Decided::Retry {
             in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            retry_after_honoured: matches!(verdict, Verdict::Retry { after: Some(_) }),
+            retry_after_honoured: matches!(
+                verdict,
+                Verdict::Retry { after: Some(_) } | Verdict::RateLimited { after: Some(_) }
+            ),
         },
         Decision::GiveUp(g) => Decided::GaveUp {
             why: hub.redact(&g.reason(error)),

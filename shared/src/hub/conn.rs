@@ -23,6 +23,8 @@ pub struct Conn {
     pub call_timeout: Duration,
     /// Its `rate_limit`: the token bucket, per rendered key or not.
     pub limit: Limit,
+    /// Its `rate_limit.from_headers`: the limit as answers report it.
+    pub learned: Option<crate::rate_headers::Learned>,
     /// Its circuit breaker; `None` when turned off.
     pub breaker: Option<Settings>,
     /// How long a step's claim is leased: the call, a retry after a `401`,
@@ -39,6 +41,7 @@ impl Conn {
         Conn {
             name: name.to_owned(),
             limit: Limit::of(config.rate_limit.as_ref()),
+            learned: crate::rate_headers::Learned::of(config.rate_limit.as_ref()),
             breaker: Settings::of(&config),
             call_timeout,
             step_lease: step_lease(call_timeout),

@@ -1,41 +1,48 @@
 //! Classification: what an answer (or a failed call) means for a retry —
-//! the default rules, a step's and its connection's `classify`, and
-//! `Retry-After`.
+//! the default rules, a step's and its connection's `classify` (by status,
+//! or by expressions over the whole response), and `Retry-After`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::RETRY_AFTER_CAP;
-use crate::config::{Outcome, StatusRule};
+use crate::config::{Classify, Outcome, ResponseRule, StatusRule};
+use crate::model::Failure;
+use crate::outbound::Response;
+use crate::template::Templates;
 
 /// The `classify` rules that apply to a step: its own first, then its connection's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules<'a> {
     /// The step's rules.
-    pub step: Option<&'a BTreeMap<String, Outcome>>,
+    pub step: Option<&'a Classify>,
     /// The connection's rules.
-    pub connection: Option<&'a BTreeMap<String, Outcome>>,
+    pub connection: Option<&'a Classify>,
 }
 
 impl Rules<'_> {
-    /// The configured outcome for `status`: an exact code beats a class; the
-    /// step beats the connection.
+    /// The configured outcome for `status` by the status maps alone: an exact
+    /// code beats a class; the step beats the connection.
     pub fn outcome(&self, status: u16) -> Option<Outcome> {
-        [self.step, self.connection]
-            .into_iter()
-            .flatten()
-            .find_map(|rules| {
-                let mut class = None;
-                for (k, o) in rules {
-                    match StatusRule::parse(k) {
-                        Some(StatusRule::Exact(n)) if n == status => return Some(*o),
-                        Some(StatusRule::Class(d)) if d == status / 100 => class = Some(*o),
-                        _ => {}
-                    }
-                }
-                class
-            })
+        self.levels()
+            .find_map(|c| status_outcome(&c.status, status))
     }
+
+    fn levels(&self) -> impl Iterator<Item = &Classify> {
+        [self.step, self.connection].into_iter().flatten()
+    }
+}
+
+fn status_outcome(rules: &BTreeMap<String, Outcome>, status: u16) -> Option<Outcome> {
+    let mut class = None;
+    for (k, o) in rules {
+        match StatusRule::parse(k) {
+            Some(StatusRule::Exact(n)) if n == status => return Some(*o),
+            Some(StatusRule::Class(d)) if d == status / 100 => class = Some(*o),
+            _ => {}
+        }
+    }
+    class
 }
 
 /// What to do after an outbound call.
@@ -48,31 +55,106 @@ pub enum Verdict {
         /// Server-requested wait.
         after: Option<Duration>,
     },
-    /// The credentials were refused (`401`): refresh once if they can be, else `auth_failed`.
+    /// Too many calls (a `classify` rule said `rate_limited`): the whole
+    /// connection pauses for `after` (or a default), then the call is tried again.
+    RateLimited {
+        /// When the limit resets, from `Retry-After` or the rule's `until_header`.
+        after: Option<Duration>,
+    },
+    /// The credentials were refused (`401`, or a rule's `auth_failed`):
+    /// refresh once if they can be, else `auth_failed`.
     Unauthorized,
-    /// Trying again cannot help.
+    /// Trying again cannot help (`permission_denied` for a `403`, else `rejected`).
     Fail,
+    /// Trying again cannot help, and a `classify` rule said which failure it is.
+    Final(Failure),
 }
 
-/// Judge an HTTP status (and `Retry-After`, when present) under `rules`.
+/// Judge an HTTP status (and `Retry-After`, when present) under the status
+/// maps of `rules` (response rules need the whole answer: [`judge_response`]).
 pub fn judge(status: u16, retry_after: Option<&str>, now_ms: i64, rules: Rules<'_>) -> Verdict {
-    let after = || {
-        if status == 429 || status == 503 {
-            retry_after.and_then(|v| parse_retry_after(v, now_ms))
-        } else {
-            None
+    let parsed = || retry_after.and_then(|v| parse_retry_after(v, now_ms));
+    for level in rules.levels() {
+        if let Some(o) = status_outcome(&level.status, status) {
+            return of_status_rule(o, status, parsed);
         }
-    };
-    match rules.outcome(status) {
-        Some(Outcome::Success) => return Verdict::Success,
-        Some(Outcome::Retry) => return Verdict::Retry { after: after() },
-        Some(Outcome::Fail) => return Verdict::Fail,
-        None => {}
     }
+    default(status, parsed)
+}
+
+/// Judge a whole answer under `rules`: at each level (the step's, then the
+/// connection's) the response rules in order, then the status map; then the
+/// defaults. A rule whose expression fails on this answer does not match.
+pub fn judge_response(
+    resp: &Response,
+    now_ms: i64,
+    rules: Rules<'_>,
+    templates: &Templates,
+) -> Verdict {
+    let retry_after = resp.headers.get("retry-after").map(String::as_str);
+    let parsed = || retry_after.and_then(|v| parse_retry_after(v, now_ms));
+    let mut ctx = None;
+    for level in rules.levels() {
+        if !level.rules.is_empty() {
+            let ctx = ctx.get_or_insert_with(|| context(resp));
+            if let Some(rule) = level.rules.iter().find(|r| matches(templates, r, ctx)) {
+                let after = || match &rule.until_header {
+                    Some(h) => resp
+                        .headers
+                        .get(&h.to_ascii_lowercase())
+                        .and_then(|v| {
+                            super::reset::parse_reset(v, super::reset::ResetFormat::Auto, now_ms)
+                        })
+                        .or_else(parsed),
+                    None => parsed(),
+                };
+                return of_outcome(rule.outcome, after);
+            }
+        }
+        if let Some(o) = status_outcome(&level.status, resp.status) {
+            return of_status_rule(o, resp.status, parsed);
+        }
+    }
+    default(resp.status, parsed)
+}
+
+/// What rules see: `response.status`, `response.headers`, `response.body`.
+fn context(resp: &Response) -> minijinja::Value {
+    crate::template::context(&serde_json::json!({ "response": resp.to_output() }))
+}
+
+fn matches(templates: &Templates, rule: &ResponseRule, ctx: &minijinja::Value) -> bool {
+    templates.is_true(&rule.when, ctx).unwrap_or(false)
+}
+
+/// A status map's outcome: as [`of_outcome`], `Retry-After` read for a
+/// `retry` on a `429`/`503` only (as the defaults do).
+fn of_status_rule(o: Outcome, status: u16, parsed: impl Fn() -> Option<Duration>) -> Verdict {
+    match o {
+        Outcome::Retry if status != 429 && status != 503 => Verdict::Retry { after: None },
+        o => of_outcome(o, parsed),
+    }
+}
+
+/// The verdict a configured outcome stands for; `after` is when to try again.
+fn of_outcome(o: Outcome, after: impl Fn() -> Option<Duration>) -> Verdict {
+    match o {
+        Outcome::Success => Verdict::Success,
+        Outcome::Retry => Verdict::Retry { after: after() },
+        Outcome::RateLimited => Verdict::RateLimited { after: after() },
+        Outcome::Fail => Verdict::Fail,
+        Outcome::AuthFailed => Verdict::Unauthorized,
+        Outcome::PermissionDenied => Verdict::Final(Failure::PermissionDenied),
+        Outcome::Rejected => Verdict::Final(Failure::Rejected),
+    }
+}
+
+fn default(status: u16, parsed: impl Fn() -> Option<Duration>) -> Verdict {
     match status {
         200..=299 => Verdict::Success,
         401 => Verdict::Unauthorized,
-        408 | 429 | 500..=599 => Verdict::Retry { after: after() },
+        429 | 503 => Verdict::Retry { after: parsed() },
+        408 | 500..=599 => Verdict::Retry { after: None },
         _ => Verdict::Fail,
     }
 }
@@ -134,16 +216,22 @@ mod tests {
 
     #[test]
     fn configured_rules_come_first_exact_before_class_step_before_connection() {
-        let step: BTreeMap<String, Outcome> = [
-            ("409".to_owned(), Outcome::Success),
-            ("5xx".to_owned(), Outcome::Fail),
-        ]
-        .into();
-        let conn: BTreeMap<String, Outcome> = [
-            ("503".to_owned(), Outcome::Retry),
-            ("4xx".to_owned(), Outcome::Retry),
-        ]
-        .into();
+        let step = Classify {
+            status: [
+                ("409".to_owned(), Outcome::Success),
+                ("5xx".to_owned(), Outcome::Fail),
+            ]
+            .into(),
+            rules: Vec::new(),
+        };
+        let conn = Classify {
+            status: [
+                ("503".to_owned(), Outcome::Retry),
+                ("4xx".to_owned(), Outcome::Retry),
+            ]
+            .into(),
+            rules: Vec::new(),
+        };
         let rules = Rules {
             step: Some(&step),
             connection: Some(&conn),

@@ -8,7 +8,8 @@
 //! (capped at [`RETRY_AFTER_CAP`]). `401` is an authentication failure (see
 //! [`crate::auth`]); any other 4xx and every mapping error fail at once:
 //! trying again cannot help. A step's `classify`, then its connection's,
-//! can say otherwise per status or class (`{"409": success}`).
+//! can say otherwise per status or class (`{"409": success}`), or by
+//! expressions over the whole response (a Slack `200 {"ok": false}`).
 
 use std::time::Duration;
 
@@ -19,8 +20,10 @@ use crate::config::RetryPolicy;
 use crate::model::Failure;
 
 mod classify;
+mod reset;
 pub use crate::config::StatusRule;
-pub use classify::{Rules, Verdict, judge, judge_status, parse_retry_after};
+pub use classify::{Rules, Verdict, judge, judge_response, judge_status, parse_retry_after};
+pub use reset::{ResetFormat, go_duration, parse_reset};
 
 /// Attempts in all, the first included, when the config says nothing.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
@@ -165,7 +168,8 @@ pub fn decide(
                 None => Failure::Mapping,
             });
         }
-        Verdict::Retry { after } => after,
+        Verdict::Final(failure) => return give_up(*failure),
+        Verdict::Retry { after } | Verdict::RateLimited { after } => after,
     };
     let n = history.attempts;
     if n >= policy.max_attempts {

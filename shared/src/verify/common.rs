@@ -140,11 +140,18 @@ pub(crate) struct Stamp<'h> {
 }
 
 impl<'h> Stamp<'h> {
-    /// Parses Unix seconds (an optionally signed decimal integer).
+    /// Parses Unix seconds (an optionally signed decimal integer) or an
+    /// ISO-8601 (RFC 3339) date-time with its offset, as Zendesk sends
+    /// (`2023-11-14T22:13:20Z`). The text as sent is what gets signed.
     pub(crate) fn parse(text: &'h str, header: &str) -> Result<Self, VerifyError> {
-        match text.parse::<i64>() {
-            Ok(secs) => Ok(Self { text, secs }),
-            Err(_) => Err(VerifyError::MalformedTimestamp {
+        let secs = text.parse::<i64>().ok().or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(text.trim())
+                .ok()
+                .map(|t| t.timestamp())
+        });
+        match secs {
+            Some(secs) => Ok(Self { text, secs }),
+            None => Err(VerifyError::MalformedTimestamp {
                 header: header.to_string(),
             }),
         }

@@ -38,7 +38,9 @@ pub enum VerifyError {
         header: String,
     },
     /// The timestamp is not a whole number of seconds since the Unix epoch.
-    #[error("malformed timestamp in header {header}: expected Unix seconds")]
+    #[error(
+        "malformed timestamp in header {header}: expected Unix seconds or an ISO-8601 date-time such as 2024-01-31T12:00:00Z"
+    )]
     MalformedTimestamp {
         /// Header carrying the timestamp.
         header: String,

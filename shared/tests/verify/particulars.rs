@@ -404,3 +404,49 @@ fn a_configured_header_replaces_the_scheme_default() {
     assert_eq!(signed[0].0, "X-Hub-Signature-256-Staging");
     assert!(v.verify(&to_headers(&signed), b"{}", NOW).is_ok());
 }
+
+/// Zendesk signs `base64(HMAC-SHA256(secret, timestamp + body))` and sends
+/// the timestamp as ISO-8601 in `X-Zendesk-Webhook-Signature-Timestamp`
+/// (https://developer.zendesk.com/documentation/webhooks/verifying/). The
+/// signature here is computed independently of ferry's signer.
+#[test]
+fn zendesk_iso_8601_timestamps_verify_and_their_window_is_checked() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let v = verifier(
+        "scheme: hmac-sha256\nheader: X-Zendesk-Webhook-Signature\nencoding: base64\ntimestamp_header: X-Zendesk-Webhook-Signature-Timestamp\nsigned_content: '{timestamp}{body}'\nsecret: zendesk-secret",
+    );
+    let body = br#"{"type":"zen:event-type:ticket.created","id":"01H"}"#;
+    // NOW is 2023-11-14T22:13:20Z.
+    let sign = |ts: &str| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"zendesk-secret").unwrap();
+        mac.update(ts.as_bytes());
+        mac.update(body);
+        let sig = STANDARD.encode(mac.finalize().into_bytes());
+        let h = with(HeaderMap::new(), "x-zendesk-webhook-signature", &sig);
+        with(h, "x-zendesk-webhook-signature-timestamp", ts)
+    };
+    let utc = sign("2023-11-14T22:13:20Z");
+    let ok = v.verify(&utc, body, NOW + 3_000);
+    assert_eq!(ok.map(|v| v.timestamp()).unwrap(), Some(NOW / 1000));
+    // An offset is honoured: the same instant written in +02:00.
+    let plus2 = sign("2023-11-15T00:13:20+02:00");
+    let ok = v.verify(&plus2, body, NOW);
+    assert_eq!(ok.map(|v| v.timestamp()).unwrap(), Some(NOW / 1000));
+    // The replay window applies to ISO-8601 stamps as to Unix seconds.
+    assert_eq!(
+        code(v.verify(&sign("2023-11-14T21:13:20Z"), body, NOW)),
+        "timestamp_too_old"
+    );
+    // A tampered body or a stamp that is neither form is refused.
+    let signed = sign("2023-11-14T22:13:20Z");
+    assert_eq!(code(v.verify(&signed, b"{}", NOW)), "invalid_signature");
+    assert_eq!(
+        code(v.verify(&sign("14 Nov 2023 22:13"), body, NOW)),
+        "malformed_timestamp"
+    );
+    // Unix seconds still work.
+    assert!(
+        v.verify(&sign(&(NOW / 1000).to_string()), body, NOW)
+            .is_ok()
+    );
+}
