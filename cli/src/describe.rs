@@ -34,9 +34,7 @@ pub enum Format {
 
 /// Run `ferry describe`.
 pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
-    // Every reference gets a stand-in: the document never shows values.
-    let lookup = |name: &str| Some(format!("http://127.0.0.1/env/{name}"));
-    let loaded = match ferry::config::load_file(&args.config, &lookup) {
+    let loaded = match crate::env::load_with_stand_ins(&args.config) {
         Ok(l) => l,
         Err(errors) => {
             eprintln!("{errors}");

@@ -16,6 +16,13 @@ pub fn env_file_for(config: &Path, explicit: Option<&Path>) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
+/// Load and validate `config` with a stand-in URL for every `${env:NAME}`
+/// (`ferry describe`, `ferry graph`: documents that never show values).
+pub fn load_with_stand_ins(config: &Path) -> Result<Loaded, ConfigErrors> {
+    let lookup = |name: &str| Some(format!("http://127.0.0.1/env/{name}"));
+    ferry::config::load_file(config, &lookup)
+}
+
 /// Load and validate `config`.
 pub fn load_config(config: &Path, env_file: Option<&Path>) -> Result<Loaded, ConfigErrors> {
     let mut file_vars = HashMap::new();

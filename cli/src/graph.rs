@@ -35,9 +35,7 @@ pub enum Format {
 
 /// Run `ferry graph`.
 pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
-    // Every reference gets a stand-in: the drawing never shows values.
-    let lookup = |name: &str| Some(format!("http://127.0.0.1/env/{name}"));
-    let loaded = match ferry::config::load_file(&args.config, &lookup) {
+    let loaded = match crate::env::load_with_stand_ins(&args.config) {
         Ok(l) => l,
         Err(errors) => {
             eprintln!("{errors}");

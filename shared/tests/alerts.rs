@@ -129,8 +129,7 @@ async fn a_renamed_field_makes_one_drift_alert_and_an_added_one_none() {
         .await;
     }
     run_all(&b).await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     assert!(
         r.of(Condition::Drift).is_empty(),
         "{:#?}",
@@ -144,8 +143,7 @@ async fn a_renamed_field_makes_one_drift_alert_and_an_added_one_none() {
         )
         .await;
     }
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     assert!(r.of(Condition::Drift).is_empty());
     // …the third is.
     b.send_json("form", json!({"id": "renamed-2", "email_address": "a@b.c"}))
@@ -166,8 +164,7 @@ async fn a_renamed_field_makes_one_drift_alert_and_an_added_one_none() {
     // The field is back: resolved once.
     b.send_json("form", json!({"id": "fixed", "email": "a@b.c"}))
         .await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     let sent = r.of(Condition::Drift);
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[1].state, State::Resolved);
@@ -191,8 +188,7 @@ async fn a_revoked_refresh_token_alerts_once_until_it_works_again() {
         .await;
     let run = b.drive(&first).await;
     assert_eq!(run.status, ferry::model::RunStatus::AuthFailed);
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     let sent = r.of(Condition::AuthFailed);
     assert_eq!(sent.len(), 1, "within one evaluation: {sent:#?}");
     assert_eq!(sent[0].subject, "crm");
@@ -219,10 +215,7 @@ async fn a_revoked_refresh_token_alerts_once_until_it_works_again() {
         b.drive(&id).await.status,
         ferry::model::RunStatus::Succeeded
     );
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 2).await;
     let sent = r.of(Condition::AuthFailed);
     assert_eq!(sent.len(), 2, "{sent:#?}");
     assert_eq!(sent[1].state, State::Resolved);
@@ -238,8 +231,7 @@ async fn a_failing_channel_is_retried_with_backoff_and_never_holds_runs() {
         .send_json("form", json!({"id": "x", "email": "a@b.c"}))
         .await;
     b.drive(&id).await;
-    b.clock.advance(MINUTE);
-    alerts::evaluate(&b.hub, &senders).await.unwrap();
+    minutes(&b.hub, &b.clock, &senders, 1).await;
     assert!(verified(&rx, "run_failed").is_empty(), "not delivered yet");
     // While the channel fails, runs go on as before.
     b.target.respond("/crm/contacts", 200, json!({"id": 1}));
@@ -317,8 +309,7 @@ async fn an_error_rate_above_the_threshold_alerts_and_clears() {
             .await;
     }
     run_all(&b).await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     let sent = r.of(Condition::ErrorRate);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].facts["rate"], "30.0");
@@ -332,8 +323,7 @@ async fn an_error_rate_above_the_threshold_alerts_and_clears() {
             .await;
     }
     run_all(&b).await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     let sent = r.of(Condition::ErrorRate);
     assert_eq!(sent.len(), 2, "{sent:#?}");
     assert_eq!(sent[1].state, State::Resolved);
@@ -352,8 +342,7 @@ async fn a_run_later_than_max_latency_alerts() {
         .send_json("form", json!({"id": "fast", "email": "a@b.c"}))
         .await;
     b.drive(&fast).await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     assert!(r.of(Condition::Late).is_empty(), "on time");
     // A backlog: the run waits 3 minutes before a worker takes it.
     let slow = b
@@ -406,8 +395,7 @@ async fn an_open_circuit_and_a_deep_dlq_alert_once_and_resolve() {
         .open("crm", now + 30_000, "5 of 5 calls failed")
         .await
         .unwrap();
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     evaluate(&b, &r).await;
     let (circuit, dlq) = (r.of(Condition::CircuitOpen), r.of(Condition::DlqDepth));
     assert_eq!(circuit.len(), 1, "{circuit:#?}");
@@ -417,8 +405,7 @@ async fn an_open_circuit_and_a_deep_dlq_alert_once_and_resolve() {
     for d in b.hub.ports.queue.dead_letters(10).await.unwrap() {
         b.hub.ports.queue.redrive(&d.id).await.unwrap();
     }
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     let (circuit, dlq) = (r.of(Condition::CircuitOpen), r.of(Condition::DlqDepth));
     assert_eq!((circuit.len(), circuit[1].state), (2, State::Resolved));
     assert_eq!((dlq.len(), dlq[1].state), (2, State::Resolved));
@@ -439,8 +426,7 @@ async fn a_response_field_that_stops_appearing_is_drift_too() {
             .await;
     }
     run_all(&b).await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     // The vendor renames `id` to `contact_id`.
     b.target
         .respond("/crm/contacts", 200, json!({"contact_id": 7}));
@@ -449,8 +435,7 @@ async fn a_response_field_that_stops_appearing_is_drift_too() {
             .await;
     }
     run_all(&b).await;
-    b.clock.advance(MINUTE);
-    evaluate(&b, &r).await;
+    minutes(&b.hub, &b.clock, &r, 1).await;
     let sent = r.of(Condition::Drift);
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].facts["field"], "steps.contact.response.body.id");

@@ -118,7 +118,8 @@ pub async fn observe(hub: &Hub, alerts: &Alerts, now: Millis) -> Result<Vec<Seen
         }
         for (field, who) in &readers {
             let gone = st.missing.get(field).copied().unwrap_or(0);
-            let was_seen = was_seen(&st, field);
+            // Response fields are remembered in `seen` under their full path too.
+            let was_seen = st.seen.contains_key(field);
             for (workflow, ats) in group(who) {
                 let what = if gone >= k && was_seen {
                     What::Holds {
@@ -142,11 +143,6 @@ pub async fn observe(hub: &Hub, alerts: &Alerts, now: Millis) -> Result<Vec<Seen
         }
     }
     Ok(out)
-}
-
-fn was_seen(st: &SourceFields, field: &str) -> bool {
-    // Response fields are remembered in `seen` under their full path too.
-    st.seen.contains_key(field)
 }
 
 fn group(who: &BTreeSet<Reader>) -> BTreeMap<String, Vec<String>> {

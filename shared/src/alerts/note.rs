@@ -68,10 +68,8 @@ pub async fn finished(hub: &Hub, run: &RunRecord) {
             adds.push((keys::tally("auth_failed", &conn), sample));
         }
     }
-    if run.status.is_final()
-        && alerts.rules.iter().any(|r| r.on == Condition::ErrorRate)
-        && route(alerts, Condition::ErrorRate, wf).is_some()
-    {
+    // Only an `error_rate` rule routes this condition (it is off by default).
+    if run.status.is_final() && route(alerts, Condition::ErrorRate, wf).is_some() {
         adds.push((keys::tally("finished", &run.workflow), Sample::default()));
     }
     if let Some(max) = hub
