@@ -9,6 +9,7 @@ use ferry::clock::{Clock, SystemClock};
 use ferry::store::{SqliteOptions, SqliteStore};
 use serde_json::Value;
 use support::ferry;
+use support::oauth::{Authorizing, BOOKS_SECRET, OAUTH_CONFIG, call_books, finished};
 
 const CONFIG: &str = r#"version: 1
 connections:
@@ -125,130 +126,6 @@ async fn connections_show_the_breaker_since_when_why_and_a_429_pause() {
 
 // ------------------------------------------------------------------ authorize
 
-/// An authorization-code connection to the testkit's strict provider
-/// (HTTP Basic client auth, PKCE required, refresh tokens that rotate).
-const OAUTH_CONFIG: &str = r#"version: 1
-connections:
-  books:
-    base_url: "${env:API}/api"
-    auth:
-      type: oauth2
-      grant: authorization_code
-      authorize_url: "${env:API}/oauth/authorize?prompt=consent"
-      token_url: "${env:API}/oauth/token"
-      client_id: ferry
-      client_secret: "${env:BOOKS_SECRET}"
-      client_auth: basic
-      scope: com.intuit.quickbooks.accounting
-      redirect_port: 0
-"#;
-const BOOKS_SECRET: &str = "books-client-secret-0123";
-
-struct Authorizing {
-    dir: tempfile::TempDir,
-    target: ferry_testkit::target::Target,
-    provider: ferry_testkit::oauth::Provider,
-}
-
-impl Authorizing {
-    async fn start() -> Self {
-        use ferry_testkit::oauth::{ClientAuth, Provider, Setup};
-        let dir = tempfile::tempdir().unwrap();
-        let target = ferry_testkit::target::Target::start().await;
-        let provider = Provider::install(
-            &target,
-            "/oauth",
-            Setup {
-                client_id: "ferry".into(),
-                client_secret: BOOKS_SECRET.into(),
-                client_auth: ClientAuth::Basic,
-                require_pkce: true,
-                rotate: true,
-                lifetime: 3600,
-            },
-        );
-        provider.api(&target, "/api");
-        std::fs::write(dir.path().join("ferry.yaml"), OAUTH_CONFIG).unwrap();
-        std::fs::write(
-            dir.path().join("ferry.env"),
-            format!("API={}\nBOOKS_SECRET={BOOKS_SECRET}\n", target.url()),
-        )
-        .unwrap();
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        Authorizing {
-            dir,
-            target,
-            provider,
-        }
-    }
-
-    /// Start `ferry connections authorize books`; the URL it prints, and the process.
-    async fn authorize(
-        &self,
-    ) -> (
-        String,
-        std::process::Child,
-        std::sync::mpsc::Receiver<String>,
-    ) {
-        use std::io::BufRead;
-        let p = |f: &str| self.dir.path().join(f).to_str().unwrap().to_owned();
-        let mut child = std::process::Command::new(support::ferry_bin())
-            .args([
-                "connections",
-                "authorize",
-                "books",
-                "--config",
-                &p("ferry.yaml"),
-            ])
-            .args(["--env-file", &p("ferry.env"), "--data", &p("data")])
-            .args(["--timeout", "60s"])
-            .env("RUST_LOG", support::test_log())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let url = tokio::task::block_in_place(|| {
-            loop {
-                let line = rx
-                    .recv_timeout(std::time::Duration::from_secs(30))
-                    .expect("ferry prints the URL to open");
-                if let Some(url) = line.trim().strip_prefix("http") {
-                    break format!("http{url}");
-                }
-            }
-        });
-        (url, child, rx)
-    }
-}
-
-/// What's left of the output, and the exit code.
-fn finished(
-    mut child: std::process::Child,
-    rx: std::sync::mpsc::Receiver<String>,
-) -> (i32, String, String) {
-    use std::io::Read;
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let out: Vec<String> = rx.iter().collect();
-    (status.code().unwrap_or(-1), out.join("\n"), err)
-}
-
 /// The test plays the browser: it follows the printed URL to the provider,
 /// which redirects to ferry's loopback listener with a code. ferry checks the
 /// state, exchanges the code (Basic client auth, PKCE verifier), stores the
@@ -257,7 +134,7 @@ fn finished(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorize_prints_the_url_catches_the_redirect_and_stores_the_tokens() {
     let a = Authorizing::start().await;
-    let (url, child, rx) = a.authorize().await;
+    let (url, child, rx) = a.authorize(&[]).await;
     let parsed = reqwest::Url::parse(&url).unwrap();
     let q: std::collections::HashMap<String, String> = parsed.query_pairs().into_owned().collect();
     assert_eq!(parsed.path(), "/oauth/authorize");
@@ -332,7 +209,7 @@ async fn authorize_prints_the_url_catches_the_redirect_and_stores_the_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorize_refuses_a_redirect_with_another_state() {
     let a = Authorizing::start().await;
-    let (url, child, rx) = a.authorize().await;
+    let (url, child, rx) = a.authorize(&[]).await;
     let mut forged = reqwest::Url::parse(&url).unwrap();
     let pairs: Vec<(String, String)> = forged
         .query_pairs()
@@ -356,29 +233,4 @@ async fn authorize_refuses_a_redirect_with_another_state() {
         "no code exchanged"
     );
     assert!(!support::dump_store(&a.dir.path().join("data")).contains("oauth2:books"));
-}
-
-/// One `POST /call` on `books`: whether it succeeded.
-async fn call_books(hub: &ferry::hub::Hub) -> bool {
-    let conn = hub.connection("books").unwrap();
-    let spec = ferry::config::RequestSpec {
-        method: ferry::config::Method::Post,
-        path: "/call".into(),
-        query: Default::default(),
-        headers: Default::default(),
-        json: Some(serde_json::json!({"n": 1})),
-        form: None,
-    };
-    let ctx = ferry::template::context(&serde_json::json!({}));
-    let req = ferry::outbound::prepare(&hub.templates, conn, &spec, &ctx).unwrap();
-    let rules = ferry::retry::Rules {
-        step: None,
-        connection: Some(&conn.classify),
-    };
-    match ferry::call::call(hub, "books", conn, &req, "key-1", rules, None).await {
-        ferry::call::Called::Done(tries) => {
-            tries.last().unwrap().verdict == ferry::retry::Verdict::Success
-        }
-        other => panic!("{other:?}"),
-    }
 }
