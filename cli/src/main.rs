@@ -16,6 +16,7 @@ macro_rules! out {
 }
 
 mod alerts;
+mod authorize;
 mod aws;
 mod bench;
 mod bench_execute;
@@ -64,7 +65,7 @@ enum Command {
     Schema,
     /// Sign a payload the way SOURCE's provider would, and POST it.
     Send(send::SendArgs),
-    /// Each connection's circuit breaker (closed, open, probing: since when, why) and 429 pause.
+    /// Each connection's circuit breaker (closed, open, probing: since when, why) and 429 pause; `authorize NAME` for OAuth 2.0.
     Connections(connections::ConnectionsArgs),
     /// The hub on one screen: runs per workflow (24 h), last event per source, connections, DLQ depth, syncs.
     Status(status::StatusArgs),

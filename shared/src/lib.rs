@@ -39,6 +39,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod authorize;
 pub mod batch;
 pub mod batch_results;
 pub mod boot;
@@ -74,5 +75,7 @@ pub mod sync;
 pub mod template;
 pub mod testing;
 pub mod token_cache;
+pub mod token_endpoint;
+pub mod token_state;
 pub mod verify;
 pub mod worker;

@@ -14,6 +14,9 @@
 //!   events are signed at;
 //! - [`target::Target`]: the one local HTTP server every test uses in place of
 //!   the APIs (scripted, fixed or handler answers; every request recorded);
+//! - [`oauth::Provider`]: a strict OAuth 2.0 authorization server on a
+//!   target (authorization code with PKCE, client auth, rotating refresh
+//!   tokens that die once replaced);
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
 //!   function's real binary (process tests, cold-start timing).
@@ -22,6 +25,7 @@ pub mod alert_receivers;
 pub mod browser;
 pub mod events;
 mod fixture;
+pub mod oauth;
 pub mod runtime_api;
 pub mod sqs;
 pub mod target;

@@ -33,6 +33,7 @@ mod validate;
 mod validate_alerts;
 mod validate_allow;
 mod validate_classify;
+mod validate_oauth2;
 mod yaml;
 
 pub use alerts::{Alerts, Channel, Condition, Rule};
