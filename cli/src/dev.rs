@@ -69,6 +69,51 @@ pub struct DevArgs {
     /// Answer 408 and close when a request body has not arrived within this time.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub body_timeout: Duration,
+    /// The console's login token, as a reference (`${env:NAME}`), never the token itself.
+    /// Required when --listen is not a loopback address; on loopback the console is open without it.
+    #[arg(long, env = "FERRY_CONSOLE_TOKEN", value_name = "REF")]
+    pub console_token: Option<String>,
+    /// Send the console's session cookie without `Secure` on a non-loopback listener
+    /// (plain HTTP on a private network; put TLS in front of anything else).
+    #[arg(long)]
+    pub console_insecure_cookie: bool,
+    /// Do not serve the web console at `/`.
+    #[arg(long)]
+    pub no_console: bool,
+}
+
+/// The console's options for `args`: open on a loopback listener without a
+/// token; a token (a reference, resolved like the config's) is required
+/// on any other address.
+pub fn console_options(
+    args: &DevArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ferry::console::Options> {
+    let loopback = args.listen.ip().is_loopback();
+    let access = match (&args.console_token, loopback) {
+        (Some(reference), _) => ferry::console::Access::Token(
+            ferry::console::access::resolve_token(reference, env)
+                .map_err(|e| anyhow::anyhow!("--console-token: {e}"))?,
+        ),
+        (None, true) => ferry::console::Access::Open,
+        (None, false) => anyhow::bail!(
+            "--listen {} is not a loopback address: the console needs a login token; \
+             pass --console-token '${{env:NAME}}' (or FERRY_CONSOLE_TOKEN) naming a variable that holds it, \
+             or --no-console",
+            args.listen
+        ),
+    };
+    let mut cli_config = format!("--config {}", args.config.display());
+    if let Some(env_file) = &args.env_file {
+        cli_config.push_str(&format!(" --env-file {}", env_file.display()));
+    }
+    Ok(ferry::console::Options {
+        base: String::new(),
+        access,
+        secure_cookie: !loopback && !args.console_insecure_cookie,
+        cli_store: args.store.flag(),
+        cli_config,
+    })
 }
 
 /// Open the embedded store under `data`.
@@ -124,6 +169,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         StoreKind::Embedded => Some(lock_data(&args.store.data)?),
         StoreKind::Aws => None,
     };
+    let console = if args.no_console {
+        None
+    } else {
+        let env = crate::env::lookup(&args.config, args.env_file.as_deref());
+        Some(console_options(&args, &env)?)
+    };
     let Some((hub, store)) = build(&args.config, args.env_file.as_deref(), &args.store).await?
     else {
         return Ok(ExitCode::FAILURE);
@@ -176,7 +227,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let app = router(hub.clone(), args.sandbox);
+    let console = console.map(|opts| ferry::console::Console::new(hub.clone(), opts));
+    let app = router(hub.clone(), args.sandbox, console);
     let bounds = Bounds {
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
@@ -204,8 +256,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The routes of `ferry dev` (see `serve` for the bounds and the JSON answers
-/// around them); the sandbox's bins only when `sandbox` is on.
-pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
+/// around them); the sandbox's bins only when `sandbox` is on; the web
+/// console at `/` when given.
+pub fn router(
+    hub: Arc<Hub>,
+    sandbox: bool,
+    console: Option<Arc<ferry::console::Console>>,
+) -> Router {
     let sandbox = if sandbox {
         Router::new()
             .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
@@ -213,7 +270,7 @@ pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
     } else {
         Router::new().route("/_sandbox/{*rest}", any(sandbox_off))
     };
-    Router::new()
+    let app = Router::new()
         .route("/hooks/{source}", any(hook))
         .route(
             "/healthz",
@@ -221,7 +278,11 @@ pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
         )
         .route("/metrics", get(metrics))
         .with_state(hub)
-        .merge(sandbox)
+        .merge(sandbox);
+    match console {
+        Some(console) => app.merge(ferry::console::router(console)),
+        None => app,
+    }
 }
 
 /// `GET /metrics`: what this process counted, in the Prometheus text format
@@ -328,6 +389,9 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<
                 out!("  store:   DynamoDB + SQS (FERRY_TABLE, FERRY_QUEUE_URL, FERRY_DLQ_URL)")
             }
         },
+    }
+    if !args.no_console {
+        out!("  console: {base}/");
     }
     out!("  webhook URLs:");
     for name in hub.config.sources.keys() {
