@@ -47,10 +47,12 @@ async fn send(app: &Router, name: &str, edit: impl FnOnce(&mut Value)) -> Got {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
+    // minijinja's HTML escaping writes `/` as `&#x2f;` (browsers read it back).
+    let body = String::from_utf8_lossy(&body).replace("&#x2f;", "/");
     Got {
         status,
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body,
     }
 }
 
