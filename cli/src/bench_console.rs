@@ -69,6 +69,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let filled = Instant::now();
     let mut dead_run = None;
     let mut to_kill = Vec::new();
+    // Written 256 at a time, so the store's writer commits them in groups.
+    let mut writes = tokio::task::JoinSet::new();
     for i in 0..args.runs {
         let (workflow, source) = WORKFLOWS[i % 3];
         let status = STATUSES[(i / 3) % STATUSES.len()];
@@ -85,7 +87,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 event: Event::default(),
             }));
         }
-        hub.ports.runs.put(&run).await?;
+        let runs = hub.ports.runs.clone();
+        writes.spawn(async move { runs.put(&run).await });
+        if writes.len() >= 256 {
+            while let Some(done) = writes.join_next().await {
+                done??;
+            }
+        }
+    }
+    while let Some(done) = writes.join_next().await {
+        done??;
     }
     for chunk in to_kill.chunks(100) {
         let bodies: Vec<_> = chunk.iter().map(|j| (j.encode(), Duration::ZERO)).collect();

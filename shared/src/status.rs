@@ -145,9 +145,10 @@ pub async fn report(hub: &Hub) -> Result<Report, String> {
 
     let mut workflows = Vec::new();
     for name in hub.config.workflows.keys() {
+        // Times and statuses only: the records themselves are not read.
         let day = ports
             .runs
-            .list(&RunQuery {
+            .summaries(&RunQuery {
                 workflow: Some(name.clone()),
                 since: Some(at - DAY_MS),
                 limit: DAY_LIMIT,
@@ -157,11 +158,11 @@ pub async fn report(hub: &Hub) -> Result<Report, String> {
             .map_err(err)?;
         let mut runs = BTreeMap::new();
         let mut hourly = vec![[0usize; 3]; 24];
-        for r in &day {
-            *runs.entry(r.status.as_str().to_owned()).or_insert(0) += 1;
-            let ago = usize::try_from((at - r.created_at).max(0) / HOUR_MS).unwrap_or(usize::MAX);
+        for (created_at, status) in &day {
+            *runs.entry(status.as_str().to_owned()).or_insert(0) += 1;
+            let ago = usize::try_from((at - created_at).max(0) / HOUR_MS).unwrap_or(usize::MAX);
             if ago < 24 {
-                hourly[23 - ago][bucket_of(r.status)] += 1;
+                hourly[23 - ago][bucket_of(*status)] += 1;
             }
         }
         workflows.push(WorkflowDay {
@@ -172,63 +173,10 @@ pub async fn report(hub: &Hub) -> Result<Report, String> {
         });
     }
 
-    let mut sources = Vec::new();
-    for (name, def) in &hub.config.sources {
-        let newest = ports
-            .runs
-            .list(&RunQuery {
-                source: Some(name.clone()),
-                limit: 1,
-                ..RunQuery::default()
-            })
-            .await
-            .map_err(err)?;
-        let newest = newest.first();
-        let max = def
-            .max_silence
-            .map(|d| u64::try_from(d.get().as_millis()).unwrap_or(u64::MAX));
-        let freshness = match (max, newest) {
-            (None, _) => "unwatched",
-            (Some(max), Some(r)) if u64::try_from(at - r.created_at).unwrap_or(0) <= max => "fresh",
-            (Some(_), _) => "silent",
-        };
-        sources.push(SourceSeen {
-            source: name.clone(),
-            last_event_at: newest.map(|r| r.created_at),
-            last_event_id: newest.map(|r| r.event_id.clone()),
-            freshness,
-            max_silence_ms: max,
-        });
-    }
-
+    let sources = sources(hub, at).await?;
     let held = crate::pause::list(hub).await?;
     let book = crate::alerts::list(hub).await.map_err(err)?;
-    let connections = crate::breaker::status(hub)
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|c| {
-            let (state, until) = match c.breaker {
-                State::Open => ("open", c.until),
-                State::Probing => ("probing", c.until),
-                _ if c.paused_until.is_some_and(|p| p > at) => ("paused", c.paused_until),
-                _ => ("ok", None),
-            };
-            ConnectionState {
-                held: held
-                    .iter()
-                    .any(|p| p.kind == crate::pause::Kind::Connection && p.name == c.name),
-                auth_failing: book
-                    .open
-                    .values()
-                    .any(|a| a.condition == Condition::AuthFailed && a.subject == c.name),
-                connection: c.name,
-                state: state.to_owned(),
-                until,
-            }
-        })
-        .collect();
-
+    let connections = connections(hub, at, &held, &book).await?;
     let dlq_depth = ports
         .queue
         .dead_letter_depth(DLQ_LIMIT)
@@ -266,4 +214,72 @@ pub async fn report(hub: &Hub) -> Result<Report, String> {
         paused,
         open_alerts: book.open.len(),
     })
+}
+
+/// Per source its latest event and freshness, at `at`.
+pub async fn sources(hub: &Hub, at: Millis) -> Result<Vec<SourceSeen>, String> {
+    let mut sources = Vec::new();
+    for (name, def) in &hub.config.sources {
+        let newest = hub
+            .ports
+            .runs
+            .list(&RunQuery {
+                source: Some(name.clone()),
+                limit: 1,
+                ..RunQuery::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let newest = newest.first();
+        let max = def
+            .max_silence
+            .map(|d| u64::try_from(d.get().as_millis()).unwrap_or(u64::MAX));
+        let freshness = match (max, newest) {
+            (None, _) => "unwatched",
+            (Some(max), Some(r)) if u64::try_from(at - r.created_at).unwrap_or(0) <= max => "fresh",
+            (Some(_), _) => "silent",
+        };
+        sources.push(SourceSeen {
+            source: name.clone(),
+            last_event_at: newest.map(|r| r.created_at),
+            last_event_id: newest.map(|r| r.event_id.clone()),
+            freshness,
+            max_silence_ms: max,
+        });
+    }
+    Ok(sources)
+}
+
+/// Per connection its state at `at`, given what is `held` and the alert `book`.
+pub async fn connections(
+    hub: &Hub,
+    at: Millis,
+    held: &[crate::pause::Paused],
+    book: &crate::alerts::book::Book,
+) -> Result<Vec<ConnectionState>, String> {
+    Ok(crate::breaker::status(hub)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|c| {
+            let (state, until) = match c.breaker {
+                State::Open => ("open", c.until),
+                State::Probing => ("probing", c.until),
+                _ if c.paused_until.is_some_and(|p| p > at) => ("paused", c.paused_until),
+                _ => ("ok", None),
+            };
+            ConnectionState {
+                held: held
+                    .iter()
+                    .any(|p| p.kind == crate::pause::Kind::Connection && p.name == c.name),
+                auth_failing: book
+                    .open
+                    .values()
+                    .any(|a| a.condition == Condition::AuthFailed && a.subject == c.name),
+                connection: c.name,
+                state: state.to_owned(),
+                until,
+            }
+        })
+        .collect())
 }

@@ -266,7 +266,8 @@ pub(super) async fn sources(
     State(c): State<Arc<Console>>,
     Extension(s): Extension<Session>,
 ) -> Response {
-    let report = match crate::status::report(&c.hub).await {
+    let now = c.hub.ports.clock.now_ms();
+    let seen_all = match crate::status::sources(&c.hub, now).await {
         Ok(r) => r,
         Err(e) => return fail(&c, &s, StatusCode::SERVICE_UNAVAILABLE, &e),
     };
@@ -275,7 +276,7 @@ pub(super) async fn sources(
         Err(e) => return fail(&c, &s, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let mut rows = Vec::new();
-    for seen in &report.sources {
+    for seen in &seen_all {
         let name = &seen.source;
         let fields = match crate::alerts::drift::fields(&c.hub, name).await {
             Ok(f) => f,
@@ -305,18 +306,23 @@ pub(super) async fn connections(
     State(c): State<Arc<Console>>,
     Extension(s): Extension<Session>,
 ) -> Response {
-    let (all, report) = match (
-        crate::breaker::status(&c.hub).await,
-        crate::status::report(&c.hub).await,
-    ) {
-        (Ok(a), Ok(r)) => (a, r),
+    let now = c.hub.ports.clock.now_ms();
+    let states = async {
+        let held = crate::pause::list(&c.hub).await?;
+        let book = crate::alerts::list(&c.hub)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::status::connections(&c.hub, now, &held, &book).await
+    };
+    let (all, states) = match (crate::breaker::status(&c.hub).await, states.await) {
+        (Ok(a), Ok(st)) => (a, st),
         (Err(e), _) => return fail(&c, &s, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
         (_, Err(e)) => return fail(&c, &s, StatusCode::SERVICE_UNAVAILABLE, &e),
     };
     let rows: Vec<_> = all
         .iter()
         .map(|b| {
-            let state = report.connections.iter().find(|x| x.connection == b.name);
+            let state = states.iter().find(|x| x.connection == b.name);
             let limit = c
                 .hub
                 .config
