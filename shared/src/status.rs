@@ -72,7 +72,9 @@ pub struct WorkflowDay {
     pub truncated: bool,
     /// Succeeded (or skipped), failed (dead-lettered, auth failed) and
     /// waiting (queued, running, retrying) runs per hour, oldest hour first
-    /// (24 of them, the last one ending at `at`).
+    /// (24 of them, the last one ending at `at`). For the console's chart;
+    /// not in `ferry status --json`.
+    #[serde(skip_serializing)]
     pub hourly: Vec<[usize; 3]>,
 }
 
