@@ -24,6 +24,7 @@ mod bins;
 mod connections;
 mod describe;
 mod dev;
+mod dev_console;
 mod dlq;
 mod env;
 mod graph;
