@@ -310,8 +310,8 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
     assert_eq!(
         status["connections"],
         json!([
-            { "connection": "chat", "state": "ok", "until": null },
-            { "connection": "crm", "state": "ok", "until": null }
+            { "connection": "chat", "state": "ok", "until": null, "held": false, "auth_failing": false },
+            { "connection": "crm", "state": "ok", "until": null, "held": false, "auth_failing": false }
         ]),
         "{status}"
     );

@@ -19,11 +19,13 @@ mod alerts;
 mod authorize;
 mod aws;
 mod bench;
+mod bench_console;
 mod bench_execute;
 mod bins;
 mod connections;
 mod describe;
 mod dev;
+mod dev_console;
 mod dlq;
 mod env;
 mod graph;
@@ -125,6 +127,8 @@ enum BenchCommand {
     /// Runs per second through the workers against a fast local target, and
     /// ferry's per-call overhead (p50/p99).
     Execute(bench_execute::BenchArgs),
+    /// The web console's server time per page with 100,000 runs in a fresh embedded store.
+    Console(bench_console::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -166,6 +170,9 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Execute(args),
             } => bench_execute::run(args).await,
+            Command::Bench {
+                command: BenchCommand::Console(args),
+            } => bench_console::run(args).await,
         }
     });
     match result {
