@@ -222,7 +222,11 @@ fn the_token_key_is_used_by_the_token_refreshers_for_the_token_cache_only() {
     let key_policy = r["TokenKey"]["Properties"]["KeyPolicy"]["Statement"]
         .as_sequence()
         .unwrap();
-    assert_eq!(key_policy.len(), 1, "the account administers it, nothing else");
+    assert_eq!(
+        key_policy.len(),
+        1,
+        "the account administers it, nothing else"
+    );
     let cursor = ferry::keys::oauth2_token("*");
     for (function, uses) in [
         ("IngestFunction", false),
@@ -235,10 +239,9 @@ fn the_token_key_is_used_by_the_token_refreshers_for_the_token_cache_only() {
             panic!("{function} has no role of its own")
         };
         let role = str_of(&role.value).trim_end_matches(".Arn");
-        let statements =
-            r[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-                .as_sequence()
-                .unwrap();
+        let statements = r[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
         let kms: Vec<&Value> = statements
             .iter()
             .filter(|s| format!("{:?}", s["Action"]).contains("kms:"))
