@@ -588,12 +588,35 @@ async fn an_unknown_stack_or_a_missing_output_is_named() {
 /// refreshes from the stored refresh token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorize_stores_the_tokens_in_the_aws_store() {
+    authorize_on_aws("authorize_stores_the_tokens_in_the_aws_store", false).await;
+}
+
+/// The same with `FERRY_TOKEN_KMS_KEY` set for the CLI and the hub: the
+/// tokens are sealed with a KMS data key (`v2:`), before and after the refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_and_refresh_seal_the_tokens_with_kms() {
+    authorize_on_aws("authorize_and_refresh_seal_the_tokens_with_kms", true).await;
+}
+
+async fn authorize_on_aws(test: &str, kms: bool) {
     use ferry::clock::{Clock, ManualClock, SystemClock};
     use support::oauth::{Authorizing, BOOKS_SECRET, OAUTH_CONFIG, call_books, finished};
-    let Some(_) = emulator("authorize_stores_the_tokens_in_the_aws_store") else {
+    let Some(_) = emulator(test) else {
         return;
     };
-    let aws_env = provision(&unique("ferry-auth"), &unique("ferry-auth"));
+    let mut aws_env = provision(&unique("ferry-auth"), &unique("ferry-auth"));
+    if kms {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let key = aws_sdk_kms::Client::new(&config)
+            .create_key()
+            .send()
+            .await
+            .expect("creating a KMS key");
+        let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+        aws_env.push(("FERRY_TOKEN_KMS_KEY".into(), arn));
+    }
     let a = Authorizing::start().await;
     let (url, child, rx) = a.authorize(&aws_env).await;
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
@@ -621,10 +644,21 @@ async fn authorize_stores_the_tokens_in_the_aws_store() {
         _ => None,
     };
     let loaded = ferry::config::load_str(OAUTH_CONFIG, &vars).unwrap();
+    let ports = store.ports();
+    let sealed = || async {
+        let c = ports.cursors.get("oauth2:books").await.unwrap();
+        c.expect("the tokens in the store").value
+    };
+    let want = if kms { "v2:" } else { "v1:" };
+    let value = sealed().await;
+    assert!(value.starts_with(want), "{value}");
+    assert!(!value.contains("rt-1"), "{value}");
     let hub = ferry::hub::Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
     assert!(call_books(&hub).await, "a run with the stored token");
     assert_eq!(a.provider.issued(), 1, "no token request");
     clock.advance(3_600_000);
     assert!(call_books(&hub).await, "a run after the refresh");
     assert_eq!(a.provider.presented(), vec!["rt-1".to_owned()]);
+    let value = sealed().await;
+    assert!(value.starts_with(want), "{value}");
 }

@@ -9,7 +9,9 @@
 //!   port, cursor `oauth2:<connection>`, see [`token_state`](crate::token_state)),
 //!   so a token is fetched once for many calls and survives cold starts.
 //!   The store's copy is sealed with a key derived from the connection's
-//!   secrets ([`token_cache`](crate::token_cache)): it shows no token;
+//!   secrets ([`token_cache`](crate::token_cache)), or with a KMS data key
+//!   when the ports carry one ([`token_envelope`](crate::token_envelope)):
+//!   it shows no token;
 //! - when the endpoint rotates the refresh token, saves the new one before
 //!   the new access token is used; if the store cannot take it, the pair is
 //!   held in memory, the call retried later, and the save tried again before

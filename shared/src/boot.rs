@@ -16,6 +16,9 @@
 //!   work queue), `FERRY_DLQ_URL` (its dead-letter queue). Region and
 //!   credentials come from the usual AWS environment (the Lambda runtime sets
 //!   them); `AWS_ENDPOINT_URL` points every client at an emulator.
+//!   [`TOKEN_KMS_KEY`] (`FERRY_TOKEN_KMS_KEY`), when set, seals the OAuth 2.0
+//!   token cache with data keys from that KMS key (see
+//!   [`token_envelope`](crate::token_envelope)).
 //! - `FERRY_LOG`: the log filter (default `info`).
 
 use std::collections::HashMap;
@@ -112,7 +115,32 @@ pub async fn aws_store(
     let names = aws_names(env)?;
     let config = aws_sdk_config(env).await?;
     tracing::info!(table = %names.table, queue = %names.queue_url, "store: DynamoDB + SQS");
-    Ok(AwsStore::new(&config, names, clock))
+    Ok(with_token_key(
+        env,
+        &config,
+        AwsStore::new(&config, names, clock.clone()),
+        clock,
+    ))
+}
+
+/// The variable naming the KMS key (key id, key ARN, alias name or alias
+/// ARN) the token cache's data keys come from; unset or empty: keys derived
+/// from each connection's secrets.
+pub const TOKEN_KMS_KEY: &str = "FERRY_TOKEN_KMS_KEY";
+
+/// `store`, with data keys from the KMS key [`TOKEN_KMS_KEY`] names, if set.
+fn with_token_key(
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    config: &aws_config::SdkConfig,
+    store: Arc<AwsStore>,
+    clock: Arc<dyn Clock>,
+) -> Arc<AwsStore> {
+    let Some(key) = env(TOKEN_KMS_KEY).filter(|k| !k.trim().is_empty()) else {
+        return store;
+    };
+    tracing::info!(key = %key, "token cache: KMS envelope encryption");
+    let keys = crate::store::aws::kms::KmsDataKeys::new(config, key.trim(), clock);
+    store.with_data_keys(Arc::new(keys))
 }
 
 /// The outputs of a deployed stack (`template.yaml`) that name the AWS
@@ -134,7 +162,12 @@ pub async fn aws_store_from_stack(
     let vars = stack_outputs(&config, stack).await?;
     let names = aws_names(&|name| vars.get(name).cloned())?;
     tracing::info!(stack, table = %names.table, queue = %names.queue_url, "store: DynamoDB + SQS");
-    Ok(AwsStore::new(&config, names, clock))
+    Ok(with_token_key(
+        env,
+        &config,
+        AwsStore::new(&config, names, clock.clone()),
+        clock,
+    ))
 }
 
 /// DescribeStacks `stack`: the variables its outputs stand for

@@ -82,6 +82,7 @@ pub mod template;
 pub mod testing;
 pub mod token_cache;
 pub mod token_endpoint;
+pub mod token_envelope;
 pub mod token_state;
 pub mod verify;
 pub mod worker;

@@ -372,6 +372,39 @@ pub trait Tallies: Send + Sync {
 /// How long a tally is kept after its window starts.
 pub const TALLY_KEEP: Duration = Duration::from_secs(2 * 24 * 3600);
 
+// ---------------------------------------------------------------- data keys
+
+/// A data key for envelope encryption: the plaintext seals, the wrapped form
+/// is stored beside what it sealed.
+#[derive(Clone)]
+pub struct DataKey {
+    /// The 256-bit key; never stored, never logged.
+    pub plain: [u8; 32],
+    /// The key encrypted under the key-management service's key.
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+/// Data keys from a key-management service (KMS on AWS), each bound to an
+/// encryption context (name/value pairs) that opening must repeat.
+#[async_trait]
+pub trait DataKeys: Send + Sync {
+    /// A data key bound to `context`.
+    async fn generate(&self, context: &[(&str, &str)]) -> StoreResult<DataKey>;
+    /// The plaintext of `wrapped` under `context`; `Ok(None)` when the service
+    /// refuses it as not its own (another context, another key, garbage).
+    async fn unwrap(
+        &self,
+        wrapped: &[u8],
+        context: &[(&str, &str)],
+    ) -> StoreResult<Option<[u8; 32]>>;
+}
+
 // ---------------------------------------------------------------- the set
 
 /// Every port the domain uses, as one bundle of shared handles.
@@ -393,4 +426,8 @@ pub struct Ports {
     pub tallies: Arc<dyn Tallies>,
     /// The clock every adapter and the domain share.
     pub clock: Arc<dyn Clock>,
+    /// Envelope keys for the OAuth 2.0 token cache (KMS, when
+    /// `FERRY_TOKEN_KMS_KEY` names a key); `None`: sealed with a key derived
+    /// from the connection's secrets (see [`crate::token_cache`]).
+    pub data_keys: Option<Arc<dyn DataKeys>>,
 }

@@ -9,6 +9,10 @@
 //! per write). A value that does not open (the secret was rotated, a legacy
 //! plain-text record, tampering) is no cached value: the caller fetches a
 //! fresh token.
+//!
+//! With a KMS key (`FERRY_TOKEN_KMS_KEY`), writes use the `v2` envelope of
+//! [`token_envelope`](crate::token_envelope) instead; `v1` values are still
+//! read.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

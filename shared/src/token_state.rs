@@ -1,6 +1,8 @@
 //! A connection's OAuth 2.0 token state as the store keeps it (the
 //! [`Cursors`](crate::ports::Cursors) port, cursor `oauth2:<connection>`,
-//! sealed by [`token_cache`](crate::token_cache)), and the careful write of a
+//! sealed by [`token_envelope`](crate::token_envelope) when the ports carry
+//! [`DataKeys`](crate::ports::DataKeys) (KMS), by
+//! [`token_cache`](crate::token_cache) otherwise), and the careful write of a
 //! rotated refresh token.
 //!
 //! A provider that rotates refresh tokens (QuickBooks, Salesforce with
@@ -19,6 +21,7 @@ use crate::clock::Millis;
 use crate::config::{Auth, Connection};
 use crate::ports::Ports;
 use crate::token_cache::CacheKey;
+use crate::token_envelope;
 
 /// How many times [`persist`] tries the write before it reports the store down.
 const ATTEMPTS: usize = 3;
@@ -57,6 +60,7 @@ impl Stored {
 /// Where a connection's token state lives in the store, and the key sealing it.
 #[derive(Debug)]
 pub(crate) struct Slot {
+    pub connection: String,
     pub cursor: String,
     pub key: CacheKey,
 }
@@ -65,14 +69,16 @@ impl Slot {
     /// The slot of connection `name`.
     pub fn of(name: &str, conn: &Connection) -> Self {
         Self {
+            connection: name.to_owned(),
             cursor: crate::keys::oauth2_token(name),
             key: CacheKey::of(name, conn),
         }
     }
 
     /// The state in the store and its version. Absent, unreadable (a rotated
-    /// secret, a legacy plain-text record, tampering) or for other
-    /// credentials: an empty state (keeping the version to write over).
+    /// secret, a legacy plain-text record, tampering, another connection's)
+    /// or for other credentials: an empty state (keeping the version to
+    /// write over). `Err` when the store or the key service is unreachable.
     pub async fn load(
         &self,
         ports: &Ports,
@@ -87,8 +93,8 @@ impl Slot {
             return Ok((Stored::empty(fingerprint), None));
         };
         let stored: Stored = self
-            .key
-            .open(&c.value)
+            .open(ports, &c.value)
+            .await?
             .and_then(|plain| serde_json::from_slice(&plain).ok())
             .unwrap_or_default();
         if stored.fingerprint != fingerprint {
@@ -101,11 +107,14 @@ impl Slot {
     /// state whose loss costs one more token request, nothing more).
     pub async fn save(&self, ports: &Ports, stored: &Stored, version: Option<u64>) {
         let cursor = self.cursor.as_str();
-        match ports
-            .cursors
-            .put(cursor, &self.sealed(stored), version)
-            .await
-        {
+        let value = match self.sealed(ports, stored).await {
+            Ok(value) => value,
+            Err(e) => {
+                tracing::warn!(cursor, error = %e, "could not seal the token for the store");
+                return;
+            }
+        };
+        match ports.cursors.put(cursor, &value, version).await {
             Ok(Some(_)) => {}
             Ok(None) => tracing::warn!(
                 cursor,
@@ -118,7 +127,7 @@ impl Slot {
     /// Write `stored` whatever the store holds (a new authorization replaces
     /// any state, a recorded refusal included); a few attempts.
     pub async fn replace(&self, ports: &Ports, stored: &Stored) -> Result<u64, String> {
-        let value = self.sealed(stored);
+        let value = self.sealed(ports, stored).await?;
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
             let version = match ports.cursors.get(&self.cursor).await {
@@ -137,9 +146,38 @@ impl Slot {
         Err(last)
     }
 
-    fn sealed(&self, stored: &Stored) -> String {
-        self.key
-            .seal(&serde_json::to_vec(stored).unwrap_or_default())
+    /// `stored` sealed for the store: in the KMS envelope when the ports
+    /// carry data keys (an error when they cannot give one), else with the
+    /// derived key.
+    async fn sealed(&self, ports: &Ports, stored: &Stored) -> Result<String, String> {
+        let plain = serde_json::to_vec(stored).unwrap_or_default();
+        match &ports.data_keys {
+            Some(keys) => {
+                token_envelope::seal(keys.as_ref(), &self.connection, &self.cursor, &plain)
+                    .await
+                    .map_err(|e| format!("sealing the token: {e}"))
+            }
+            None => Ok(self.key.seal(&plain)),
+        }
+    }
+
+    /// What `value` holds, if it opens: an enveloped value with the ports'
+    /// data keys, an older one with the derived key. `Err` only when the
+    /// key service could not be asked.
+    async fn open(&self, ports: &Ports, value: &str) -> Result<Option<Vec<u8>>, AuthError> {
+        if !token_envelope::is_enveloped(value) {
+            return Ok(self.key.open(value));
+        }
+        let Some(keys) = &ports.data_keys else {
+            tracing::warn!(
+                cursor = %self.cursor,
+                "the cached token is sealed with a KMS key and FERRY_TOKEN_KMS_KEY is not set; it is ignored"
+            );
+            return Ok(None);
+        };
+        token_envelope::open(keys.as_ref(), &self.connection, &self.cursor, value)
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("token cache: {e}")))
     }
 }
 
@@ -169,7 +207,7 @@ pub(crate) async fn persist(
     mut version: Option<u64>,
     replaced: Option<&str>,
 ) -> Result<Persisted, String> {
-    let value = slot.sealed(ours);
+    let value = slot.sealed(ports, ours).await?;
     let mut last = String::new();
     for _ in 0..ATTEMPTS {
         match ports.cursors.put(&slot.cursor, &value, version).await {

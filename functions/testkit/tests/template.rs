@@ -211,3 +211,79 @@ fn each_function_has_its_own_role_without_wildcard_actions() {
         }
     }
 }
+
+/// The functions that refresh OAuth 2.0 tokens (execute and sync, through
+/// `call`) seal the token cache with `TokenKey`; only they may use it, and
+/// only for the encryption context the token cache uses.
+#[test]
+fn the_token_key_is_used_by_the_token_refreshers_for_the_token_cache_only() {
+    use ferry::token_envelope::{CONTEXT_CONNECTION, CONTEXT_CURSOR};
+    let t = template();
+    let r = &t["Resources"];
+    assert_eq!(str_of(&r["TokenKey"]["Type"]), "AWS::KMS::Key");
+    let key_policy = r["TokenKey"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(
+        key_policy.len(),
+        1,
+        "the account administers it, nothing else"
+    );
+    let cursor = ferry::keys::oauth2_token("*");
+    for (function, uses) in [
+        ("IngestFunction", false),
+        ("ExecuteFunction", true),
+        ("SyncFunction", true),
+        ("WatchFunction", false),
+    ] {
+        let env = &r[function]["Properties"]["Environment"]["Variables"]["FERRY_TOKEN_KMS_KEY"];
+        let Value::Tagged(role) = &r[function]["Properties"]["Role"] else {
+            panic!("{function} has no role of its own")
+        };
+        let role = str_of(&role.value).trim_end_matches(".Arn");
+        let statements = r[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap();
+        let kms: Vec<&Value> = statements
+            .iter()
+            .filter(|s| format!("{:?}", s["Action"]).contains("kms:"))
+            .collect();
+        if !uses {
+            assert!(env.is_null(), "{function} gets FERRY_TOKEN_KMS_KEY");
+            assert!(kms.is_empty(), "{role} may use KMS");
+            continue;
+        }
+        let Value::Tagged(key) = env else {
+            panic!("{function}: FERRY_TOKEN_KMS_KEY is not TokenKey's ARN: {env:?}")
+        };
+        assert_eq!(str_of(&key.value), "TokenKey.Arn", "{function}");
+        let [s] = kms.as_slice() else {
+            panic!("{role}: one KMS statement expected, not {kms:?}")
+        };
+        let actions: Vec<&str> = s["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect();
+        assert_eq!(actions, ["kms:GenerateDataKey", "kms:Decrypt"], "{role}");
+        let Value::Tagged(resource) = &s["Resource"] else {
+            panic!("{role}: KMS on {:?}", s["Resource"])
+        };
+        assert_eq!(str_of(&resource.value), "TokenKey.Arn", "{role}");
+        let condition = &s["Condition"];
+        let context_key = format!("kms:EncryptionContext:{CONTEXT_CURSOR}");
+        assert_eq!(
+            str_of(&condition["StringLike"][context_key.as_str()]),
+            cursor,
+            "{role}"
+        );
+        let keys: Vec<&str> = condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect();
+        assert_eq!(keys, [CONTEXT_CONNECTION, CONTEXT_CURSOR], "{role}");
+    }
+}

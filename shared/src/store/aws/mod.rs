@@ -1,6 +1,7 @@
 //! The AWS adapter: idempotency, run log, cursors and rate limits on one
 //! DynamoDB table; the work queue on SQS with a dead-letter queue (see
-//! `docs/store.md` for the table layout and the queue's semantics).
+//! `docs/store.md` for the table layout and the queue's semantics); the
+//! token cache's data keys, when asked for, from KMS ([`kms`]).
 //!
 //! - Time for leases, TTLs, cursors, rate limits and "not before" comes from
 //!   the injected [`Clock`] (conditions are computed client-side); SQS delays
@@ -30,6 +31,7 @@ mod cursors;
 mod dlq;
 mod idempotency;
 mod item;
+pub mod kms;
 mod limits;
 mod message;
 pub mod provision;
@@ -46,7 +48,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use tokio::sync::OnceCell;
 
 use crate::clock::{Clock, Millis};
-use crate::ports::{Ports, StoreError, StoreResult};
+use crate::ports::{DataKeys, Ports, StoreError, StoreResult};
 
 pub use message::{
     ID_ATTRIBUTE, MAX_DELAY, NOT_BEFORE_ATTRIBUTE, SqsRecord, due_in, message_from_sqs,
@@ -80,6 +82,8 @@ pub struct AwsStore {
     clock: Arc<dyn Clock>,
     /// The queue's `maxReceiveCount`, read from its redrive policy once.
     max_receives: OnceCell<Option<u32>>,
+    /// Envelope keys for the token cache ([`AwsStore::with_data_keys`]).
+    data_keys: Option<Arc<dyn DataKeys>>,
 }
 
 impl std::fmt::Debug for AwsStore {
@@ -140,7 +144,17 @@ impl AwsStore {
             names,
             clock,
             max_receives: OnceCell::new(),
+            data_keys: None,
         })
+    }
+
+    /// This store, sealing the OAuth 2.0 token cache with data keys from
+    /// `keys` (see [`kms::KmsDataKeys`]) instead of keys derived from the
+    /// connections' secrets.
+    pub fn with_data_keys(self: Arc<Self>, keys: Arc<dyn DataKeys>) -> Arc<Self> {
+        let mut store = Arc::unwrap_or_clone(self);
+        store.data_keys = Some(keys);
+        Arc::new(store)
     }
 
     /// Where it keeps its data.
@@ -159,6 +173,7 @@ impl AwsStore {
             breakers: self.clone(),
             tallies: self.clone(),
             clock: self.clock.clone(),
+            data_keys: self.data_keys.clone(),
         }
     }
 

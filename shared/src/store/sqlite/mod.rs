@@ -156,6 +156,7 @@ impl SqliteStore {
             breakers: self.clone(),
             tallies: self.clone(),
             clock: self.clock.clone(),
+            data_keys: None,
         }
     }
 
