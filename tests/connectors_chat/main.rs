@@ -1,7 +1,10 @@
-//! Connector presets for chat, code and support tools, each against a local
-//! fake that behaves like the vendor's documented API
-//! (`ferry_testkit::vendors`). In-process, on the embedded store and a
-//! virtual clock.
+//! Connector presets for chat, code and support tools — `slack`, `github`,
+//! `zendesk` — each against a local fake that behaves like the vendor's
+//! documented API (`ferry_testkit::vendors`), and the recipes built on them
+//! (examples/recipes/), run end to end. In-process, on the embedded store and
+//! a virtual clock.
 
+mod github;
 mod slack;
 mod support;
+mod zendesk;
