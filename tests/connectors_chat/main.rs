@@ -5,6 +5,7 @@
 //! a virtual clock.
 
 mod github;
+mod recipes;
 mod slack;
 mod support;
 mod zendesk;
