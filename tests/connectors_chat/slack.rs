@@ -257,3 +257,61 @@ async fn a_bad_signature_is_401() {
     bench.drain(3).await;
     assert!(fake.messages().is_empty());
 }
+
+/// The preset's `respond` is overridable: a body answers the user at once
+/// (its templates see the form's fields and the event id), and the work
+/// still runs from the queue.
+#[tokio::test]
+async fn respond_with_a_body_answers_the_slash_command_at_once() {
+    let fake = Slack::start().await;
+    let yaml = CONFIG.replace(
+        "    verify: { secret: \"${env:SLACK_SIGNING_SECRET}\" }\n  form:",
+        "    verify: { secret: \"${env:SLACK_SIGNING_SECRET}\" }\n    respond: { body: { response_type: ephemeral, text: \"Working on {{ body.text }} ({{ event.id }})\" } }\n  form:",
+    );
+    assert_ne!(yaml, CONFIG);
+    let bench = Bench::start(
+        &yaml,
+        &[
+            ("SLACK_URL", fake.url()),
+            ("SLACK_BOT_TOKEN", slack::TOKEN.to_owned()),
+            ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+            ("FORM_KEY", "k".to_owned()),
+        ],
+    );
+    let form = "channel_id=C0GENERAL&command=%2Fferry&text=deploy&trigger_id=1.2.3";
+    let ctype = "application/x-www-form-urlencoded";
+    let wire = bench
+        .post(
+            "slack",
+            &signed(&bench, ctype, form.as_bytes()),
+            form.as_bytes(),
+        )
+        .await;
+    assert_eq!(wire.status, 200);
+    assert_eq!(
+        wire.body,
+        Some(json!({ "response_type": "ephemeral", "text": "Working on deploy (1.2.3)" }))
+    );
+    bench.drain(5).await;
+    assert_eq!(fake.messages_in("C0GENERAL").len(), 1);
+}
+
+/// `respond.status` must be a 2xx (a sender retries anything else), and the
+/// body's templates must parse: both are config errors with their path.
+#[test]
+fn respond_is_checked_when_the_config_loads() {
+    let yaml = r#"
+version: 1
+sources:
+  s:
+    verify: { scheme: api-key, header: X-Key, secret: "${env:KEY}" }
+    respond: { status: 302, body: { text: "{{ body.text " } }
+"#;
+    let env = |n: &str| (n == "KEY").then(|| "k".to_owned());
+    let err = ferry::config::load_str(yaml, &env).unwrap_err().to_string();
+    assert!(err.contains("sources.s.respond.status: respond.status answers an accepted event, so it must be a 2xx"), "{err}");
+    assert!(
+        err.contains("sources.s.respond.body.text: template syntax error"),
+        "{err}"
+    );
+}
