@@ -315,3 +315,40 @@ sources:
         "{err}"
     );
 }
+
+/// A call without a JSON body (`GET auth.test`) renders the per-channel
+/// key too (`-`): it goes out instead of failing on the missing channel.
+#[tokio::test]
+async fn a_call_without_a_channel_is_not_a_mapping_error() {
+    let fake = Slack::start().await;
+    let yaml = r#"
+version: 1
+connections:
+  slack:
+    preset: slack
+    base_url: "${env:SLACK_URL}"
+    auth: { token: "${env:SLACK_BOT_TOKEN}" }
+sources:
+  form:
+    verify: { scheme: api-key, header: X-Key, secret: "${env:FORM_KEY}" }
+    event_id: "{{ body.id }}"
+workflows:
+  who:
+    trigger: { source: form }
+    steps:
+      - { id: whoami, connection: slack, request: { method: GET, path: /auth.test } }
+      - { id: form, connection: slack, request: { method: POST, path: /auth.test, form: { token: "x" } } }
+"#;
+    let bench = Bench::start(
+        yaml,
+        &[
+            ("SLACK_URL", fake.url()),
+            ("SLACK_BOT_TOKEN", slack::TOKEN.to_owned()),
+            ("FORM_KEY", "k".to_owned()),
+        ],
+    );
+    let id = notify(&bench, "e1", "C0GENERAL").await;
+    let run = bench.drive(&id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    assert_eq!(fake.calls("auth.test").len(), 2);
+}
