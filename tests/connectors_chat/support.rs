@@ -34,8 +34,7 @@ impl Bench {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let yaml = expand_presets(yaml);
-        let loaded = ferry::config::load_str(&yaml, &|n: &str| vars.get(n).cloned())
+        let loaded = ferry::config::load_str(yaml, &|n: &str| vars.get(n).cloned())
             .unwrap_or_else(|e| panic!("{e}"));
         Bench::on(loaded)
     }
@@ -49,9 +48,8 @@ impl Bench {
             vars.insert((*k).to_owned(), v.clone());
         }
         let path = dir.join(format!("{slug}.yaml"));
-        let text = expand_presets(&std::fs::read_to_string(&path).unwrap());
-        let loaded = ferry::config::load_str(&text, &|n: &str| vars.get(n).cloned())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let loaded = ferry::config::load_file(&path, &|n: &str| vars.get(n).cloned())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         Bench::on(loaded)
     }
@@ -188,61 +186,3 @@ pub fn env_file(path: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A stand-in for the `preset:` mechanism until it is on main: each
-/// `preset: NAME` under `connections.*`, `sources.*` or `syncs.*.source` gets
-/// that part of `shared/presets/NAME.yaml` merged underneath (mappings key
-/// by key, the user's scalars and lists winning), as the integrator's
-/// loader will do.
-pub fn expand_presets(yaml: &str) -> String {
-    use serde_yaml_ng::{Mapping, Value};
-    fn merge(base: Value, over: Value) -> Value {
-        match (base, over) {
-            (Value::Mapping(mut b), Value::Mapping(o)) => {
-                for (k, v) in o {
-                    let merged = match b.remove(&k) {
-                        Some(old) => merge(old, v),
-                        None => v,
-                    };
-                    b.insert(k, merged);
-                }
-                Value::Mapping(b)
-            }
-            (_, o) => o,
-        }
-    }
-    fn expand(entry: &mut Value, part: &str) {
-        let Some(map) = entry.as_mapping_mut() else {
-            return;
-        };
-        let Some(name) = map.remove("preset") else {
-            return;
-        };
-        let name = name.as_str().expect("a preset name").to_owned();
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../shared/presets/{name}.yaml"));
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let preset: Value = serde_yaml_ng::from_str(&text).unwrap();
-        let base = preset
-            .get(part)
-            .cloned()
-            .unwrap_or(Value::Mapping(Mapping::new()));
-        *entry = merge(base, Value::Mapping(map.clone()));
-    }
-    let mut doc: Value = serde_yaml_ng::from_str(yaml).unwrap();
-    for (section, part) in [("connections", "connection"), ("sources", "source")] {
-        if let Some(m) = doc.get_mut(section).and_then(Value::as_mapping_mut) {
-            for (_, entry) in m.iter_mut() {
-                expand(entry, part);
-            }
-        }
-    }
-    if let Some(m) = doc.get_mut("syncs").and_then(Value::as_mapping_mut) {
-        for (_, sync) in m.iter_mut() {
-            if let Some(source) = sync.get_mut("source") {
-                expand(source, "poll");
-            }
-        }
-    }
-    serde_yaml_ng::to_string(&doc).unwrap()
-}
