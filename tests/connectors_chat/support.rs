@@ -185,4 +185,3 @@ pub fn env_file(path: &Path) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
 }
-
