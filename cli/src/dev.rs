@@ -19,7 +19,7 @@ use axum::routing::{any, get};
 use clap::Args;
 use ferry::clock::{Clock, SystemClock};
 use ferry::hub::Hub;
-use ferry::ingest::{Inbound, ingest};
+use ferry::ingest::Inbound;
 use ferry::scheduler::Scheduler;
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::sync::{RunOptions, Trigger, run_sync_with};
@@ -287,7 +287,7 @@ async fn hook(
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
-    let reply = ingest(
+    let reply = ferry::respond::serve(
         &hub,
         Inbound {
             method,
@@ -299,7 +299,10 @@ async fn hook(
     )
     .await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(reply.body)).into_response()
+    match reply.body {
+        Some(body) => (status, Json(body)).into_response(),
+        None => status.into_response(),
+    }
 }
 
 /// Fire each sync on its schedule until `stop`, each run within `budget`

@@ -305,7 +305,7 @@ fn reply(event_id: &str, accepted: Accepted) -> Reply {
 }
 
 /// The body as templates see it, by declared content type.
-fn parse_body(headers: &http::HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
+pub(crate) fn parse_body(headers: &http::HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
     let ctype = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -359,7 +359,10 @@ fn parse_body(headers: &http::HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
 }
 
 /// Headers templates may see: lower-case names, without credentials or signatures.
-fn visible_headers(headers: &http::HeaderMap, verifier: &Verifier) -> BTreeMap<String, String> {
+pub(crate) fn visible_headers(
+    headers: &http::HeaderMap,
+    verifier: &Verifier,
+) -> BTreeMap<String, String> {
     let secret = verifier.secret_headers();
     headers
         .iter()
@@ -373,7 +376,7 @@ fn visible_headers(headers: &http::HeaderMap, verifier: &Verifier) -> BTreeMap<S
         .collect()
 }
 
-fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
+pub(crate) fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
     q.map(|q| {
         serde_urlencoded::from_str::<Vec<(String, String)>>(q)
             .unwrap_or_default()

@@ -70,6 +70,7 @@ pub mod pause;
 pub mod ports;
 pub mod rate_headers;
 pub mod rerun;
+pub mod respond;
 pub mod retry;
 pub mod run_filter;
 pub mod runlog;

@@ -1,5 +1,5 @@
 //! Translate an API Gateway request (HTTP API payload v2, or REST API v1)
-//! into [`ferry::ingest::Inbound`], and the [`ferry::ingest::Reply`] back into
+//! into [`ferry::ingest::Inbound`], and the answer ([`ferry::respond::Wire`]) back into
 //! a response: the same status and JSON body `ferry dev` answers with.
 //!
 //! The body reaches the verifier as the exact bytes the provider signed:
@@ -9,28 +9,32 @@
 
 use bytes::Bytes;
 use ferry::hub::Hub;
-use ferry::ingest::{Inbound, Reply, ingest};
+use ferry::ingest::{Inbound, Reply};
+use ferry::respond::{Wire, serve};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use tracing::Instrument;
 
 /// Handle one API Gateway request for `/hooks/{source}`.
 pub async fn handle(hub: &Hub, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let reply = match inbound(req) {
+    let wire = match inbound(req) {
         Ok(inbound) => {
             let span = tracing::info_span!(
                 "hook",
                 source = %inbound.source,
                 event_id = tracing::field::Empty,
             );
-            ingest(hub, inbound).instrument(span).await
+            serve(hub, inbound).instrument(span).await
         }
-        Err(reply) => reply,
+        Err(reply) => Wire::from(reply),
     };
-    Ok(Response::builder()
-        .status(reply.status)
-        .header("content-type", "application/json")
-        .body(Body::Text(reply.body.to_string()))?)
+    let resp = Response::builder().status(wire.status);
+    Ok(match wire.body {
+        Some(body) => resp
+            .header("content-type", "application/json")
+            .body(Body::Text(body.to_string()))?,
+        None => resp.body(Body::Empty)?,
+    })
 }
 
 /// The request as ingest sees it. The source is the `{source}` path

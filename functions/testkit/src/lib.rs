@@ -19,7 +19,9 @@
 //!   tokens that die once replaced);
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
-//!   function's real binary (process tests, cold-start timing).
+//!   function's real binary (process tests, cold-start timing);
+//! - [`vendors`]: fakes of named APIs (Slack, GitHub, Zendesk…), written
+//!   from their public docs, built on the target.
 
 pub mod alert_receivers;
 pub mod browser;
@@ -29,6 +31,7 @@ pub mod oauth;
 pub mod runtime_api;
 pub mod sqs;
 pub mod target;
+pub mod vendors;
 
 pub use fixture::{Fixture, env_file, events_config, events_dir, repo_root};
 

@@ -309,6 +309,30 @@ pub struct Source {
     /// Alert (`silent`) when no event was accepted for this long.
     #[serde(default)]
     pub max_silence: Option<Dur>,
+    /// What the sender is answered once an event is accepted (new or a
+    /// duplicate), instead of ferry's `202`/`200` JSON: for providers that
+    /// want a plain `200` or a body of their own (Slack).
+    #[serde(default)]
+    pub respond: Option<Respond>,
+}
+
+/// A source's answer to an accepted event (`sources.*.respond`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Respond {
+    /// The status, a 2xx (default `200`).
+    #[serde(default = "Respond::default_status")]
+    pub status: u16,
+    /// The JSON body; strings are templates over `body`, `headers`, `query`
+    /// and `event` (`id`, `source`). None: an empty body.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+}
+
+impl Respond {
+    fn default_status() -> u16 {
+        200
+    }
 }
 
 /// Signature verification scheme names.

@@ -17,7 +17,11 @@ use super::diagnostic::{Diagnostic, Path, closest};
 use super::yaml::{self, Entry, Node, Value};
 
 /// The built-in presets: name and file text (alphabetical).
-const PRESETS: &[(&str, &str)] = &[];
+const PRESETS: &[(&str, &str)] = &[
+    ("github", include_str!("../../presets/github.yaml")),
+    ("slack", include_str!("../../presets/slack.yaml")),
+    ("zendesk", include_str!("../../presets/zendesk.yaml")),
+];
 
 /// Which part of a preset an entry takes, by where the entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

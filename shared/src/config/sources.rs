@@ -14,6 +14,21 @@ pub(crate) fn check(s: &Source, path: &Path, jinja: &Jinja, r: &mut Report<'_>) 
     if let Some(id) = &s.event_id {
         jinja.template(id, &path.key("event_id"), &Scope::NO_STEPS, r);
     }
+    if let Some(respond) = &s.respond {
+        let rp = path.key("respond");
+        if !(200..=299).contains(&respond.status) {
+            r.error(
+                &rp.key("status"),
+                format!(
+                    "respond.status answers an accepted event, so it must be a 2xx (the sender would retry anything else); got {}",
+                    respond.status
+                ),
+            );
+        }
+        if let Some(body) = &respond.body {
+            jinja.json(body, &rp.key("body"), &Scope::NO_STEPS, r);
+        }
+    }
     if s.dedupe_window.is_some_and(|d| d.get().is_zero()) {
         r.error(
             &path.key("dedupe_window"),

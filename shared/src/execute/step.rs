@@ -223,7 +223,7 @@ fn prepare(
             .rate_limit
             .as_ref()
             .and_then(|rl| rl.key.as_ref())
-            .map(|k| t.render(k, tctx))
+            .map(|k| t.render(k, &key_context(&p, tctx)))
             .transpose()?;
         let item = match &step.batch {
             Some(_) => {
@@ -234,6 +234,30 @@ fn prepare(
         Ok((p, limit_key, item))
     });
     mapped.map_err(|e| Halt::Fail(e.to_string(), Failure::Mapping))
+}
+
+/// What a `rate_limit.key` template sees: the step's context and the
+/// `request` as prepared (`method`, `url`, `query`, `json`, `form`), so a
+/// limit can follow what is sent (Slack's per-channel limit:
+/// `{{ request.json.channel }}`).
+fn key_context(p: &Prepared, tctx: &minijinja::Value) -> minijinja::Value {
+    let (json, form) = match &p.body {
+        outbound::Body::Json(v) => (v.clone(), Value::Null),
+        outbound::Body::Form(f) => (
+            Value::Null,
+            json!(
+                f.iter()
+                    .cloned()
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            ),
+        ),
+        outbound::Body::None => (Value::Null, Value::Null),
+    };
+    let query: std::collections::BTreeMap<_, _> = p.query.iter().cloned().collect();
+    let request = json!({
+        "method": p.method.as_str(), "url": p.url, "query": query, "json": json, "form": form,
+    });
+    minijinja::context! { request => context(&request), ..tctx.clone() }
 }
 
 fn rules<'a>(step: &'a Step, conn: &'a Conn) -> Rules<'a> {

@@ -1,0 +1,6 @@
+//! Local fakes of named vendors' APIs, one module per vendor, each written
+//! from the vendor's public docs (cited in the module).
+
+pub mod github;
+pub mod slack;
+pub mod zendesk;
