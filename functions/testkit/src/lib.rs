@@ -11,6 +11,8 @@
 //!   events are signed at;
 //! - [`target::Target`]: the one local HTTP server every test uses in place of
 //!   the APIs (scripted, fixed or handler answers; every request recorded);
+//! - [`vendors`]: fakes of named APIs (OpenAI…) that behave as their docs
+//!   say — auth, error shapes, rate-limit headers and `429`s;
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
 //!   function's real binary (process tests, cold-start timing).
@@ -21,6 +23,7 @@ mod fixture;
 pub mod runtime_api;
 pub mod sqs;
 pub mod target;
+pub mod vendors;
 
 pub use fixture::{Fixture, env_file, events_config, events_dir, repo_root};
 
