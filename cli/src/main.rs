@@ -27,6 +27,7 @@ mod dlq;
 mod env;
 mod graph;
 mod pause;
+mod presets;
 mod run_filter;
 mod runs;
 mod sandbox;
@@ -96,6 +97,8 @@ enum Command {
         #[command(subcommand)]
         command: aws::AwsCommand,
     },
+    /// The built-in connector presets (`preset: NAME`), or one preset's settings and sources.
+    Presets(presets::PresetsArgs),
     /// Hold a workflow's runs (events still accepted) or a connection's calls, on every instance.
     Pause(pause::PauseArgs),
     /// Let a paused workflow or connection go on; held runs drain within rate limits.
@@ -153,6 +156,7 @@ fn main() -> ExitCode {
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,
             Command::Alerts { command } => alerts::run(command).await,
+            Command::Presets(args) => presets::run(args),
             Command::Pause(args) => pause::run(args, true).await,
             Command::Resume(args) => pause::run(args, false).await,
             Command::Bench {

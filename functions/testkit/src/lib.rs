@@ -1,5 +1,8 @@
 //! Test support for the Lambda functions (a dev-dependency only).
 //!
+//! - [`browser`]: headless Chromium (the system's) through ChromeDriver on
+//!   127.0.0.1, with helpers to find, click, fill, wait, read cookies, take
+//!   screenshots and detect a payload that ran (XSS);
 //! - [`alert_receivers`]: a Slack-like incoming webhook, a webhook receiver
 //!   that verifies Standard Webhooks signatures, and an SMTP sink, for the
 //!   alert channels;
@@ -18,6 +21,7 @@
 //!   function's real binary (process tests, cold-start timing).
 
 pub mod alert_receivers;
+pub mod browser;
 pub mod events;
 mod fixture;
 pub mod runtime_api;

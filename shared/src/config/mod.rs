@@ -23,6 +23,7 @@ pub mod duration;
 mod env;
 mod load;
 pub mod model;
+pub mod presets;
 pub mod ranges;
 mod rate_headers;
 mod rate_tokens;
