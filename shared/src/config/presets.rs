@@ -17,7 +17,7 @@ use super::diagnostic::{Diagnostic, Path, closest};
 use super::yaml::{self, Entry, Node, Value};
 
 /// The built-in presets: name and file text (alphabetical).
-const PRESETS: &[(&str, &str)] = &[];
+const PRESETS: &[(&str, &str)] = &[("openai", include_str!("../../presets/openai.yaml"))];
 
 /// Which part of a preset an entry takes, by where the entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
