@@ -4,6 +4,9 @@
 //! concern (`errors[].context.ids`). With `batch.item_id` and
 //! `batch.result_id` each item is matched to the result, or the error, that
 //! names its id; an item named by neither fails, since its fate is unknown.
+//! `item_id` also sees `index`, the item's position in the batch (from 0),
+//! for APIs that answer by position (OpenAI embeddings: `data[].index`):
+//! `item_id: index`, `result_id: result.index`.
 
 use std::collections::HashMap;
 
@@ -78,10 +81,16 @@ pub fn keyed(
             }
         }
     }
+    let item_key = |i: usize, item: &Value| -> Option<String> {
+        t.eval_json(item_id, &context(&json!({ "item": item, "index": i })))
+            .ok()
+            .and_then(|v| key_text(&v))
+    };
     Ok(items
         .iter()
-        .map(|item| {
-            let Some(k) = id(item_id, "item", item) else {
+        .enumerate()
+        .map(|(i, item)| {
+            let Some(k) = item_key(i, item) else {
                 return Share::Unmatched(format!(
                     "batch.item_id: no id in the item {}",
                     crate::outbound::excerpt(item, 200)
@@ -112,6 +121,40 @@ fn key_text(v: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// OpenAI embeddings answer `data[]` with each input's `index`, in any
+    /// order: `item_id: index` matches by position.
+    #[test]
+    fn results_are_matched_by_position_index() {
+        let batch: Batch = serde_json::from_value(json!({
+            "max_items": 10,
+            "path": "/v1/embeddings",
+            "results": "response.body.data",
+            "item_id": "index",
+            "result_id": "result.index",
+        }))
+        .unwrap();
+        let results = vec![
+            json!({"index": 2, "embedding": [2.0]}),
+            json!({"index": 0, "embedding": [0.0]}),
+            json!({"index": 1, "embedding": [1.0]}),
+        ];
+        let items = [json!("a"), json!("b"), json!("c"), json!("d")];
+        let shares = keyed(&Templates::new(), &batch, &json!({}), results, &items).unwrap();
+        assert_eq!(
+            shares[0],
+            Share::Result(json!({"index": 0, "embedding": [0.0]}))
+        );
+        assert_eq!(
+            shares[1],
+            Share::Result(json!({"index": 1, "embedding": [1.0]}))
+        );
+        assert_eq!(
+            shares[2],
+            Share::Result(json!({"index": 2, "embedding": [2.0]}))
+        );
+        assert!(matches!(&shares[3], Share::Unmatched(why) if why.contains("\"3\"")));
+    }
 
     #[test]
     fn hubspot_207_results_and_errors_are_matched_by_id() {

@@ -31,8 +31,9 @@ pub enum Called {
     StoreDown(String),
     /// The credentials were refused before any call (the token endpoint said no).
     Refused(String),
-    /// The connection's `allow` list does not cover the rendered request:
-    /// nothing was sent, and trying again cannot help (`rejected`).
+    /// The connection's `allow` list does not cover the rendered request, or
+    /// its token budget's `cost` cannot be computed for it: nothing was
+    /// sent, and trying again cannot help (`rejected`).
     NotAllowed(String),
     /// One or two calls (two when a `401` led to a refreshed credential); the last decides.
     Done(Vec<Tried>),
@@ -70,6 +71,12 @@ pub async fn call(
     if let Err(why) = allowed(conn, req) {
         return Called::NotAllowed(why);
     }
+    let cost = match crate::limits::cost(&hub.templates, conn, req) {
+        Ok(cost) => cost,
+        Err(why) => {
+            return Called::NotAllowed(format!("{why}; not sent ({} {})", req.method, req.url));
+        }
+    };
     let ports = &hub.ports;
     match pause::held(hub, pause::Kind::Connection, name).await {
         Ok(false) => {}
@@ -83,7 +90,11 @@ pub async fn call(
         Pass::Unavailable(e) => return Called::StoreDown(e.to_string()),
     };
     let started_at = ports.clock.now_ms();
-    let (called, sent) = gated(hub, name, conn, req, idempotency_key, rules, limit_key).await;
+    let limit = Spend {
+        key: limit_key,
+        cost,
+    };
+    let (called, sent) = gated(hub, name, conn, req, idempotency_key, rules, limit).await;
     let last = match (&called, sent) {
         (Called::Done(tries), true) => tries.last(),
         _ => None,
@@ -134,6 +145,15 @@ pub fn allowed(conn: &Conn, req: &Prepared) -> Result<(), String> {
     }
 }
 
+/// What a call spends of its connection's rate limit.
+#[derive(Debug, Clone, Copy)]
+struct Spend<'a> {
+    /// The rendered `rate_limit.key`, when the connection has one.
+    key: Option<&'a str>,
+    /// Its cost in the `rate_limit.tokens` budget, when there is one.
+    cost: Option<f64>,
+}
+
 /// The call behind the rate-limit gate; `true` when a request went out.
 async fn gated(
     hub: &Hub,
@@ -142,10 +162,10 @@ async fn gated(
     req: &Prepared,
     idempotency_key: &str,
     rules: Rules<'_>,
-    limit_key: Option<&str>,
+    limit: Spend<'_>,
 ) -> (Called, bool) {
     let ports = &hub.ports;
-    match spend(hub, name, conn, limit_key).await {
+    match spend(hub, name, conn, limit).await {
         Gate::Go => {}
         Gate::Later(d) => return (Called::Later(d), false),
         Gate::Unavailable(e) => return (Called::StoreDown(e.to_string()), false),
@@ -177,7 +197,7 @@ async fn gated(
         // The call after a refresh is a call like any other: it spends a
         // token and waits out a pause set meanwhile.
         if let Some(last) = tries.last_mut() {
-            let held = match spend(hub, name, conn, limit_key).await {
+            let held = match spend(hub, name, conn, limit).await {
                 Gate::Go => None,
                 Gate::Later(d) => Some((
                     format!(
@@ -252,11 +272,12 @@ async fn gated(
     }
 }
 
-/// A token from connection `name`'s rate limit; a refusal is counted as a wait.
-async fn spend(hub: &Hub, name: &str, conn: &Conn, limit_key: Option<&str>) -> Gate {
+/// A token from connection `name`'s rate limit (and the call's cost from its
+/// token budget); a refusal is counted as a wait.
+async fn spend(hub: &Hub, name: &str, conn: &Conn, limit: Spend<'_>) -> Gate {
     let gate = hub
         .limiter
-        .pass(&hub.ports, name, &conn.limit, limit_key)
+        .pass(&hub.ports, name, &conn.limit, limit.key, limit.cost)
         .await;
     if matches!(gate, Gate::Later(_)) {
         hub.metrics.rate_limit_wait(name);

@@ -94,6 +94,11 @@ pub fn connection(name: &str) -> String {
     format!("conn:{name}")
 }
 
+/// The `rate_limit.tokens` budget of a connection.
+pub fn connection_tokens(name: &str) -> String {
+    format!("{}:tokens", connection(name))
+}
+
 /// The bucket of one rendered `rate_limit.key` value on a connection.
 pub fn connection_value(name: &str, value: &str) -> String {
     format!("{}:key:{value}", connection(name))

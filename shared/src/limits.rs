@@ -11,6 +11,11 @@
 //! - The store answers `Wait(d)`: the exact time to the next token or the end
 //!   of a pause. Waits up to [`MAX_INLINE_WAIT`] are slept in-process; longer
 //!   ones send the message back to the queue with that delay (not an attempt).
+//! - A `rate_limit.tokens` budget is a second bucket, `conn:<name>:tokens`:
+//!   once the request bucket lets a call go, it takes the call's cost (an
+//!   expression over the rendered request, [`cost`]) there too, waiting the
+//!   same way; a request token spent on a call the token budget then holds
+//!   is not given back (ferry errs below the limit, never above it).
 //! - In a process, at most `burst` callers per bucket ask the store at once;
 //!   the others queue in-process (fairly, oldest first) instead of all waking
 //!   for the same token. One who has queued for [`MAX_QUEUE_WAIT`] gives its
@@ -49,6 +54,8 @@ pub struct Limit {
     pub bucket: Option<Bucket>,
     /// The bucket is per rendered `rate_limit.key`, not the connection's.
     pub per_key: bool,
+    /// The `rate_limit.tokens` budget's bucket, when there is one.
+    pub tokens: Option<Bucket>,
 }
 
 impl Limit {
@@ -57,7 +64,36 @@ impl Limit {
         Limit {
             bucket: rl.map(bucket),
             per_key: rl.is_some_and(|rl| rl.key.is_some()),
+            tokens: rl.and_then(|rl| {
+                let t = rl.tokens.as_ref()?;
+                let headroom = t.headroom.or(rl.headroom);
+                Some(shape(f64::from(t.limit.get()), t.per.get(), headroom))
+            }),
         }
+    }
+}
+
+/// What a call costs of connection `conn`'s token budget: its `cost`
+/// expression over the rendered request (`request.method`, `request.url`,
+/// `request.headers` with lower-case names, `request.json`, `request.body`
+/// as text); `Ok(None)` without a budget. A result that is not a
+/// non-negative number is an error naming it.
+pub fn cost(
+    templates: &crate::template::Templates,
+    conn: &crate::hub::Conn,
+    req: &crate::outbound::Prepared,
+) -> Result<Option<f64>, String> {
+    let Some(t) = conn.rate_limit.as_ref().and_then(|rl| rl.tokens.as_ref()) else {
+        return Ok(None);
+    };
+    let ctx = crate::template::context(&serde_json::json!({ "request": req.to_context() }));
+    let why = |e: String| format!("rate_limit.tokens.cost `{}`: {e}", t.cost);
+    let v = templates
+        .eval_json(&t.cost, &ctx)
+        .map_err(|e| why(e.to_string()))?;
+    match v.as_f64() {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => Err(why(format!("gave {v}, not a number of tokens (0 or more)"))),
     }
 }
 
@@ -105,8 +141,16 @@ impl Limiter {
     }
 
     /// Spend what a call on connection `name` needs; `key` is the rendered
-    /// `rate_limit.key`, when the connection has one.
-    pub async fn pass(&self, ports: &Ports, name: &str, limit: &Limit, key: Option<&str>) -> Gate {
+    /// `rate_limit.key`, when the connection has one, and `cost` what the
+    /// call costs of its token budget (see [`cost`]), when it has one.
+    pub async fn pass(
+        &self,
+        ports: &Ports,
+        name: &str,
+        limit: &Limit,
+        key: Option<&str>,
+        cost: Option<f64>,
+    ) -> Gate {
         let conn_key = keys::connection(name);
         loop {
             // A pause this process set: no need to ask the store.
@@ -116,7 +160,10 @@ impl Limiter {
                 }
                 ports.clock.sleep(wait).await;
             }
-            let gate = self.spend(ports, name, limit, key).await;
+            let mut gate = self.spend(ports, name, limit, key).await;
+            if let (Gate::Go, Some(b), Some(cost)) = (&gate, limit.tokens, cost) {
+                gate = take(ports, &keys::connection_tokens(name), b, cost).await;
+            }
             // Asking the store takes time; a 429 read meanwhile paused the
             // connection here: the token is spent, but the call waits for
             // the pause like any other (checked last, with no await between
@@ -137,7 +184,7 @@ impl Limiter {
             // The connection's own bucket.
             (Some(b), false, _) => self.in_line(ports, conn_key, b).await,
             // A pause on the connection's key, then the rendered key's bucket.
-            (Some(b), true, Some(k)) => match take(ports, conn_key, UNLIMITED).await {
+            (Some(b), true, Some(k)) => match take(ports, conn_key, UNLIMITED, 1.0).await {
                 Gate::Go => {
                     self.in_line(ports, &keys::connection_value(name, k), b)
                         .await
@@ -145,7 +192,7 @@ impl Limiter {
                 other => other,
             },
             // No rate limit: only a pause can hold the call.
-            _ => take(ports, conn_key, UNLIMITED).await,
+            _ => take(ports, conn_key, UNLIMITED, 1.0).await,
         }
     }
 
@@ -160,7 +207,7 @@ impl Limiter {
             let turn = (ahead + 1) as f64 / b.rate_per_sec.max(1e-6);
             return Gate::Later(Duration::from_secs_f64(turn.clamp(0.1, 3600.0)));
         };
-        take(ports, key, b).await
+        take(ports, key, b, 1.0).await
     }
 
     fn line(&self, key: &str, b: Bucket) -> Arc<Line> {
@@ -177,10 +224,10 @@ impl Limiter {
     }
 }
 
-/// Take a token from bucket `key`, sleeping through short waits.
-async fn take(ports: &Ports, key: &str, b: Bucket) -> Gate {
+/// Take `cost` tokens from bucket `key`, sleeping through short waits.
+async fn take(ports: &Ports, key: &str, b: Bucket, cost: f64) -> Gate {
     loop {
-        match ports.limits.acquire(key, b).await {
+        match ports.limits.acquire_n(key, b, cost).await {
             Ok(Acquire::Granted) => return Gate::Go,
             Ok(Acquire::Wait(d)) if d <= MAX_INLINE_WAIT => ports.clock.sleep(d).await,
             Ok(Acquire::Wait(d)) => return Gate::Later(d),
@@ -196,9 +243,13 @@ async fn take(ports: &Ports, key: &str, b: Bucket) -> Gate {
 /// `floor(requests·(1-headroom))` (at least 1) and `r·per` stays below
 /// `requests - b + 1`.
 pub fn bucket(rl: &RateLimit) -> Bucket {
-    let headroom = rl.headroom.unwrap_or(DEFAULT_HEADROOM).clamp(0.01, 1.0);
-    let requests = f64::from(rl.requests.get());
-    let per = rl.per.get().as_secs_f64().max(0.001);
+    shape(f64::from(rl.requests.get()), rl.per.get(), rl.headroom)
+}
+
+/// The bucket for `requests` (or tokens) per `per` at `headroom` (see [`bucket`]).
+fn shape(requests: f64, per: Duration, headroom: Option<f64>) -> Bucket {
+    let headroom = headroom.unwrap_or(DEFAULT_HEADROOM).clamp(0.01, 1.0);
+    let per = per.as_secs_f64().max(0.001);
     let burst = (requests * (1.0 - headroom) + 1e-9).floor().max(1.0);
     let per_window = (requests * headroom).min(requests - burst + 0.999);
     Bucket {
@@ -230,10 +281,10 @@ mod tests {
 
     #[async_trait]
     impl RateLimits for Held {
-        async fn acquire(&self, key: &str, bucket: Bucket) -> StoreResult<Acquire> {
+        async fn acquire_n(&self, key: &str, bucket: Bucket, cost: f64) -> StoreResult<Acquire> {
             self.entered.notify_one();
             self.release.notified().await;
-            self.inner.acquire(key, bucket).await
+            self.inner.acquire_n(key, bucket, cost).await
         }
         async fn pause(&self, key: &str, until: Millis) -> StoreResult<()> {
             self.inner.pause(key, until).await
@@ -270,7 +321,7 @@ mod tests {
 
         let gate = {
             let (limiter, ports, conn) = (limiter.clone(), ports.clone(), conn);
-            tokio::spawn(async move { limiter.pass(&ports, "crm", &conn, None).await })
+            tokio::spawn(async move { limiter.pass(&ports, "crm", &conn, None, None).await })
         };
         held.entered.notified().await;
         // A 429 on another call pauses the connection for 10 s meanwhile.
@@ -293,6 +344,7 @@ mod tests {
                         headroom: Some(headroom),
                         key: None,
                         from_headers: None,
+                        tokens: None,
                     };
                     let b = bucket(&rl);
                     let max_in_window = b.burst + (b.rate_per_sec * per as f64).floor();
@@ -310,6 +362,7 @@ mod tests {
             headroom: None,
             key: None,
             from_headers: None,
+            tokens: None,
         };
         assert_eq!(
             bucket(&ten),

@@ -41,6 +41,52 @@ pub enum Body {
     Form(Vec<(String, String)>),
 }
 
+impl Prepared {
+    /// What a token budget's `cost` sees as `request`: `method`, `url`,
+    /// `query`, `headers` (lower-case names), `json` (the JSON body, else
+    /// null), `form` (the form fields, else null) and `body` (the body as
+    /// sent, as text).
+    pub fn to_context(&self) -> serde_json::Value {
+        let headers: BTreeMap<String, &str> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+            .collect();
+        let query: BTreeMap<&str, &str> = self
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (json, form, body) = match &self.body {
+            Body::None => (
+                serde_json::Value::Null,
+                serde_json::Value::Null,
+                String::new(),
+            ),
+            Body::Json(v) => (v.clone(), serde_json::Value::Null, v.to_string()),
+            Body::Form(f) => {
+                let fields: BTreeMap<&str, &str> =
+                    f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let text = f
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                (serde_json::Value::Null, serde_json::json!(fields), text)
+            }
+        };
+        serde_json::json!({
+            "method": self.method.as_str(),
+            "url": self.url,
+            "query": query,
+            "headers": headers,
+            "json": json,
+            "form": form,
+            "body": body,
+        })
+    }
+}
+
 /// Why a request could not be prepared: a mapping error of this run
 /// (trying again cannot help).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

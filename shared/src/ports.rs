@@ -282,7 +282,15 @@ pub trait RateLimits: Send + Sync {
     /// Take one token from bucket `key`. A bucket starts full and refills at
     /// `rate_per_sec` up to `burst`. `Wait` is the time until the next token or
     /// the end of a pause, whichever is later, rounded up to a whole millisecond.
-    async fn acquire(&self, key: &str, bucket: Bucket) -> StoreResult<Acquire>;
+    async fn acquire(&self, key: &str, bucket: Bucket) -> StoreResult<Acquire> {
+        self.acquire_n(key, bucket, 1.0).await
+    }
+    /// Take `cost` tokens from bucket `key` (a token budget's cost of one
+    /// call): granted once the bucket holds `cost`, or is full when `cost`
+    /// is above the burst (the bucket then goes into debt, below zero, and
+    /// refills from there). `Wait` as for [`RateLimits::acquire`]. A cost
+    /// that is not a positive number counts as one.
+    async fn acquire_n(&self, key: &str, bucket: Bucket, cost: f64) -> StoreResult<Acquire>;
     /// Pause `key` for everyone until `until` (e.g. after a 429 with Retry-After).
     /// A pause only extends: an earlier `until` than the current one changes nothing.
     async fn pause(&self, key: &str, until: Millis) -> StoreResult<()>;

@@ -5,13 +5,16 @@
 //! `x-ratelimit-remaining-requests` / `x-ratelimit-reset-requests: 6m0s`).
 //! Once the calls left reach the low watermark, the connection pauses until
 //! the reset — the same shared pause a `429` sets — so the next call waits
-//! instead of provoking a `429`.
+//! instead of provoking a `429`. Several pairs can be watched at once (OpenAI
+//! reports requests and tokens, `x-ratelimit-remaining-tokens` /
+//! `x-ratelimit-reset-tokens`); the one that runs out holds the connection
+//! until its own reset (the latest, when several do).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::clock::Millis;
-use crate::config::{RateLimit, ResetFormat};
+use crate::config::{FromHeaders, RateLimit, ResetFormat};
 use crate::hub::Hub;
 use crate::keys;
 use crate::retry::parse_reset;
@@ -28,9 +31,15 @@ enum Left {
     UsedLimit(String),
 }
 
-/// A connection's `from_headers`, resolved once (header names lower-cased).
+/// A connection's `from_headers`, resolved once: each pair of headers it watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Learned {
+    pairs: Vec<Pair>,
+}
+
+/// One pair of headers (header names lower-cased).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pair {
     left: Left,
     reset: Option<String>,
     format: ResetFormat,
@@ -41,13 +50,32 @@ pub struct Learned {
 impl Learned {
     /// The settings of a connection's `rate_limit`, when it has `from_headers`.
     pub fn of(rl: Option<&RateLimit>) -> Option<Learned> {
-        let f = rl?.from_headers.as_ref()?;
+        let pairs: Vec<Pair> = rl?
+            .from_headers
+            .as_ref()?
+            .all()
+            .iter()
+            .filter_map(Pair::of)
+            .collect();
+        (!pairs.is_empty()).then_some(Learned { pairs })
+    }
+
+    /// How long to hold the connection after an answer with `headers`: the
+    /// longest hold any pair asks for (see [`Pair::hold`]); `None` while
+    /// every pair has calls left.
+    pub fn hold(&self, headers: &BTreeMap<String, String>, now: Millis) -> Option<Duration> {
+        self.pairs.iter().filter_map(|p| p.hold(headers, now)).max()
+    }
+}
+
+impl Pair {
+    fn of(f: &FromHeaders) -> Option<Pair> {
         let left = match (&f.remaining, &f.used_limit) {
             (Some(h), _) => Left::Remaining(h.to_ascii_lowercase()),
             (None, Some(h)) => Left::UsedLimit(h.to_ascii_lowercase()),
             (None, None) => return None,
         };
-        Some(Learned {
+        Some(Pair {
             left,
             reset: f.reset.as_ref().map(|h| h.to_ascii_lowercase()),
             format: f.reset_format,
@@ -72,7 +100,7 @@ impl Learned {
     /// How long to hold the connection after an answer with `headers`:
     /// until the reset once the calls left are at or below the watermark
     /// (the default pause when no reset is given); `None` while calls are left.
-    pub fn hold(&self, headers: &BTreeMap<String, String>, now: Millis) -> Option<Duration> {
+    fn hold(&self, headers: &BTreeMap<String, String>, now: Millis) -> Option<Duration> {
         if self.left(headers)? > self.low_watermark {
             return None;
         }
@@ -106,7 +134,6 @@ pub async fn observe(hub: &Hub, name: &str, learned: &Learned, headers: &BTreeMa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FromHeaders;
 
     fn learned(f: FromHeaders) -> Learned {
         let rl = RateLimit {
@@ -114,7 +141,8 @@ mod tests {
             per: crate::config::Dur(Duration::from_secs(1)),
             headroom: None,
             key: None,
-            from_headers: Some(f),
+            from_headers: Some(f.into()),
+            tokens: None,
         };
         Learned::of(Some(&rl)).unwrap()
     }
@@ -183,5 +211,56 @@ mod tests {
             ("x-ratelimit-reset-requests", "6m0s"),
         ]);
         assert_eq!(openai.hold(&h, now), Some(Duration::from_secs(360)));
+    }
+
+    /// Two pairs (OpenAI's requests and tokens): whichever runs out holds
+    /// the connection until its own reset, the later one when both do.
+    #[test]
+    fn of_several_pairs_the_one_that_runs_out_holds_until_its_reset() {
+        let now = 1_700_000_000_000;
+        let pair = |kind: &str, low: Option<u32>| FromHeaders {
+            remaining: Some(format!("x-ratelimit-remaining-{kind}")),
+            used_limit: None,
+            reset: Some(format!("x-ratelimit-reset-{kind}")),
+            reset_format: ResetFormat::Duration,
+            low_watermark: low,
+            pause: None,
+        };
+        let rl = RateLimit {
+            requests: std::num::NonZeroU32::new(500).unwrap(),
+            per: crate::config::Dur(Duration::from_secs(60)),
+            headroom: None,
+            key: None,
+            from_headers: Some(crate::config::FromHeadersList::Many(vec![
+                pair("requests", None),
+                pair("tokens", Some(1_000)),
+            ])),
+            tokens: None,
+        };
+        let openai = Learned::of(Some(&rl)).unwrap();
+        let at = |requests: &str, tokens: &str| {
+            headers(&[
+                ("x-ratelimit-remaining-requests", requests),
+                ("x-ratelimit-reset-requests", "120ms"),
+                ("x-ratelimit-remaining-tokens", tokens),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ])
+        };
+        assert_eq!(openai.hold(&at("499", "150000"), now), None);
+        assert_eq!(
+            openai.hold(&at("499", "1000"), now),
+            Some(Duration::from_secs(360)),
+            "the tokens at their watermark"
+        );
+        assert_eq!(
+            openai.hold(&at("0", "150000"), now),
+            Some(Duration::from_millis(120)),
+            "the requests used up"
+        );
+        assert_eq!(
+            openai.hold(&at("0", "0"), now),
+            Some(Duration::from_secs(360)),
+            "both: the later reset"
+        );
     }
 }

@@ -286,9 +286,15 @@ pub struct RateLimit {
     #[serde(default)]
     pub key: Option<String>,
     /// Read the limit from each answer's headers too, and pause the
-    /// connection before it runs out (see [`FromHeaders`](super::FromHeaders)).
+    /// connection before it runs out (see [`FromHeaders`](super::FromHeaders)):
+    /// one pair of headers, or a list of them (OpenAI's requests and tokens).
     #[serde(default)]
-    pub from_headers: Option<super::FromHeaders>,
+    pub from_headers: Option<super::FromHeadersList>,
+    /// A second budget in tokens per window, each call spending what an
+    /// expression over its rendered request says (see
+    /// [`TokenBudget`](super::TokenBudget)).
+    #[serde(default)]
+    pub tokens: Option<super::TokenBudget>,
 }
 
 /// A webhook source.
@@ -625,7 +631,9 @@ pub struct Batch {
     /// How long the first item waits for others to join it (default 50ms).
     #[serde(default)]
     pub wait: Option<Dur>,
-    /// Expression giving an item's id from its body `item` (e.g. `item.email`).
+    /// Expression giving an item's id from its body `item` (e.g. `item.email`)
+    /// or its position `index` in the batch, from 0 (`index`, for answers
+    /// keyed by position such as OpenAI's `data[].index`).
     /// With `result_id`, results are matched to items by id, in any order
     /// and number, instead of one per item in order.
     #[serde(default)]

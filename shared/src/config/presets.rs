@@ -19,6 +19,7 @@ use super::yaml::{self, Entry, Node, Value};
 /// The built-in presets: name and file text (alphabetical).
 const PRESETS: &[(&str, &str)] = &[
     ("github", include_str!("../../presets/github.yaml")),
+    ("openai", include_str!("../../presets/openai.yaml")),
     ("slack", include_str!("../../presets/slack.yaml")),
     ("zendesk", include_str!("../../presets/zendesk.yaml")),
 ];

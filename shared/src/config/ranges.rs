@@ -28,6 +28,8 @@ pub const TIMEOUT: DurRange = (MS, Duration::from_secs(15 * 60));
 pub const RATE_WINDOW: DurRange = (MS, Duration::from_secs(31 * 86_400));
 /// `connections.*.rate_limit.requests`: most requests per window.
 pub const MAX_RATE_REQUESTS: u64 = 1_000_000;
+/// `connections.*.rate_limit.tokens.limit`: most tokens per window.
+pub const MAX_RATE_TOKENS: u64 = 1_000_000_000;
 /// `connections.*.circuit_breaker.window`: how far back calls are counted.
 pub const BREAKER_WINDOW: DurRange = (SEC, DAY);
 /// `connections.*.circuit_breaker.open_for`: how long calls wait before a probe.
@@ -118,6 +120,11 @@ fn connection(c: &Connection, path: &Path, r: &mut Report<'_>) {
             MAX_RATE_REQUESTS,
             r,
         );
+        if let Some(t) = &rl.tokens {
+            let tp = rp.key("tokens");
+            dur(Some(t.per), &tp.key("per"), RATE_WINDOW, r);
+            count(t.limit.get().into(), &tp.key("limit"), MAX_RATE_TOKENS, r);
+        }
     }
     if let Some(cb) = &c.circuit_breaker {
         let bp = path.key("circuit_breaker");

@@ -35,6 +35,68 @@ pub struct FromHeaders {
     pub pause: Option<Dur>,
 }
 
+/// `from_headers`: one pair of headers, or a list of pairs when an API
+/// reports several limits (OpenAI: requests and tokens). Each pair is
+/// watched on its own; any one at its watermark pauses the connection.
+///
+/// `Deserialize` is written by hand so a wrong value says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FromHeadersList {
+    /// A single pair (`{ remaining: …, reset: … }`).
+    One(FromHeaders),
+    /// Several pairs (`[{ remaining: …-requests, … }, { remaining: …-tokens, … }]`).
+    Many(Vec<FromHeaders>),
+}
+
+impl FromHeadersList {
+    /// Every pair, in order.
+    pub fn all(&self) -> &[FromHeaders] {
+        match self {
+            FromHeadersList::One(f) => std::slice::from_ref(f),
+            FromHeadersList::Many(v) => v,
+        }
+    }
+}
+
+impl From<FromHeaders> for FromHeadersList {
+    fn from(f: FromHeaders) -> Self {
+        FromHeadersList::One(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for FromHeadersList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FromHeadersList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a mapping such as { remaining: x-ratelimit-remaining, reset: x-ratelimit-reset }, or a list of them",
+                )
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FromHeadersList, A::Error> {
+                FromHeaders::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(FromHeadersList::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FromHeadersList, A::Error> {
+                let mut all = Vec::new();
+                while let Some(f) = seq.next_element::<FromHeaders>()? {
+                    all.push(f);
+                }
+                Ok(FromHeadersList::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// How a reset header is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

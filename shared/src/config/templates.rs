@@ -68,6 +68,39 @@ impl Jinja {
 
     /// `src` compiles as an expression over `response` alone (a `classify` rule).
     pub(crate) fn response_expression(&self, src: &str, path: &Path, r: &mut Report<'_>) {
+        self.expression_over(
+            src,
+            path,
+            "response",
+            "a classify rule sees only `response` (`response.status`, `response.headers['name']`, `response.body`)",
+            "`response.status == 409`",
+            r,
+        );
+    }
+
+    /// `src` compiles as an expression over the rendered `request` alone
+    /// (a token budget's `cost`).
+    pub(crate) fn request_expression(&self, src: &str, path: &Path, r: &mut Report<'_>) {
+        self.expression_over(
+            src,
+            path,
+            "request",
+            "a cost sees only the rendered `request` (`request.json`, `request.body`, `request.headers['name']`, `request.method`, `request.url`)",
+            "`(request.body | length) // 4`",
+            r,
+        );
+    }
+
+    /// `src` compiles as an expression naming no variable but `var`.
+    fn expression_over(
+        &self,
+        src: &str,
+        path: &Path,
+        var: &str,
+        sees: &str,
+        example: &str,
+        r: &mut Report<'_>,
+    ) {
         let trimmed = src.trim();
         if trimmed.is_empty() {
             return r.error(path, "the expression is empty");
@@ -75,7 +108,7 @@ impl Jinja {
         if trimmed.starts_with("{{") {
             return r.error(
                 path,
-                "write the expression without {{ }}, e.g. `response.status == 409`",
+                format!("write the expression without {{{{ }}}}, e.g. {example}"),
             );
         }
         match self.env.compile_expression(src) {
@@ -83,15 +116,15 @@ impl Jinja {
                 let mut others: Vec<String> = e
                     .undeclared_variables(false)
                     .into_iter()
-                    .filter(|v| v != "response")
+                    .filter(|v| v != var)
                     .collect();
                 others.sort();
                 if let Some(first) = others.first() {
                     r.error(
                         path,
                         format!(
-                            "refers to `{first}`, but a classify rule sees only `response` (`response.status`, `response.headers['name']`, `response.body`){}",
-                            did_you_mean(first, ["response"])
+                            "refers to `{first}`, but {sees}{}",
+                            did_you_mean(first, [var])
                         ),
                     );
                 }

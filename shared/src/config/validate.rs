@@ -312,7 +312,24 @@ fn rate_limit(rl: &RateLimit, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
         jinja.template(key, &path.key("key"), &Scope::NO_STEPS, r);
     }
     if let Some(f) = &rl.from_headers {
-        super::rate_headers::check(f, &path.key("from_headers"), r);
+        let p = path.key("from_headers");
+        match f {
+            super::FromHeadersList::One(f) => super::rate_headers::check(f, &p, r),
+            super::FromHeadersList::Many(all) => {
+                if all.is_empty() {
+                    r.error(
+                        &p,
+                        "from_headers lists no header pair; remove it or add one",
+                    );
+                }
+                for (i, f) in all.iter().enumerate() {
+                    super::rate_headers::check(f, &p.index(i), r);
+                }
+            }
+        }
+    }
+    if let Some(t) = &rl.tokens {
+        super::rate_tokens::check(t, &path.key("tokens"), jinja, r);
     }
 }
 

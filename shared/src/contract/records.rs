@@ -20,6 +20,7 @@ pub(super) fn cases() -> Vec<Case> {
         pause_holds_every_caller,
         pause_only_extends,
         bucket_shared_by_concurrent_callers,
+        a_cost_spends_that_many_tokens,
     ));
     all
 }
@@ -124,6 +125,48 @@ async fn burst_then_exact_wait(b: Arc<dyn Backend>) {
     let key = unique("slow");
     assert_eq!(limits.acquire(&key, slow).await.unwrap(), Acquire::Granted);
     assert_eq!(limits.acquire(&key, slow).await.unwrap(), wait_ms(2_000));
+}
+
+/// A token budget: a call's cost is taken at once, waits say when that
+/// many are back, and a cost above the burst leaves the bucket in debt
+/// (stored below zero and read back so).
+async fn a_cost_spends_that_many_tokens(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let limits = &env.ports.limits;
+    let tokens = Bucket {
+        rate_per_sec: 100.0,
+        burst: 1_000.0,
+    };
+    let key = unique("tokens");
+    assert_eq!(
+        limits.acquire_n(&key, tokens, 700.0).await.unwrap(),
+        Acquire::Granted
+    );
+    // 300 left: 500 more are 2 s away.
+    assert_eq!(
+        limits.acquire_n(&key, tokens, 500.0).await.unwrap(),
+        wait_ms(2_000)
+    );
+    env.advance(Duration::from_secs(2));
+    assert_eq!(
+        limits.acquire_n(&key, tokens, 500.0).await.unwrap(),
+        Acquire::Granted
+    );
+    // Full again after 10 s; 1,500 goes, leaving 500 owed: one token is 5.01 s away.
+    env.advance(Duration::from_secs(10));
+    assert_eq!(
+        limits.acquire_n(&key, tokens, 1_500.0).await.unwrap(),
+        Acquire::Granted
+    );
+    assert_eq!(
+        limits.acquire_n(&key, tokens, 1.0).await.unwrap(),
+        wait_ms(5_010)
+    );
+    env.advance(Duration::from_millis(5_010));
+    assert_eq!(
+        limits.acquire(&key, tokens).await.unwrap(),
+        Acquire::Granted
+    );
 }
 
 /// Tokens come back at the rate, never beyond the burst.

@@ -2,8 +2,11 @@
 //! one place, the storage (a SQLite row, a DynamoDB item) in each adapter.
 //!
 //! A bucket starts full, refills continuously at `rate_per_sec` up to `burst`,
-//! and each acquire takes one token. Waits are rounded up to whole clock
-//! milliseconds, so sleeping for the returned duration is always enough.
+//! and each acquire takes its cost (one token for a call; a call's tokens for
+//! a token budget). A cost above the burst is granted once the bucket is full
+//! and leaves it in debt (below zero), so the rate over time still holds.
+//! Waits are rounded up to whole clock milliseconds, so sleeping for the
+//! returned duration is always enough.
 
 use std::time::Duration;
 
@@ -19,7 +22,7 @@ const EPSILON: f64 = 1e-9;
 /// A bucket's stored state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct State {
-    /// Tokens left at `updated_at`; `None`: full.
+    /// Tokens left at `updated_at` (below zero: in debt); `None`: full.
     pub tokens: Option<f64>,
     /// When `tokens` was computed.
     pub updated_at: Millis,
@@ -38,8 +41,10 @@ impl State {
     }
 }
 
-/// Try to take a token at `now`: the answer and the state to store.
-pub(crate) fn take(state: State, now: Millis, bucket: Bucket) -> (Acquire, State) {
+/// Try to take `cost` tokens at `now`: the answer and the state to store.
+/// The call may go once the bucket holds `cost` (or is full, for a cost
+/// above the burst); a cost that is not a positive number counts as one.
+pub(crate) fn take(state: State, now: Millis, bucket: Bucket, cost: f64) -> (Acquire, State) {
     let burst = if bucket.burst.is_finite() {
         bucket.burst.max(1.0)
     } else {
@@ -57,10 +62,16 @@ pub(crate) fn take(state: State, now: Millis, bucket: Bucket) -> (Acquire, State
         .tokens
         .map_or(burst, |t| (t + elapsed_ms * rate / 1000.0).min(burst));
 
-    let token_wait_ms = if tokens + EPSILON >= 1.0 {
+    let cost = if cost.is_finite() && cost > 0.0 {
+        cost
+    } else {
+        1.0
+    };
+    let needed = cost.min(burst);
+    let token_wait_ms = if tokens + EPSILON >= needed {
         0.0
     } else if rate > 0.0 {
-        (((1.0 - tokens) * 1000.0 / rate) - 1e-6)
+        (((needed - tokens) * 1000.0 / rate) - 1e-6)
             .ceil()
             .clamp(1.0, MAX_WAIT_MS)
     } else {
@@ -68,7 +79,11 @@ pub(crate) fn take(state: State, now: Millis, bucket: Bucket) -> (Acquire, State
     };
     let pause_wait_ms = (state.paused_until - now).max(0) as f64;
     let answer = if token_wait_ms == 0.0 && pause_wait_ms == 0.0 {
-        tokens = (tokens - 1.0).max(0.0);
+        tokens = if cost > needed {
+            tokens - cost
+        } else {
+            (tokens - cost).max(0.0)
+        };
         Acquire::Granted
     } else {
         Acquire::Wait(Duration::from_millis(
@@ -113,12 +128,41 @@ mod tests {
     fn full_then_exact_wait() {
         let mut s = State::new(0);
         for _ in 0..3 {
-            let (a, next) = take(s, 0, B);
+            let (a, next) = take(s, 0, B, 1.0);
             assert_eq!(a, Acquire::Granted);
             s = next;
         }
-        assert_eq!(take(s, 0, B).0, Acquire::Wait(Duration::from_millis(100)));
-        assert_eq!(take(s, 40, B).0, Acquire::Wait(Duration::from_millis(60)));
+        assert_eq!(
+            take(s, 0, B, 1.0).0,
+            Acquire::Wait(Duration::from_millis(100))
+        );
+        assert_eq!(
+            take(s, 40, B, 1.0).0,
+            Acquire::Wait(Duration::from_millis(60))
+        );
+    }
+
+    #[test]
+    fn a_cost_waits_for_its_tokens_and_one_above_the_burst_leaves_a_debt() {
+        // Two tokens of three, then the third one is not enough for two.
+        let (a, s) = take(State::new(0), 0, B, 2.0);
+        assert_eq!(a, Acquire::Granted);
+        assert_eq!(
+            take(s, 0, B, 2.0).0,
+            Acquire::Wait(Duration::from_millis(100))
+        );
+        // Five from a full bucket of three: granted, two in debt; the next
+        // single token comes after three tokens' refill.
+        let (a, s) = take(State::new(0), 0, B, 5.0);
+        assert_eq!(a, Acquire::Granted);
+        assert_eq!(s.tokens, Some(-2.0));
+        assert_eq!(
+            take(s, 0, B, 1.0).0,
+            Acquire::Wait(Duration::from_millis(300))
+        );
+        // Nonsense costs count as one.
+        assert_eq!(take(State::new(0), 0, B, f64::NAN).1.tokens, Some(2.0));
+        assert_eq!(take(State::new(0), 0, B, -4.0).1.tokens, Some(2.0));
     }
 
     #[test]

@@ -2,5 +2,6 @@
 //! from the vendor's public docs (cited in the module).
 
 pub mod github;
+pub mod openai;
 pub mod slack;
 pub mod zendesk;

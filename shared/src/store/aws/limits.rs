@@ -1,5 +1,6 @@
 //! [`RateLimits`] on DynamoDB: one item per key (`limit#<key>`) holding the
-//! token bucket (`tokens`, `updated_at`), the shared `paused_until`, and a
+//! token bucket (`tokens`, NULL while full, below zero in debt; `updated_at`),
+//! the shared `paused_until`, and a
 //! version `ver`. Every change is read-modify-write with a condition on `ver`
 //! (optimistic concurrency), retried on conflict, so concurrent callers across
 //! every instance share one bucket exactly. The arithmetic is the embedded
@@ -12,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
 use super::item::{EXPIRES_AT, Item, PK, get_n, key, n, opt_n, ttl_seconds};
@@ -35,12 +37,12 @@ struct Stored {
 
 #[async_trait]
 impl RateLimits for AwsStore {
-    async fn acquire(&self, key_name: &str, bucket: Bucket) -> StoreResult<Acquire> {
+    async fn acquire_n(&self, key_name: &str, bucket: Bucket, cost: f64) -> StoreResult<Acquire> {
         for attempt in 0..ATTEMPTS {
             let now = self.now();
             let stored = self.read_bucket(key_name).await?;
             let state = stored.as_ref().map_or(State::new(now), |s| s.state);
-            let (answer, next) = bucket::take(state, now, bucket);
+            let (answer, next) = bucket::take(state, now, bucket, cost);
             if answer != Acquire::Granted {
                 // Nothing to write: a wait changes no state.
                 return Ok(answer);
@@ -106,7 +108,7 @@ impl AwsStore {
         next: State,
         expires_at: Millis,
     ) -> StoreResult<bool> {
-        let tokens = next.tokens.map_or(n("-1"), n);
+        let tokens = next.tokens.map_or(AttributeValue::Null(true), n);
         let result = match stored {
             None => {
                 let mut item = key(KIND, key_name);
@@ -165,11 +167,13 @@ impl AwsStore {
 }
 
 fn decode(item: &Item) -> StoreResult<Stored> {
-    // `tokens` is -1 while the bucket is full (never acquired from).
-    let tokens: f64 = get_n(item, "tokens")?;
+    // `tokens` is NULL while the bucket is full (never acquired from); a
+    // number below zero is a debt. (Items written before debts existed
+    // marked a full bucket with -1: read now as one token owed, which
+    // refills within one token's time.)
     Ok(Stored {
         state: State {
-            tokens: (tokens >= 0.0).then_some(tokens),
+            tokens: opt_n(item, "tokens")?,
             updated_at: get_n(item, "updated_at")?,
             paused_until: get_n(item, "paused_until")?,
         },

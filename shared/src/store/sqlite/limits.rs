@@ -14,9 +14,9 @@ use crate::store::bucket::{self, State};
 
 #[async_trait]
 impl RateLimits for SqliteStore {
-    async fn acquire(&self, key: &str, bucket: Bucket) -> StoreResult<Acquire> {
+    async fn acquire_n(&self, key: &str, bucket: Bucket, cost: f64) -> StoreResult<Acquire> {
         let key = key.to_owned();
-        self.write(move |conn, now| acquire(conn, now, &key, bucket))
+        self.write(move |conn, now| acquire(conn, now, &key, bucket, cost))
             .await
     }
 
@@ -47,7 +47,13 @@ impl RateLimits for SqliteStore {
     }
 }
 
-fn acquire(conn: &Connection, now: Millis, key: &str, bucket: Bucket) -> StoreResult<Acquire> {
+fn acquire(
+    conn: &Connection,
+    now: Millis,
+    key: &str,
+    bucket: Bucket,
+    cost: f64,
+) -> StoreResult<Acquire> {
     let row: Option<(Option<f64>, Millis, Millis)> = conn
         .prepare_cached("SELECT tokens, updated_at, paused_until FROM rate_limits WHERE key = ?1")
         .and_then(|mut s| {
@@ -62,7 +68,7 @@ fn acquire(conn: &Connection, now: Millis, key: &str, bucket: Bucket) -> StoreRe
             paused_until,
         }
     });
-    let (answer, next) = bucket::take(state, now, bucket);
+    let (answer, next) = bucket::take(state, now, bucket, cost);
     conn.prepare_cached(
         "INSERT INTO rate_limits (key, tokens, updated_at, paused_until) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
