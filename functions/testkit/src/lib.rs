@@ -13,7 +13,9 @@
 //!   the APIs (scripted, fixed or handler answers; every request recorded);
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
-//!   function's real binary (process tests, cold-start timing).
+//!   function's real binary (process tests, cold-start timing);
+//! - [`vendors`]: fakes of named APIs (HubSpot, Salesforce, …) that behave
+//!   as their docs say, for the connector presets and recipes.
 
 pub mod alert_receivers;
 pub mod events;
@@ -21,6 +23,7 @@ mod fixture;
 pub mod runtime_api;
 pub mod sqs;
 pub mod target;
+pub mod vendors;
 
 pub use fixture::{Fixture, env_file, events_config, events_dir, repo_root};
 
