@@ -310,8 +310,8 @@ async fn exercise(hub: &Hub, store: &[&str]) -> Answers {
     assert_eq!(
         status["connections"],
         json!([
-            { "connection": "chat", "state": "ok", "until": null },
-            { "connection": "crm", "state": "ok", "until": null }
+            { "connection": "chat", "state": "ok", "until": null, "held": false, "auth_failing": false },
+            { "connection": "crm", "state": "ok", "until": null, "held": false, "auth_failing": false }
         ]),
         "{status}"
     );
@@ -581,4 +581,50 @@ async fn an_unknown_stack_or_a_missing_output_is_named() {
         err.contains("--stack names an AWS store; it cannot be combined with --store embedded"),
         "{err}"
     );
+}
+
+/// `ferry connections authorize --store aws` stores the tokens (sealed) in
+/// DynamoDB, nothing under --data; a hub on that store calls with them and
+/// refreshes from the stored refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_stores_the_tokens_in_the_aws_store() {
+    use ferry::clock::{Clock, ManualClock, SystemClock};
+    use support::oauth::{Authorizing, BOOKS_SECRET, OAUTH_CONFIG, call_books, finished};
+    let Some(_) = emulator("authorize_stores_the_tokens_in_the_aws_store") else {
+        return;
+    };
+    let aws_env = provision(&unique("ferry-auth"), &unique("ferry-auth"));
+    let a = Authorizing::start().await;
+    let (url, child, rx) = a.authorize(&aws_env).await;
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("connection books is authorized"), "{page}");
+    let (code, out, err) = tokio::task::block_in_place(|| finished(child, rx));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("(--store aws)"), "{out}");
+    assert!(!a.dir.path().join("data").join("ferry.db").exists());
+
+    let clock = ManualClock::at(SystemClock.now_ms());
+    let env = |n: &str| {
+        aws_env
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(n).ok())
+    };
+    let store = ferry::boot::aws_store(&env, clock.clone() as std::sync::Arc<dyn Clock>)
+        .await
+        .unwrap();
+    let api = a.target.url();
+    let vars = |n: &str| match n {
+        "API" => Some(api.clone()),
+        "BOOKS_SECRET" => Some(BOOKS_SECRET.to_owned()),
+        _ => None,
+    };
+    let loaded = ferry::config::load_str(OAUTH_CONFIG, &vars).unwrap();
+    let hub = ferry::hub::Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
+    assert!(call_books(&hub).await, "a run with the stored token");
+    assert_eq!(a.provider.issued(), 1, "no token request");
+    clock.advance(3_600_000);
+    assert!(call_books(&hub).await, "a run after the refresh");
+    assert_eq!(a.provider.presented(), vec!["rt-1".to_owned()]);
 }

@@ -9,6 +9,7 @@ use ferry::clock::{Clock, SystemClock};
 use ferry::store::{SqliteOptions, SqliteStore};
 use serde_json::Value;
 use support::ferry;
+use support::oauth::{Authorizing, BOOKS_SECRET, OAUTH_CONFIG, call_books, finished};
 
 const CONFIG: &str = r#"version: 1
 connections:
@@ -121,4 +122,115 @@ async fn connections_show_the_breaker_since_when_why_and_a_429_pause() {
         "{out}"
     );
     assert!(line("audit").contains(" off "), "{out}");
+}
+
+// ------------------------------------------------------------------ authorize
+
+/// The test plays the browser: it follows the printed URL to the provider,
+/// which redirects to ferry's loopback listener with a code. ferry checks the
+/// state, exchanges the code (Basic client auth, PKCE verifier), stores the
+/// tokens sealed; a run then uses the stored access token, and the refresh
+/// works from the stored refresh token. No token is printed or stored in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_prints_the_url_catches_the_redirect_and_stores_the_tokens() {
+    let a = Authorizing::start().await;
+    let (url, child, rx) = a.authorize(&[]).await;
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let q: std::collections::HashMap<String, String> = parsed.query_pairs().into_owned().collect();
+    assert_eq!(parsed.path(), "/oauth/authorize");
+    assert_eq!(q["prompt"], "consent", "the configured query is kept");
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], "ferry");
+    assert_eq!(q["scope"], "com.intuit.quickbooks.accounting");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["state"].len() >= 43, "a random state: {url}");
+    assert!(q["redirect_uri"].starts_with("http://127.0.0.1:"), "{url}");
+    assert!(q["redirect_uri"].ends_with("/callback"), "{url}");
+
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("connection books is authorized"), "{page}");
+    let (code, out, err) = tokio::task::block_in_place(|| finished(child, rx));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("connection books authorized"), "{out}");
+    assert!(out.contains("a refresh token renews it"), "{out}");
+    assert_eq!(a.provider.refusals(), Vec::<String>::new());
+    assert_eq!(a.provider.issued(), 1);
+    for secret in ["at-1", "rt-1", BOOKS_SECRET] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret} printed"
+        );
+    }
+    let store = support::dump_store(&a.dir.path().join("data"));
+    assert!(store.contains("oauth2:books"), "{store}");
+    for secret in ["at-1", "rt-1", BOOKS_SECRET] {
+        assert!(!store.contains(secret), "{secret} in the store");
+    }
+
+    // A hub on that store calls with the stored token, then refreshes from
+    // the stored refresh token when it runs out.
+    let clock = ferry::clock::ManualClock::at(SystemClock.now_ms());
+    let store = SqliteStore::open(
+        &a.dir.path().join("data").join("ferry.db"),
+        SqliteOptions {
+            max_receives: 5,
+            clock: clock.clone() as Arc<dyn Clock>,
+        },
+    )
+    .unwrap();
+    let url = a.target.url();
+    let vars = |n: &str| match n {
+        "API" => Some(url.clone()),
+        "BOOKS_SECRET" => Some(BOOKS_SECRET.to_owned()),
+        _ => None,
+    };
+    let loaded = ferry::config::load_str(OAUTH_CONFIG, &vars).unwrap();
+    let hub = ferry::hub::Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
+    assert!(call_books(&hub).await, "a run with the stored token");
+    assert_eq!(
+        a.target.seen_at("/api/call")[0].header("authorization"),
+        "Bearer at-1"
+    );
+    assert_eq!(a.provider.issued(), 1, "no token request");
+    clock.advance(3_600_000);
+    assert!(call_books(&hub).await, "a run after the refresh");
+    assert_eq!(
+        a.target.seen_at("/api/call")[1].header("authorization"),
+        "Bearer at-2"
+    );
+    assert_eq!(a.provider.presented(), vec!["rt-1".to_owned()]);
+    assert_eq!(a.provider.live_refresh_token().as_deref(), Some("rt-2"));
+}
+
+/// A redirect whose `state` is not the one ferry sent is refused, and
+/// nothing is exchanged or stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_refuses_a_redirect_with_another_state() {
+    let a = Authorizing::start().await;
+    let (url, child, rx) = a.authorize(&[]).await;
+    let mut forged = reqwest::Url::parse(&url).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| {
+            if k == "state" {
+                (k, "forged".into())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let page = reqwest::get(forged).await.unwrap().text().await.unwrap();
+    assert!(page.contains("`state` is not the one ferry sent"), "{page}");
+    let (code, out, err) = tokio::task::block_in_place(|| finished(child, rx));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("`state` is not the one ferry sent"), "{err}");
+    assert!(
+        a.target.seen_at("/oauth/token").is_empty(),
+        "no code exchanged"
+    );
+    assert!(!support::dump_store(&a.dir.path().join("data")).contains("oauth2:books"));
 }

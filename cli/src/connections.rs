@@ -1,18 +1,24 @@
 //! `ferry connections`: each connection's circuit breaker (closed, open until
 //! when, probing; since when and why) and whether a `429` has paused it, read
 //! from the selected store. The logic is `ferry::breaker::status`.
+//! `ferry connections authorize NAME` authorizes an OAuth 2.0 connection
+//! ([`crate::authorize`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use ferry::breaker::{ConnectionStatus, State};
 
 use crate::store_opt::{StoreArgs, build_hub};
 
 /// `ferry connections` options.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ConnectionsArgs {
+    /// Something to do to one connection (none: show them all).
+    #[command(subcommand)]
+    pub command: Option<ConnectionsCommand>,
     /// The config file.
     #[arg(long, short, default_value = "examples/new-lead.yaml")]
     pub config: PathBuf,
@@ -27,8 +33,18 @@ pub struct ConnectionsArgs {
     pub json: bool,
 }
 
+/// `ferry connections` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// Authorize an OAuth 2.0 connection (`grant: authorization_code`) in a browser: prints the URL, catches the redirect on 127.0.0.1, stores the tokens sealed in the store.
+    Authorize(crate::authorize::AuthorizeArgs),
+}
+
 /// Run `ferry connections`.
 pub async fn run(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ConnectionsCommand::Authorize(a)) = args.command {
+        return crate::authorize::run(a).await;
+    }
     let Some(hub) = build_hub(&args.config, args.env_file.as_deref(), &args.store).await? else {
         return Ok(ExitCode::FAILURE);
     };

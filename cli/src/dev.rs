@@ -69,6 +69,17 @@ pub struct DevArgs {
     /// Answer 408 and close when a request body has not arrived within this time.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub body_timeout: Duration,
+    /// The console's login token, as a reference (`${env:NAME}`), never the token itself.
+    /// Required when --listen is not a loopback address; on loopback the console is open without it.
+    #[arg(long, env = "FERRY_CONSOLE_TOKEN", value_name = "REF")]
+    pub console_token: Option<String>,
+    /// Send the console's session cookie without `Secure` on a non-loopback listener
+    /// (plain HTTP on a private network; put TLS in front of anything else).
+    #[arg(long)]
+    pub console_insecure_cookie: bool,
+    /// Do not serve the web console at `/`.
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 /// Open the embedded store under `data`.
@@ -124,6 +135,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         StoreKind::Embedded => Some(lock_data(&args.store.data)?),
         StoreKind::Aws => None,
     };
+    let console = if args.no_console {
+        None
+    } else {
+        let env = crate::env::lookup(&args.config, args.env_file.as_deref());
+        Some(crate::dev_console::options(&args, &env)?)
+    };
     let Some((hub, store)) = build(&args.config, args.env_file.as_deref(), &args.store).await?
     else {
         return Ok(ExitCode::FAILURE);
@@ -176,7 +193,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let app = router(hub.clone(), args.sandbox);
+    let console = console.map(|opts| ferry::console::Console::new(hub.clone(), opts));
+    let app = router(hub.clone(), args.sandbox, console);
     let bounds = Bounds {
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
@@ -204,8 +222,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The routes of `ferry dev` (see `serve` for the bounds and the JSON answers
-/// around them); the sandbox's bins only when `sandbox` is on.
-pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
+/// around them); the sandbox's bins only when `sandbox` is on; the web
+/// console at `/` when given.
+pub fn router(
+    hub: Arc<Hub>,
+    sandbox: bool,
+    console: Option<Arc<ferry::console::Console>>,
+) -> Router {
     let sandbox = if sandbox {
         Router::new()
             .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
@@ -213,7 +236,7 @@ pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
     } else {
         Router::new().route("/_sandbox/{*rest}", any(sandbox_off))
     };
-    Router::new()
+    let app = Router::new()
         .route("/hooks/{source}", any(hook))
         .route(
             "/healthz",
@@ -221,7 +244,11 @@ pub fn router(hub: Arc<Hub>, sandbox: bool) -> Router {
         )
         .route("/metrics", get(metrics))
         .with_state(hub)
-        .merge(sandbox)
+        .merge(sandbox);
+    match console {
+        Some(console) => app.merge(ferry::console::router(console)),
+        None => app,
+    }
 }
 
 /// `GET /metrics`: what this process counted, in the Prometheus text format
@@ -328,6 +355,9 @@ fn print_banner(hub: &Hub, addr: SocketAddr, args: &DevArgs) -> std::io::Result<
                 out!("  store:   DynamoDB + SQS (FERRY_TABLE, FERRY_QUEUE_URL, FERRY_DLQ_URL)")
             }
         },
+    }
+    if !args.no_console {
+        out!("  console: {base}/");
     }
     out!("  webhook URLs:");
     for name in hub.config.sources.keys() {

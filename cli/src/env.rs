@@ -25,6 +25,12 @@ pub fn load_with_stand_ins(config: &Path) -> Result<Loaded, ConfigErrors> {
 
 /// Load and validate `config`.
 pub fn load_config(config: &Path, env_file: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+    ferry::config::load_file(config, &lookup(config, env_file))
+}
+
+/// How `${env:NAME}` is resolved for `config`: the process environment,
+/// then the env file.
+pub fn lookup(config: &Path, env_file: Option<&Path>) -> impl Fn(&str) -> Option<String> {
     let mut file_vars = HashMap::new();
     if let Some(path) = env_file_for(config, env_file) {
         match dotenvy::from_path_iter(&path) {
@@ -36,10 +42,9 @@ pub fn load_config(config: &Path, env_file: Option<&Path>) -> Result<Loaded, Con
             Err(e) => eprintln!("warning: could not read env file {}: {e}", path.display()),
         }
     }
-    let lookup = move |name: &str| {
+    move |name: &str| {
         std::env::var(name)
             .ok()
             .or_else(|| file_vars.get(name).cloned())
-    };
-    ferry::config::load_file(config, &lookup)
+    }
 }

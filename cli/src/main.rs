@@ -16,17 +16,21 @@ macro_rules! out {
 }
 
 mod alerts;
+mod authorize;
 mod aws;
 mod bench;
+mod bench_console;
 mod bench_execute;
 mod bins;
 mod connections;
 mod describe;
 mod dev;
+mod dev_console;
 mod dlq;
 mod env;
 mod graph;
 mod pause;
+mod presets;
 mod run_filter;
 mod runs;
 mod sandbox;
@@ -63,7 +67,7 @@ enum Command {
     Schema,
     /// Sign a payload the way SOURCE's provider would, and POST it.
     Send(send::SendArgs),
-    /// Each connection's circuit breaker (closed, open, probing: since when, why) and 429 pause.
+    /// Each connection's circuit breaker (closed, open, probing: since when, why) and 429 pause; `authorize NAME` for OAuth 2.0.
     Connections(connections::ConnectionsArgs),
     /// The hub on one screen: runs per workflow (24 h), last event per source, connections, DLQ depth, syncs.
     Status(status::StatusArgs),
@@ -96,6 +100,8 @@ enum Command {
         #[command(subcommand)]
         command: aws::AwsCommand,
     },
+    /// The built-in connector presets (`preset: NAME`), or one preset's settings and sources.
+    Presets(presets::PresetsArgs),
     /// Hold a workflow's runs (events still accepted) or a connection's calls, on every instance.
     Pause(pause::PauseArgs),
     /// Let a paused workflow or connection go on; held runs drain within rate limits.
@@ -121,6 +127,8 @@ enum BenchCommand {
     /// Runs per second through the workers against a fast local target, and
     /// ferry's per-call overhead (p50/p99).
     Execute(bench_execute::BenchArgs),
+    /// The web console's server time per page with 100,000 runs in a fresh embedded store.
+    Console(bench_console::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -153,6 +161,7 @@ fn main() -> ExitCode {
             Command::Dlq { command } => dlq::run(command).await,
             Command::Aws { command } => aws::run(command).await,
             Command::Alerts { command } => alerts::run(command).await,
+            Command::Presets(args) => presets::run(args),
             Command::Pause(args) => pause::run(args, true).await,
             Command::Resume(args) => pause::run(args, false).await,
             Command::Bench {
@@ -161,6 +170,9 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Execute(args),
             } => bench_execute::run(args).await,
+            Command::Bench {
+                command: BenchCommand::Console(args),
+            } => bench_console::run(args).await,
         }
     });
     match result {

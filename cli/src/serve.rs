@@ -249,12 +249,13 @@ async fn read_body(mut body: Body) -> Result<Bytes, Refused> {
 /// 405) into the JSON shape, keeping the status and the text as the message.
 async fn json_errors(resp: Response) -> Response {
     let status = resp.status();
-    let is_json = resp
+    // JSON answers, and the console's HTML pages (which explain themselves), pass as they are.
+    let answered = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if answered || !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
     let (parts, body) = resp.into_parts();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
-use ferry::sync::{Outcome, PollState, Progress, RunOptions, SyncState, Trigger, run_sync_with};
+use ferry::sync::{Outcome, Progress, RunOptions, Trigger, run_sync_with};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::store_opt::{StoreArgs, build_hub};
@@ -114,7 +114,7 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
                     for f in &r.conflict_log {
                         out!("  {f}");
                     }
-                    out!("  cursor: {}", cursor_text(&r.state));
+                    out!("  cursor: {}", r.state.cursor_text());
                     out!("  run log: ferry runs show {} {}", r.run_id, store.flag());
                     Ok(ExitCode::SUCCESS)
                 }
@@ -159,7 +159,7 @@ pub async fn run(cmd: SyncCommand) -> anyhow::Result<ExitCode> {
                     out!("  never ran");
                     continue;
                 };
-                out!("  cursor    {}", cursor_text(&st));
+                out!("  cursor    {}", st.cursor_text());
                 if let Some(l) = &st.last_run {
                     let c = &l.counts;
                     out!(
@@ -212,27 +212,6 @@ fn show(bar: &ProgressBar, p: &Progress) {
         "{}: page {} · seen {} · sent {} · skipped {} · failed {}",
         p.poll, p.pages, c.seen, c.sent, c.skipped, c.failed
     ));
-}
-
-/// Each poll's watermark, and where an unfinished pass stands.
-fn cursor_text(st: &SyncState) -> String {
-    if st.polls.is_empty() {
-        return "none yet".into();
-    }
-    st.polls
-        .iter()
-        .map(|(k, PollState { watermark, pass })| {
-            let wm = watermark.as_deref().unwrap_or("(none)");
-            match pass {
-                Some(p) => format!(
-                    "{k}: {wm}, pass since {:?} resumes at {} after {} page(s)",
-                    p.since, p.next, p.pages
-                ),
-                None => format!("{k}: {wm}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn when(ms: i64) -> String {

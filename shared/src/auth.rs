@@ -1,13 +1,20 @@
 //! Connection auth: what each call carries, and OAuth 2.0 access tokens.
 //!
 //! `bearer`, `basic` and `api_key` are static. `oauth2` buys an access token
-//! from the token endpoint (client-credentials or refresh-token grant) and:
+//! from the token endpoint (client-credentials grant, or refresh-token grant
+//! with the configured refresh token or the one `ferry connections authorize`
+//! stored, see [`authorize`](crate::authorize)) and:
 //!
 //! - caches it in-process and in the store (the [`Cursors`](crate::ports::Cursors)
-//!   port, cursor `oauth2:<connection>`), so a token is fetched once for many
-//!   calls and survives cold starts; a rotated refresh token is kept there too.
+//!   port, cursor `oauth2:<connection>`, see [`token_state`](crate::token_state)),
+//!   so a token is fetched once for many calls and survives cold starts.
 //!   The store's copy is sealed with a key derived from the connection's
 //!   secrets ([`token_cache`](crate::token_cache)): it shows no token;
+//! - when the endpoint rotates the refresh token, saves the new one before
+//!   the new access token is used; if the store cannot take it, the pair is
+//!   held in memory, the call retried later, and the save tried again before
+//!   anything else on the connection, the refresh lease kept meanwhile so no
+//!   instance spends the superseded refresh token;
 //! - refreshes it before it expires ([`refresh_margin`]), one refresher at a
 //!   time across every instance (an [`Idempotency`](crate::ports::Idempotency)
 //!   lease on `oauth2:<connection>:refresh`), the others wait for its result;
@@ -22,23 +29,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
 use crate::clock::Millis;
-use crate::config::{Auth, ClientAuth, Connection, Grant};
+use crate::config::{Auth, Connection, Grant};
 use crate::hub::Conn;
 pub use crate::outbound::Credential;
 use crate::ports::{Claim, Ports};
-use crate::token_cache::CacheKey;
+use crate::token_endpoint::{self, Failure};
+use crate::token_state::{self, Persisted, Slot, Stored, fingerprint};
 
 /// How long a refused credential fails runs at once before the token
 /// endpoint is asked again (unless the config changes first).
 pub const FAILURE_HOLD: Duration = Duration::from_secs(300);
 /// Lease of the one instance refreshing a connection's token.
 const REFRESH_LEASE: Duration = Duration::from_secs(30);
-/// A token whose endpoint gives no `expires_in` is used this long.
-const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// A forced refresh after a `401` happens at most this often per connection.
 const MIN_FORCED_INTERVAL_MS: Millis = 10_000;
 
@@ -82,40 +85,22 @@ pub enum AuthError {
     Unavailable(String),
 }
 
-/// The cached state of one connection's token (in-process and in the store).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Stored {
-    /// Hash of the configured credentials this state belongs to.
-    fingerprint: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    access_token: Option<String>,
-    /// When to refresh (before expiry).
-    #[serde(default)]
-    refresh_at: Millis,
-    /// A refresh token the endpoint rotated to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
-    /// Why the endpoint refused, and when.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    failed: Option<String>,
-    #[serde(default)]
-    failed_at: Millis,
+/// A rotated refresh token (with its access token) the store could not take
+/// yet: held in memory and saved before anything else on the connection.
+#[derive(Debug, Clone)]
+struct Pending {
+    stored: Stored,
+    /// The version the refresh read.
+    version: Option<u64>,
+    /// The refresh token it superseded (dead at the provider).
+    replaced: Option<String>,
 }
 
-/// Where a connection's token state lives in the store, and the key sealing it.
-#[derive(Debug)]
-struct Slot {
-    cursor: String,
-    key: CacheKey,
-}
-
-impl Slot {
-    fn of(name: &str, conn: &Connection) -> Self {
-        Self {
-            cursor: crate::keys::oauth2_token(name),
-            key: CacheKey::of(name, conn),
-        }
-    }
+/// The message of a call held back while a rotated refresh token waits to be saved.
+fn held(name: &str, error: &str) -> String {
+    format!(
+        "connection {name}: the token endpoint rotated the refresh token and the store could not save the new one ({error}); it is held in this process and saved before any call uses it"
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +116,8 @@ struct Cached {
 pub struct Tokens {
     cache: Mutex<HashMap<String, Cached>>,
     refreshing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Rotated refresh tokens the store could not take yet, by connection.
+    pending: Mutex<HashMap<String, Pending>>,
     /// Every token seen, for redaction.
     seen: RwLock<Vec<String>>,
     /// How many times this process called a token endpoint (for tests and `ferry bench`).
@@ -237,10 +224,14 @@ impl Tokens {
         let fingerprint = fingerprint(conn);
         let slot = Slot::of(name, conn);
         let lock = crate::keys::oauth2_refresh(name);
+        // A rotated refresh token not saved yet goes to the store first.
+        if let Some(token) = self.flush(ports, name, &slot, &lock, refused).await? {
+            return Ok(token);
+        }
         let deadline = ports.clock.now_ms() + REFRESH_LEASE.as_millis() as Millis;
         loop {
             let now = ports.clock.now_ms();
-            let (stored, _) = self.load(ports, &slot, &fingerprint).await?;
+            let (stored, _) = slot.load(ports, &fingerprint).await?;
             if let Some(t) = &stored.access_token
                 && now < stored.refresh_at
                 && Some(t.as_str()) != refused
@@ -272,7 +263,7 @@ impl Tokens {
                 Err(e) => return Err(AuthError::Unavailable(format!("token cache: {e}"))),
             }
             // Another instance may have refreshed between our look and our claim.
-            let (stored, version) = match self.load(ports, &slot, &fingerprint).await {
+            let (stored, version) = match slot.load(ports, &fingerprint).await {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = ports.idempotency.release(&lock).await;
@@ -288,18 +279,13 @@ impl Tokens {
                 return Ok(t.clone());
             }
             let result = self
-                .refresh(
-                    ports,
-                    http,
-                    name,
-                    conn,
-                    &slot,
-                    stored,
-                    version,
-                    &fingerprint,
-                )
+                .refresh(ports, http, name, conn, &slot, stored, version)
                 .await;
-            if let Err(e) = ports.idempotency.release(&lock).await {
+            // While a rotated refresh token waits to be saved, the lease stays
+            // held: no instance may spend the one it superseded.
+            if !self.holds_unsaved(name)
+                && let Err(e) = ports.idempotency.release(&lock).await
+            {
                 tracing::warn!(connection = name, error = %e, "could not release the token refresh lease");
             }
             return result.map(|(token, refresh_at)| {
@@ -315,6 +301,10 @@ impl Tokens {
         }
     }
 
+    /// Buy a token with the connection's grant, and keep it: a rotated
+    /// refresh token is in the store before the new access token is handed
+    /// out (see [`token_state::persist`]); when the store cannot take it, the
+    /// new pair waits in [`Tokens::pending`] and the call is retried later.
     #[allow(clippy::too_many_arguments)]
     async fn refresh(
         &self,
@@ -325,176 +315,174 @@ impl Tokens {
         slot: &Slot,
         mut stored: Stored,
         version: Option<u64>,
-        fingerprint: &str,
     ) -> Result<(String, Millis), AuthError> {
         let Some(Auth::OAuth2 {
-            token_url,
             grant,
-            client_id,
-            client_secret,
             refresh_token,
             scope,
             params,
-            client_auth,
+            ..
         }) = &conn.auth
         else {
-            return Err(AuthError::Refused("not an oauth2 connection".into()));
+            return Err(AuthError::Refused(format!(
+                "connection {name} is not an oauth2 connection"
+            )));
         };
-        let mut form: Vec<(&str, String)> = match client_auth {
-            ClientAuth::Body => vec![
-                ("client_id", client_id.clone()),
-                ("client_secret", client_secret.clone()),
-            ],
-            ClientAuth::Basic => Vec::new(),
-        };
-        match grant {
-            Grant::ClientCredentials => form.push(("grant_type", "client_credentials".into())),
-            Grant::RefreshToken => {
-                form.push(("grant_type", "refresh_token".into()));
-                let rt = stored
+        let mut form: Vec<(&str, String)> = Vec::new();
+        let sent = match grant {
+            Grant::ClientCredentials => {
+                form.push(("grant_type", "client_credentials".into()));
+                None
+            }
+            Grant::RefreshToken | Grant::AuthorizationCode => {
+                let Some(rt) = stored
                     .refresh_token
                     .clone()
                     .or_else(|| refresh_token.clone())
-                    .unwrap_or_default();
-                form.push(("refresh_token", rt));
+                else {
+                    return Err(AuthError::Refused(format!(
+                        "connection {name} is not authorized yet: run `ferry connections authorize {name}` (with the same --store as the hub)"
+                    )));
+                };
+                form.push(("grant_type", "refresh_token".into()));
+                form.push(("refresh_token", rt.clone()));
+                Some(rt)
             }
-        }
+        };
         if let Some(scope) = scope {
             form.push(("scope", scope.clone()));
         }
         for (k, v) in params {
             form.push((k.as_str(), v.clone()));
         }
-        let timeout = conn.call_timeout;
+        let label = match sent {
+            None => "client_credentials",
+            Some(_) => "refresh_token",
+        };
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut request = http
-            .post(token_url)
-            .timeout(timeout)
-            .header(http::header::ACCEPT, "application/json");
-        if *client_auth == ClientAuth::Basic {
-            request = request.header(
-                http::header::AUTHORIZATION,
-                basic_client_auth(client_id, client_secret),
-            );
-        }
-        let sent = request.form(&form).send().await;
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                if let Some(r) = crate::destination::RedirectRefused::find(&e) {
-                    // Not held in the store: a fixed `token_url` takes effect at once.
-                    return Err(AuthError::Refused(format!(
-                        "connection {name}: token endpoint {token_url}: {r}"
-                    )));
-                }
-                return Err(AuthError::Unavailable(format!(
-                    "connection {name}: token endpoint {token_url}: {}",
-                    crate::outbound::describe_error(&e)
-                )));
-            }
-        };
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.unwrap_or_default();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let now = ports.clock.now_ms();
-        if !(200..300).contains(&status) || json.get("access_token").is_none() {
-            let code = json
-                .get("error")
-                .and_then(|e| e.as_str())
-                .map_or(String::new(), |e| format!(" {e}"));
-            let what = format!(
-                "connection {name}: the token endpoint answered HTTP {status}{code} to the {} grant",
-                match grant {
-                    Grant::ClientCredentials => "client_credentials",
-                    Grant::RefreshToken => "refresh_token",
-                }
-            );
-            if (400..500).contains(&status) && status != 408 && status != 429 {
-                stored.failed = Some(format!("{what}: the credentials were refused"));
-                stored.failed_at = now;
+        let issued = match token_endpoint::request(http, name, conn, label, form).await {
+            Ok(issued) => issued,
+            Err(Failure::Redirected(why)) => return Err(AuthError::Refused(why)),
+            Err(Failure::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
+            Err(Failure::Refused(what)) => {
+                let again = match grant {
+                    Grant::AuthorizationCode => {
+                        format!("; run `ferry connections authorize {name}` to authorize again")
+                    }
+                    _ => String::new(),
+                };
+                stored.failed = Some(format!("{what}: the credentials were refused{again}"));
+                stored.failed_at = ports.clock.now_ms();
                 stored.access_token = None;
-                self.save(ports, slot, &stored, version).await;
+                slot.save(ports, &stored, version).await;
                 return Err(AuthError::Refused(stored.failed.unwrap_or_default()));
             }
-            return Err(AuthError::Unavailable(what));
-        }
-        let token = json["access_token"].as_str().unwrap_or_default().to_owned();
-        let lifetime = json
-            .get("expires_in")
-            .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
-            .filter(|s| *s > 0.0)
-            .map_or(DEFAULT_LIFETIME, |s| {
-                Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
-            });
-        let refresh_at = crate::clock::after(now, lifetime - refresh_margin(lifetime));
-        stored = Stored {
-            fingerprint: fingerprint.to_owned(),
-            access_token: Some(token.clone()),
+        };
+        let now = ports.clock.now_ms();
+        let refresh_at =
+            crate::clock::after(now, issued.lifetime - refresh_margin(issued.lifetime));
+        let rotated =
+            sent.is_some() && issued.refresh_token.is_some() && issued.refresh_token != sent;
+        let fresh = Stored {
+            fingerprint: stored.fingerprint.clone(),
+            access_token: Some(issued.access_token.clone()),
             refresh_at,
-            refresh_token: json
-                .get("refresh_token")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-                .or(stored.refresh_token),
+            refresh_token: issued.refresh_token.or(stored.refresh_token),
             failed: None,
             failed_at: 0,
         };
-        self.save(ports, slot, &stored, version).await;
-        Ok((token, refresh_at))
+        if let Some(rt) = &fresh.refresh_token {
+            self.note_secret(rt);
+        }
+        if !rotated {
+            // Losing this write costs one more token request, nothing more.
+            slot.save(ports, &fresh, version).await;
+            return Ok((issued.access_token, refresh_at));
+        }
+        // The old refresh token is dead at the provider: the new one must be
+        // in the store before anything uses the new access token.
+        match token_state::persist(ports, slot, &fresh, version, sent.as_deref()).await {
+            Ok(Persisted::Saved(_)) => Ok((issued.access_token, refresh_at)),
+            Ok(Persisted::Superseded) => Err(AuthError::Unavailable(format!(
+                "connection {name}: another instance rotated the refresh token at the same time; the call is retried with its token"
+            ))),
+            Err(e) => {
+                tracing::error!(connection = name, error = %e, "the rotated refresh token could not be saved; holding it in memory");
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        name.to_owned(),
+                        Pending {
+                            stored: fresh,
+                            version,
+                            replaced: sent,
+                        },
+                    );
+                Err(AuthError::Unavailable(held(name, &e)))
+            }
+        }
     }
 
-    async fn load(
+    /// Save a rotated refresh token this process holds but could not save
+    /// yet, before anything else happens on the connection. `Ok(Some)`: the
+    /// saved pair's access token, fresh; `Ok(None)`: nothing (more) held, go
+    /// on; `Err`: still not saved (the refresh lease is renewed, so no
+    /// instance spends the superseded refresh token meanwhile).
+    async fn flush(
         &self,
         ports: &Ports,
+        name: &str,
         slot: &Slot,
-        fingerprint: &str,
-    ) -> Result<(Stored, Option<u64>), AuthError> {
-        let c = ports
-            .cursors
-            .get(&slot.cursor)
-            .await
-            .map_err(|e| AuthError::Unavailable(format!("token cache: {e}")))?;
-        let Some(c) = c else {
-            let fresh = Stored {
-                fingerprint: fingerprint.to_owned(),
-                ..Stored::default()
-            };
-            return Ok((fresh, None));
+        lock: &str,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, AuthError> {
+        let Some(p) = self.pending_of(name) else {
+            return Ok(None);
         };
-        // A value that does not open (a rotated secret, a legacy plain-text
-        // record, tampering) is no state: fetch afresh.
-        let stored: Stored = slot
-            .key
-            .open(&c.value)
-            .and_then(|plain| serde_json::from_slice(&plain).ok())
-            .unwrap_or_default();
-        if stored.fingerprint != fingerprint {
-            // Other credentials (the config changed) or unreadable: start
-            // afresh, keep the version.
-            return Ok((
-                Stored {
-                    fingerprint: fingerprint.to_owned(),
-                    ..Stored::default()
-                },
-                Some(c.version),
-            ));
+        let done =
+            token_state::persist(ports, slot, &p.stored, p.version, p.replaced.as_deref()).await;
+        let saved = match done {
+            Ok(persisted) => matches!(persisted, Persisted::Saved(_)),
+            Err(e) => {
+                let _ = ports.idempotency.claim(lock, "", "", REFRESH_LEASE).await;
+                return Err(AuthError::Unavailable(held(name, &e)));
+            }
+        };
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Err(e) = ports.idempotency.release(lock).await {
+            tracing::warn!(connection = name, error = %e, "could not release the token refresh lease");
         }
-        Ok((stored, Some(c.version)))
+        tracing::info!(
+            connection = name,
+            "the rotated refresh token held in memory is saved"
+        );
+        let now = ports.clock.now_ms();
+        match &p.stored.access_token {
+            Some(t) if saved && now < p.stored.refresh_at && Some(t.as_str()) != refused => {
+                self.remember(name, t, p.stored.refresh_at, now, false);
+                Ok(Some(t.clone()))
+            }
+            _ => Ok(None),
+        }
     }
 
-    async fn save(&self, ports: &Ports, slot: &Slot, stored: &Stored, version: Option<u64>) {
-        let plain = serde_json::to_vec(stored).unwrap_or_default();
-        let value = slot.key.seal(&plain);
-        let cursor = slot.cursor.as_str();
-        match ports.cursors.put(cursor, &value, version).await {
-            Ok(Some(_)) => {}
-            Ok(None) => tracing::warn!(
-                cursor,
-                "token cache changed under us; keeping ours in-process"
-            ),
-            Err(e) => tracing::warn!(cursor, error = %e, "could not cache the token in the store"),
-        }
+    fn pending_of(&self, name: &str) -> Option<Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Whether this process holds a rotated refresh token of `name` that the
+    /// store does not have yet.
+    pub fn holds_unsaved(&self, name: &str) -> bool {
+        self.pending_of(name).is_some()
     }
 
     fn cached(&self, name: &str) -> Option<Cached> {
@@ -516,53 +504,15 @@ impl Tokens {
                 forced,
             },
         );
+        drop(cache);
+        self.note_secret(token);
+    }
+
+    /// Keep `secret` (a token) for redaction.
+    fn note_secret(&self, secret: &str) {
         let mut seen = self.seen.write().unwrap_or_else(|p| p.into_inner());
-        if token.len() >= 4 && !seen.iter().any(|s| s == token) {
-            seen.push(token.to_owned());
+        if secret.len() >= 4 && !seen.iter().any(|s| s == secret) {
+            seen.push(secret.to_owned());
         }
     }
-}
-
-/// A hash of the configured credentials: cached state for other credentials is ignored.
-fn fingerprint(conn: &Connection) -> String {
-    let Some(Auth::OAuth2 {
-        token_url,
-        grant,
-        client_id,
-        client_secret,
-        refresh_token,
-        scope,
-        params,
-        // How the client authenticates does not change whose tokens they are.
-        ..
-    }) = &conn.auth
-    else {
-        return String::new();
-    };
-    let mut h = Sha256::new();
-    for part in [
-        token_url.as_str(),
-        &format!("{grant:?}"),
-        client_id,
-        client_secret,
-        refresh_token.as_deref().unwrap_or(""),
-        scope.as_deref().unwrap_or(""),
-        &serde_json::to_string(params).unwrap_or_default(),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..16])
-}
-
-/// `Basic base64(urlencode(id):urlencode(secret))`: RFC 6749 §2.3.1 has the
-/// client id and secret form-encoded before they are joined.
-fn basic_client_auth(id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    let enc = |s: &str| serde_urlencoded::to_string([("", s)]).unwrap_or_default()[1..].to_owned();
-    let pair = format!("{}:{}", enc(id), enc(secret));
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
 }

@@ -32,6 +32,9 @@
 //! - what was counted (events, runs, calls, rate-limit waits, dead
 //!   letters) is in [`metrics`]: Prometheus text for `ferry dev`, EMF lines
 //!   on Lambda;
+//! - the web console (`ferry dev` at `/`, the `console` Lambda under
+//!   `/console`) is [`console`]: HTML over the same functions as the CLI
+//!   ([`status`] for the overview, [`run_filter`] for the run list);
 //! - a workflow is tested before it goes live (`ferry test`: test files,
 //!   mocked APIs, a virtual clock, generated cases) in [`testing`];
 //! - `contract` (tests, or the `contract` feature): the port contract suites
@@ -39,6 +42,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod authorize;
 pub mod batch;
 pub mod batch_results;
 pub mod boot;
@@ -47,6 +51,7 @@ pub mod call;
 pub mod clock;
 pub mod concurrency;
 pub mod config;
+pub mod console;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 pub mod describe;
@@ -66,13 +71,17 @@ pub mod ports;
 pub mod rate_headers;
 pub mod rerun;
 pub mod retry;
+pub mod run_filter;
 pub mod runlog;
 pub mod schedule;
 pub mod scheduler;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod template;
 pub mod testing;
 pub mod token_cache;
+pub mod token_endpoint;
+pub mod token_state;
 pub mod verify;
 pub mod worker;

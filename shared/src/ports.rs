@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock::{Clock, Millis};
-use crate::model::{RunQuery, RunRecord};
+use crate::model::{RunQuery, RunRecord, RunStatus};
 
 /// Errors a storage backend can raise.
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +217,18 @@ pub trait RunLog: Send + Sync {
     async fn get(&self, id: &str) -> StoreResult<Option<RunRecord>>;
     /// Runs matching `query`, newest first (by `created_at`, then id).
     async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>>;
+    /// When each run matching `query` was created, and its status, in the
+    /// order of [`list`](Self::list): for counts and charts, which need no
+    /// record. By default, from `list`; an adapter that can read these
+    /// without decoding records (the embedded store) does.
+    async fn summaries(&self, query: &RunQuery) -> StoreResult<Vec<(Millis, RunStatus)>> {
+        Ok(self
+            .list(query)
+            .await?
+            .into_iter()
+            .map(|r| (r.created_at, r.status))
+            .collect())
+    }
 }
 
 // ---------------------------------------------------------------- cursors

@@ -585,6 +585,68 @@ workflows:
     }
 
     #[test]
+    fn authorization_code_keys_are_checked_per_grant() {
+        let conn = |auth: &str| {
+            format!(
+                "version: 1\nconnections:\n  books:\n    base_url: https://books.example.com\n    auth: {{ type: oauth2, token_url: \"https://auth.example.com/token\", client_id: ferry, client_secret: \"${{env:CRM_TOKEN}}\", {auth} }}\n"
+            )
+        };
+        let ok = conn(
+            "grant: authorization_code, authorize_url: \"https://auth.example.com/authorize?prompt=consent\", redirect_port: 8765",
+        );
+        let loaded = load(&ok).unwrap_or_else(|e| panic!("{e}"));
+        let Some(Auth::OAuth2 {
+            grant,
+            redirect_port,
+            pkce,
+            ..
+        }) = &loaded.config.connections["books"].auth
+        else {
+            panic!("not oauth2");
+        };
+        assert_eq!(*grant, ferry::config::Grant::AuthorizationCode);
+        assert_eq!(*redirect_port, Some(8765));
+        assert!(*pkce, "PKCE is on by default");
+        let cases = [
+            (
+                "grant: authorization_code",
+                "connections.books.auth.authorize_url: grant authorization_code needs an `authorize_url`",
+            ),
+            (
+                "grant: authorization_code, authorize_url: \"/authorize\"",
+                "connections.books.auth.authorize_url: authorize_url \"/authorize\" is not an absolute http(s) URL without a fragment",
+            ),
+            (
+                "grant: authorization_code, authorize_url: \"https://a.example.com/x#f\"",
+                "is not an absolute http(s) URL without a fragment",
+            ),
+            (
+                "grant: authorization_code, authorize_url: \"https://a.example.com/x\", refresh_token: \"${env:CRM_TOKEN}\"",
+                "connections.books.auth.refresh_token: grant authorization_code keeps its refresh token in the store",
+            ),
+            (
+                "authorize_url: \"https://a.example.com/x\"",
+                "connections.books.auth.authorize_url: `authorize_url` only applies to `grant: authorization_code`",
+            ),
+            (
+                "redirect_port: 8765",
+                "connections.books.auth.redirect_port: `redirect_port` only applies to `grant: authorization_code`",
+            ),
+            (
+                "grant: refresh_token, refresh_token: \"${env:CRM_TOKEN}\", pkce: false",
+                "connections.books.auth.pkce: `pkce` only applies to `grant: authorization_code`",
+            ),
+        ];
+        for (auth, expected) in cases {
+            let all = errors(&conn(auth)).join("\n");
+            assert!(
+                all.contains(expected),
+                "{auth}: missing {expected:?} in:\n{all}"
+            );
+        }
+    }
+
+    #[test]
     fn concurrency_loads_and_its_mistakes_are_reported() {
         let ok = r#"
 version: 1

@@ -2,6 +2,8 @@
 //! target HTTP server (it can misbehave on purpose), signing, polling.
 #![allow(dead_code)]
 
+pub mod oauth;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,8 @@
 //! Test support for the Lambda functions (a dev-dependency only).
 //!
+//! - [`browser`]: headless Chromium (the system's) through ChromeDriver on
+//!   127.0.0.1, with helpers to find, click, fill, wait, read cookies, take
+//!   screenshots and detect a payload that ran (XSS);
 //! - [`alert_receivers`]: a Slack-like incoming webhook, a webhook receiver
 //!   that verifies Standard Webhooks signatures, and an SMTP sink, for the
 //!   alert channels;
@@ -11,6 +14,9 @@
 //!   events are signed at;
 //! - [`target::Target`]: the one local HTTP server every test uses in place of
 //!   the APIs (scripted, fixed or handler answers; every request recorded);
+//! - [`oauth::Provider`]: a strict OAuth 2.0 authorization server on a
+//!   target (authorization code with PKCE, client auth, rotating refresh
+//!   tokens that die once replaced);
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
 //!   function's real binary (process tests, cold-start timing);
@@ -18,8 +24,10 @@
 //!   as their docs say, for the connector presets and recipes.
 
 pub mod alert_receivers;
+pub mod browser;
 pub mod events;
 mod fixture;
+pub mod oauth;
 pub mod runtime_api;
 pub mod sqs;
 pub mod target;

@@ -12,7 +12,8 @@
 //!    for one that holds a request in flight (overlap and concurrency tests);
 //! 4. `200 {"id": "<path>-<n>"}`, `n` counting every request.
 //!
-//! An [`Answer`] has a status, headers, a JSON body and a delay before it is sent.
+//! An [`Answer`] has a status, headers, a JSON body (or a text one: an HTML
+//! page, say) and a delay before it is sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -78,6 +79,9 @@ pub struct Answer {
     pub status: u16,
     /// The JSON body.
     pub body: Value,
+    /// A body that is not JSON, in place of `body`: its content type and
+    /// text (an HTML page for the browser tests).
+    pub text: Option<(String, String)>,
     /// Headers, besides `content-type: application/json`.
     pub headers: Vec<(String, String)>,
     /// How long to wait before answering (the request is recorded at once).
@@ -90,6 +94,7 @@ impl Answer {
         Answer {
             status,
             body,
+            text: None,
             headers: vec![],
             delay: Duration::ZERO,
         }
@@ -98,6 +103,18 @@ impl Answer {
     /// `200` with a JSON `body`.
     pub fn ok(body: Value) -> Self {
         Self::status(200, body)
+    }
+
+    /// `status` with `text` as the body, of type `content_type`.
+    pub fn text(status: u16, content_type: &str, text: impl Into<String>) -> Self {
+        let mut a = Self::status(status, Value::Null);
+        a.text = Some((content_type.to_owned(), text.into()));
+        a
+    }
+
+    /// `200` with an HTML page (`text/html; charset=utf-8`).
+    pub fn html(page: impl Into<String>) -> Self {
+        Self::text(200, "text/html; charset=utf-8", page)
     }
 
     /// With header `name: value` too.
@@ -299,7 +316,12 @@ async fn answer(
         tokio::time::sleep(answer.delay).await;
     }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (status, axum::Json(answer.body)).into_response();
+    let mut resp = match answer.text {
+        Some((ctype, text)) => {
+            (status, [(axum::http::header::CONTENT_TYPE, ctype)], text).into_response()
+        }
+        None => (status, axum::Json(answer.body)).into_response(),
+    };
     for (k, v) in answer.headers {
         let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),

@@ -138,6 +138,7 @@ fn functions_are_built_by_cargo_lambda_for_arm64_on_al2023() {
         ("ExecuteFunction", "ferry-execute"),
         ("SyncFunction", "ferry-sync"),
         ("WatchFunction", "ferry-watch"),
+        ("ConsoleFunction", "ferry-console"),
     ] {
         let f = &t["Resources"][name];
         assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
@@ -184,6 +185,7 @@ fn each_function_has_its_own_role_without_wildcard_actions() {
         "ExecuteFunction",
         "SyncFunction",
         "WatchFunction",
+        "ConsoleFunction",
     ] {
         let Value::Tagged(role) = &r[name]["Properties"]["Role"] else {
             panic!("{name} has no role of its own")

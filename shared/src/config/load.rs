@@ -15,6 +15,7 @@ use super::diagnostic::{ConfigErrors, Diagnostic, Path, closest};
 use super::duration::Dur;
 use super::env::{self, EnvLookup};
 use super::model::{Config, Connection, Source, Step, SyncDef, Workflow};
+use super::presets;
 use super::validate;
 use super::yaml::{self, Index, Node, Value};
 
@@ -65,9 +66,12 @@ pub fn load_file(path: &FsPath, env: EnvLookup<'_>) -> Result<Loaded, ConfigErro
 pub fn load_str(yaml: &str, env: EnvLookup<'_>) -> Result<Loaded, ConfigErrors> {
     let fail = |errors| ConfigErrors { file: None, errors };
     let mut root = yaml::parse(yaml).map_err(fail)?;
-    let resolved = env::resolve(&mut root, env);
+    let mut early = Vec::new();
+    presets::apply(&mut root, &mut early);
+    let mut resolved = env::resolve(&mut root, env);
+    early.append(&mut resolved.errors);
     let index = Index::of(&root);
-    let mut report = validate::Report::new(&index, resolved.errors);
+    let mut report = validate::Report::new(&index, early);
     let parsed = read_sections(&root, &mut report.errors);
     validate::check(&parsed, &mut report);
     let validate::Report {
@@ -96,7 +100,9 @@ pub fn load_str(yaml: &str, env: EnvLookup<'_>) -> Result<Loaded, ConfigErrors> 
 
 /// The JSON Schema of the config format (for `ferry schema` and editors).
 pub fn json_schema() -> serde_json::Value {
-    schemars::schema_for!(Config).to_value()
+    let mut schema = schemars::schema_for!(Config).to_value();
+    presets::patch_schema(&mut schema);
+    schema
 }
 
 fn redact(message: &mut String, secrets: &[String]) {

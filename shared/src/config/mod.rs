@@ -23,6 +23,7 @@ pub mod duration;
 mod env;
 mod load;
 pub mod model;
+pub mod presets;
 pub mod ranges;
 mod rate_headers;
 pub mod shape;
@@ -32,6 +33,7 @@ mod validate;
 mod validate_alerts;
 mod validate_allow;
 mod validate_classify;
+mod validate_oauth2;
 mod yaml;
 
 pub use alerts::{Alerts, Channel, Condition, Rule};

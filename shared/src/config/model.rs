@@ -167,7 +167,26 @@ pub enum Auth {
         /// `basic` (HTTP Basic, as QuickBooks requires).
         #[serde(default)]
         client_auth: ClientAuth,
+        /// The provider's authorization endpoint, where a person approves
+        /// ferry (`grant: authorization_code`, used by `ferry connections
+        /// authorize`), e.g. `https://auth.example.com/oauth/authorize`.
+        #[serde(default)]
+        authorize_url: Option<String>,
+        /// The loopback port `ferry connections authorize` listens on for the
+        /// redirect (`http://127.0.0.1:<port>/callback`); `0` or absent: any
+        /// free port (RFC 8252 §7.3). Use the port registered with the provider.
+        #[serde(default)]
+        redirect_port: Option<u16>,
+        /// Whether the authorization request carries a PKCE S256 challenge
+        /// (RFC 7636); default `true`. Turn off only for a provider that
+        /// rejects it.
+        #[serde(default = "pkce_default")]
+        pkce: bool,
     },
+}
+
+fn pkce_default() -> bool {
+    true
 }
 
 /// How an OAuth 2.0 client authenticates at the token endpoint (RFC 6749 §2.3.1).
@@ -190,6 +209,10 @@ pub enum Grant {
     ClientCredentials,
     /// Refresh token: a long-lived refresh token buys access tokens.
     RefreshToken,
+    /// Authorization code: a person approves ferry once (`ferry connections
+    /// authorize NAME`); the refresh token it yields is kept in the store
+    /// (sealed) and buys access tokens from then on.
+    AuthorizationCode,
 }
 
 impl std::fmt::Debug for Auth {
@@ -215,6 +238,9 @@ impl std::fmt::Debug for Auth {
                 scope,
                 params,
                 client_auth,
+                authorize_url,
+                redirect_port,
+                pkce,
                 ..
             } => f
                 .debug_struct("OAuth2")
@@ -226,6 +252,9 @@ impl std::fmt::Debug for Auth {
                 .field("scope", scope)
                 .field("params", params)
                 .field("client_auth", client_auth)
+                .field("authorize_url", authorize_url)
+                .field("redirect_port", redirect_port)
+                .field("pkce", pkce)
                 .finish(),
         }
     }

@@ -9,8 +9,7 @@ use std::collections::{HashMap, HashSet};
 use super::diagnostic::{Diagnostic, Path, did_you_mean};
 use super::load::{Flow, Parsed, Target};
 use super::model::{
-    Auth, Batch, Connection, Grant, Pagination, Poll, RateLimit, RetryPolicy, Step, SyncDef,
-    Workflow,
+    Auth, Batch, Connection, Pagination, Poll, RateLimit, RetryPolicy, Step, SyncDef, Workflow,
 };
 use super::sources;
 use super::templates::{Jinja, Scope};
@@ -192,20 +191,16 @@ fn connection(c: &Connection, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
                 "username must be non-empty and must not contain `:`",
             );
         }
-        Some(Auth::OAuth2 {
-            token_url,
-            grant,
-            refresh_token,
-            client_id,
-            ..
-        }) => oauth2(
-            token_url,
-            *grant,
-            refresh_token.as_deref(),
-            client_id,
-            &path.key("auth"),
-            r,
-        ),
+        Some(
+            auth @ Auth::OAuth2 {
+                token_url,
+                client_id,
+                ..
+            },
+        ) => {
+            oauth2(token_url, client_id, &path.key("auth"), r);
+            super::validate_oauth2::grant(auth, &path.key("auth"), r);
+        }
         _ => {}
     }
     super::validate_classify::check(&c.classify, &path.key("classify"), jinja, r);
@@ -217,14 +212,7 @@ fn connection(c: &Connection, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
     }
 }
 
-fn oauth2(
-    token_url: &str,
-    grant: Grant,
-    refresh_token: Option<&str>,
-    client_id: &str,
-    path: &Path,
-    r: &mut Report<'_>,
-) {
+fn oauth2(token_url: &str, client_id: &str, path: &Path, r: &mut Report<'_>) {
     let url_path = path.key("token_url");
     if !r.has_error_at(&url_path) {
         let ok = token_url.parse::<http::Uri>().is_ok_and(|u| {
@@ -241,17 +229,6 @@ fn oauth2(
     }
     if client_id.is_empty() {
         r.error(&path.key("client_id"), "client_id must not be empty");
-    }
-    match (grant, refresh_token) {
-        (Grant::RefreshToken, None) => r.error(
-            &path.key("refresh_token"),
-            "grant refresh_token needs a `refresh_token` (a secret reference such as ${env:NAME})",
-        ),
-        (Grant::ClientCredentials, Some(_)) => r.error(
-            &path.key("refresh_token"),
-            "`refresh_token` only applies to `grant: refresh_token`",
-        ),
-        _ => {}
     }
 }
 

@@ -15,6 +15,7 @@ pub(super) fn cases() -> Vec<Case> {
         list_default_limit,
         runs_expire_after_their_retention,
         list_by_source_event_and_time,
+        summaries_follow_the_listing,
     )
 }
 
@@ -367,4 +368,52 @@ async fn list_by_source_event_and_time(b: Arc<dyn Backend>) {
         !window.contains(&id(0)) && !window.contains(&id(3)),
         "{window:?}"
     );
+}
+
+/// `summaries` gives each listed run's creation time and status, in the
+/// listing's order, under the same filters and limit.
+async fn summaries_follow_the_listing(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let wf = unique("wf-sum");
+    let statuses = [
+        RunStatus::Succeeded,
+        RunStatus::DeadLettered,
+        RunStatus::Queued,
+    ];
+    for (i, status) in statuses.into_iter().enumerate() {
+        runs.create(&run(&wf, status, T0 + i as i64 * 1_000))
+            .await
+            .unwrap();
+    }
+    let query = RunQuery {
+        workflow: Some(wf.clone()),
+        since: Some(T0 + 1_000),
+        limit: 10,
+        ..RunQuery::default()
+    };
+    let got = runs.summaries(&query).await.unwrap();
+    assert_eq!(
+        got,
+        [
+            (T0 + 2_000, RunStatus::Queued),
+            (T0 + 1_000, RunStatus::DeadLettered)
+        ]
+    );
+    let listed: Vec<_> = runs
+        .list(&query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.created_at, r.status))
+        .collect();
+    assert_eq!(got, listed);
+    let one = runs
+        .summaries(&RunQuery {
+            limit: 1,
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(one, [(T0 + 2_000, RunStatus::Queued)]);
 }

@@ -190,6 +190,7 @@ fn connection(config: &Config, name: &str, c: &Connection) -> ConnectionInfo {
                 match grant {
                     crate::config::Grant::ClientCredentials => "client credentials",
                     crate::config::Grant::RefreshToken => "refresh token",
+                    crate::config::Grant::AuthorizationCode => "authorization code",
                 }
             ),
             scope

@@ -117,6 +117,30 @@ pub struct Counts {
     pub conflicts: u64,
 }
 
+impl SyncState {
+    /// Each poll's watermark, and where an unfinished pass stands, in one
+    /// line (`ferry sync status`, the console's syncs page).
+    pub fn cursor_text(&self) -> String {
+        if self.polls.is_empty() {
+            return "none yet".into();
+        }
+        self.polls
+            .iter()
+            .map(|(k, PollState { watermark, pass })| {
+                let wm = watermark.as_deref().unwrap_or("(none)");
+                match pass {
+                    Some(p) => format!(
+                        "{k}: {wm}, pass since {:?} resumes at {} after {} page(s)",
+                        p.since, p.next, p.pages
+                    ),
+                    None => format!("{k}: {wm}"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 impl Counts {
     /// Add `other` to these counts.
     pub fn add(&mut self, other: &Counts) {

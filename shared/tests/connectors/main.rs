@@ -7,4 +7,5 @@ mod batch;
 mod classify;
 mod oauth;
 mod rate_headers;
+mod rotation;
 mod support;

@@ -7,6 +7,7 @@ use ferry::call::{Called, call};
 use ferry::clock::{Clock, ManualClock};
 use ferry::config::RequestSpec;
 use ferry::hub::Hub;
+use ferry::ports::Ports;
 use ferry::retry::{Rules, Verdict};
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry_testkit::target::Target;
@@ -17,6 +18,8 @@ pub const NOW: i64 = 1_700_000_000_000;
 
 pub struct Env {
     pub hub: Arc<Hub>,
+    /// Another instance on the same store (its own in-process token cache).
+    pub second: Arc<Hub>,
     pub clock: Arc<ManualClock>,
     pub target: Target,
     _dir: tempfile::TempDir,
@@ -25,6 +28,12 @@ pub struct Env {
 impl Env {
     /// `yaml` loaded with `API_URL` (the target) and `TOKEN` set, on a fresh store at [`NOW`].
     pub async fn start(yaml: &str) -> Env {
+        Self::start_on(yaml, |p| p).await
+    }
+
+    /// [`Env::start`] with the store's ports passed through `wrap` (a store
+    /// that fails on purpose, say).
+    pub async fn start_on(yaml: &str, wrap: impl FnOnce(Ports) -> Ports) -> Env {
         let target = Target::start().await;
         let url = target.url();
         let vars = |name: &str| match name {
@@ -43,9 +52,11 @@ impl Env {
             },
         )
         .unwrap();
-        let hub = Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
+        let ports = wrap(store.ports());
+        let hub = Hub::new(loaded.config.clone(), loaded.secrets.clone(), ports.clone()).unwrap();
         Env {
             hub,
+            second: Hub::new(loaded.config, loaded.secrets, ports).unwrap(),
             clock,
             target,
             _dir: dir,
@@ -55,7 +66,12 @@ impl Env {
 
 /// One `POST /call` on connection `name`, as a step without its own `classify`.
 pub async fn post(env: &Env, name: &str) -> Called {
-    let conn = env.hub.connection(name).unwrap();
+    post_on(&env.hub, name).await
+}
+
+/// One `POST /call` on connection `name` of `hub`.
+pub async fn post_on(hub: &Hub, name: &str) -> Called {
+    let conn = hub.connection(name).unwrap();
     let spec = RequestSpec {
         method: ferry::config::Method::Post,
         path: "/call".into(),
@@ -65,12 +81,12 @@ pub async fn post(env: &Env, name: &str) -> Called {
         form: None,
     };
     let ctx = ferry::template::context(&json!({}));
-    let req = ferry::outbound::prepare(&env.hub.templates, conn, &spec, &ctx).unwrap();
+    let req = ferry::outbound::prepare(&hub.templates, conn, &spec, &ctx).unwrap();
     let rules = Rules {
         step: None,
         connection: Some(&conn.classify),
     };
-    call(&env.hub, name, conn, &req, "key-1", rules, None).await
+    call(hub, name, conn, &req, "key-1", rules, None).await
 }
 
 /// The last try's verdict and status.

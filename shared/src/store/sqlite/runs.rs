@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::V
 
 use super::{SqliteStore, sql_err};
 use crate::clock::Millis;
-use crate::model::{RunQuery, RunRecord};
+use crate::model::{RunQuery, RunRecord, RunStatus};
 use crate::ports::{Cursor, Cursors, RunLog, StoreError, StoreResult};
 
 /// Runs listed when a query's `limit` is 0.
@@ -98,47 +98,7 @@ impl RunLog for SqliteStore {
     }
 
     async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>> {
-        let mut args: Vec<Value> = vec![Value::Integer(self.clock.now_ms())];
-        let mut filters = vec!["expires_at > ?1".to_owned()];
-        if let Some(workflow) = &query.workflow {
-            args.push(Value::Text(workflow.clone()));
-            filters.push(format!("workflow = ?{}", args.len()));
-        }
-        if let Some(status) = query.status {
-            args.push(Value::Text(status.as_str().to_owned()));
-            filters.push(format!("status = ?{}", args.len()));
-        }
-        // Source and event id live in the record's JSON (no column yet): the
-        // runs_created order bounds the walk by the limit and time range.
-        if let Some(source) = &query.source {
-            args.push(Value::Text(source.clone()));
-            filters.push(format!(
-                "json_extract(record, '$.source') = ?{}",
-                args.len()
-            ));
-        }
-        if let Some(event_id) = &query.event_id {
-            args.push(Value::Text(event_id.clone()));
-            filters.push(format!(
-                "json_extract(record, '$.event_id') = ?{}",
-                args.len()
-            ));
-        }
-        if let Some(since) = query.since {
-            args.push(Value::Integer(since));
-            filters.push(format!("created_at >= ?{}", args.len()));
-        }
-        if let Some(until) = query.until {
-            args.push(Value::Integer(until));
-            filters.push(format!("created_at < ?{}", args.len()));
-        }
-        let limit = if query.limit == 0 {
-            DEFAULT_LIST_LIMIT
-        } else {
-            query.limit
-        };
-        args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-        let filter = format!("WHERE {}", filters.join(" AND "));
+        let (filter, args) = run_filter(query, self.clock.now_ms());
         let sql = format!(
             "SELECT record FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?{}",
             args.len()
@@ -152,6 +112,81 @@ impl RunLog for SqliteStore {
         })
         .await
     }
+
+    async fn summaries(&self, query: &RunQuery) -> StoreResult<Vec<(Millis, RunStatus)>> {
+        // The columns only: no record is decoded.
+        let (filter, args) = run_filter(query, self.clock.now_ms());
+        let sql = format!(
+            "SELECT created_at, status FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?{}",
+            args.len()
+        );
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql_err)?;
+            rows.map(|row| {
+                let (at, status) = row.map_err(sql_err)?;
+                let status = RunStatus::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("run status {status:?}")))?;
+                Ok((at, status))
+            })
+            .collect()
+        })
+        .await
+    }
+}
+
+/// The `WHERE` clause of `query` (live runs at `now`) and its arguments,
+/// the limit last.
+fn run_filter(query: &RunQuery, now: Millis) -> (String, Vec<Value>) {
+    let mut args: Vec<Value> = vec![Value::Integer(now)];
+    // `+expires_at`: never walk the expiry index for a listing (nearly every
+    // run is live); the time-ordered indexes bound the walk by the limit.
+    let mut filters = vec!["+expires_at > ?1".to_owned()];
+    if let Some(workflow) = &query.workflow {
+        args.push(Value::Text(workflow.clone()));
+        filters.push(format!("workflow = ?{}", args.len()));
+    }
+    if let Some(status) = query.status {
+        args.push(Value::Text(status.as_str().to_owned()));
+        filters.push(format!("status = ?{}", args.len()));
+    }
+    // Source and event id live in the record's JSON (no column yet): the
+    // runs_created order bounds the walk by the limit and time range.
+    if let Some(source) = &query.source {
+        args.push(Value::Text(source.clone()));
+        filters.push(format!(
+            "json_extract(record, '$.source') = ?{}",
+            args.len()
+        ));
+    }
+    if let Some(event_id) = &query.event_id {
+        args.push(Value::Text(event_id.clone()));
+        filters.push(format!(
+            "json_extract(record, '$.event_id') = ?{}",
+            args.len()
+        ));
+    }
+    if let Some(since) = query.since {
+        args.push(Value::Integer(since));
+        filters.push(format!("created_at >= ?{}", args.len()));
+    }
+    if let Some(until) = query.until {
+        args.push(Value::Integer(until));
+        filters.push(format!("created_at < ?{}", args.len()));
+    }
+    let limit = if query.limit == 0 {
+        DEFAULT_LIST_LIMIT
+    } else {
+        query.limit
+    };
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    (format!("WHERE {}", filters.join(" AND ")), args)
 }
 
 #[async_trait]
