@@ -229,7 +229,7 @@ fn split(hub: &Hub, t: Target<'_>, req: &Prepared, out: Called, items: &[Value])
         results_expr,
         &context(&json!({ "response": resp.to_output() })),
     );
-    if t.batch.result_id.is_some() {
+    if crate::batch_results::is_keyed(t.batch) {
         let results = match results {
             Ok(Value::Array(r)) => r,
             Ok(Value::Null) => Vec::new(),

@@ -1,12 +1,12 @@
-//! Batch answers keyed by id rather than in item order: HubSpot's batch
-//! upsert answers `200`/`207` with `results` (the records that worked, in
-//! any order) and a separate `errors` list whose entries name the ids they
-//! concern (`errors[].context.ids`). With `batch.item_id` and
-//! `batch.result_id` each item is matched to the result, or the error, that
-//! names its id; an item named by neither fails, since its fate is unknown.
-//! `item_id` also sees `index`, the item's position in the batch (from 0),
-//! for APIs that answer by position (OpenAI embeddings: `data[].index`):
-//! `item_id: index`, `result_id: result.index`.
+//! Batch answers keyed by id or by position rather than in item order:
+//! HubSpot's batch upsert answers `200`/`207` with `results` (the records
+//! that worked, in any order) and a separate `errors` list whose entries name
+//! what they concern in their `context` — the ids (`errors[].context.ids`) or
+//! the position of the input in the request. Results are matched to items
+//! by id (`batch.item_id` + `batch.result_id`) or by index
+//! (`batch.result_index`, 0-based); errors by id (`batch.error_ids`) and/or
+//! by index (`batch.error_index`). An item named by neither a result nor an
+//! error fails, since its fate is unknown.
 
 use std::collections::HashMap;
 
@@ -29,6 +29,20 @@ pub enum Share {
     Unmatched(String),
 }
 
+/// What an answer entry names an item by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// The item's id (`item_id`).
+    Id(String),
+    /// The item's 0-based position in the request.
+    Index(usize),
+}
+
+/// Whether `batch` matches results to items by id or index rather than in order.
+pub fn is_keyed(batch: &Batch) -> bool {
+    batch.result_id.is_some() || batch.result_index.is_some()
+}
+
 /// Match `items` (their bodies) to `results` and the `errors` in `response`.
 pub fn keyed(
     t: &Templates,
@@ -37,21 +51,35 @@ pub fn keyed(
     results: Vec<Value>,
     items: &[Value],
 ) -> Result<Vec<Share>, String> {
-    let (Some(item_id), Some(result_id)) = (&batch.item_id, &batch.result_id) else {
-        return Err("batch: keyed results need both `item_id` and `result_id`".into());
+    let eval = |expr: &str, name: &str, v: &Value| -> Option<Value> {
+        t.eval_json(expr, &context(&json!({ name: v }))).ok()
     };
-    let id = |expr: &str, name: &str, v: &Value| -> Option<String> {
-        t.eval_json(expr, &context(&json!({ name: v })))
-            .ok()
-            .and_then(|v| key_text(&v))
+    let result_key = |r: &Value| -> Option<Key> {
+        match (&batch.result_id, &batch.result_index) {
+            (Some(expr), _) => eval(expr, "result", r)
+                .as_ref()
+                .and_then(key_text)
+                .map(Key::Id),
+            (None, Some(expr)) => eval(expr, "result", r)
+                .as_ref()
+                .and_then(index)
+                .map(Key::Index),
+            (None, None) => None,
+        }
     };
-    let mut by_id: HashMap<String, Value> = HashMap::new();
+    if batch.result_id.is_some() && batch.item_id.is_none() {
+        return Err("batch: results matched by id need both `item_id` and `result_id`".into());
+    }
+    if !is_keyed(batch) {
+        return Err("batch: keyed results need `result_id` or `result_index`".into());
+    }
+    let mut by_key: HashMap<Key, Value> = HashMap::new();
     for r in results {
-        if let Some(k) = id(result_id, "result", &r) {
-            by_id.insert(k, r);
+        if let Some(k) = result_key(&r) {
+            by_key.insert(k, r);
         }
     }
-    let mut errors_by_id: HashMap<String, (Value, u16)> = HashMap::new();
+    let mut errors_by_key: HashMap<Key, (Value, u16)> = HashMap::new();
     if let Some(errors_expr) = &batch.errors {
         let errors = match t.eval_json(errors_expr, &context(&json!({ "response": response }))) {
             Ok(Value::Array(e)) => e,
@@ -63,50 +91,74 @@ pub fn keyed(
             let status = batch
                 .error_status
                 .as_ref()
-                .and_then(|expr| t.eval_json(expr, &context(&json!({ "error": &e }))).ok())
+                .and_then(|expr| eval(expr, "error", &e))
                 .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
                 .and_then(|s| u16::try_from(s).ok())
                 .unwrap_or(DEFAULT_ERROR_STATUS);
-            let ids = batch
-                .error_ids
-                .as_ref()
-                .and_then(|expr| t.eval_json(expr, &context(&json!({ "error": &e }))).ok());
-            let ids = match ids {
-                Some(Value::Array(ids)) => ids.iter().filter_map(key_text).collect(),
-                Some(v) => key_text(&v).into_iter().collect(),
-                None => Vec::new(),
-            };
-            for k in ids {
-                errors_by_id.insert(k, (e.clone(), status));
+            let mut keys: Vec<Key> = Vec::new();
+            if let Some(expr) = &batch.error_ids {
+                keys.extend(
+                    one_or_many(eval(expr, "error", &e))
+                        .iter()
+                        .filter_map(key_text)
+                        .map(Key::Id),
+                );
+            }
+            if let Some(expr) = &batch.error_index {
+                keys.extend(
+                    one_or_many(eval(expr, "error", &e))
+                        .iter()
+                        .filter_map(index)
+                        .map(Key::Index),
+                );
+            }
+            for k in keys {
+                errors_by_key.insert(k, (e.clone(), status));
             }
         }
     }
-    let item_key = |i: usize, item: &Value| -> Option<String> {
-        t.eval_json(item_id, &context(&json!({ "item": item, "index": i })))
-            .ok()
-            .and_then(|v| key_text(&v))
-    };
     Ok(items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let Some(k) = item_key(i, item) else {
-                return Share::Unmatched(format!(
+            let id = batch
+                .item_id
+                .as_ref()
+                .map(|expr| eval(expr, "item", item).as_ref().and_then(key_text));
+            let mut keys = Vec::with_capacity(2);
+            if let Some(Some(k)) = &id {
+                keys.push(Key::Id(k.clone()));
+            }
+            keys.push(Key::Index(i));
+            if let Some((e, status)) = keys.iter().find_map(|k| errors_by_key.remove(k)) {
+                return Share::Error(e, status);
+            }
+            if let Some(r) = keys.iter().find_map(|k| by_key.remove(k)) {
+                return Share::Result(r);
+            }
+            match id {
+                Some(None) if batch.result_id.is_some() => Share::Unmatched(format!(
                     "batch.item_id: no id in the item {}",
                     crate::outbound::excerpt(item, 200)
-                ));
-            };
-            if let Some((e, status)) = errors_by_id.remove(&k) {
-                Share::Error(e, status)
-            } else if let Some(r) = by_id.remove(&k) {
-                Share::Result(r)
-            } else {
-                Share::Unmatched(format!(
-                    "the batch answer has no result and no error for item {k:?}"
-                ))
+                )),
+                Some(Some(k)) => Share::Unmatched(format!(
+                    "the batch answer has no result and no error for item {k:?} (index {i})"
+                )),
+                _ => Share::Unmatched(format!(
+                    "the batch answer has no result and no error for the item at index {i}"
+                )),
             }
         })
         .collect())
+}
+
+/// A value or a list of values, as a list (`null` or nothing: empty).
+fn one_or_many(v: Option<Value>) -> Vec<Value> {
+    match v {
+        Some(Value::Array(vs)) => vs,
+        Some(Value::Null) | None => Vec::new(),
+        Some(v) => vec![v],
+    }
 }
 
 /// An id as text: a string as is, a number written out; anything else is no id.
@@ -118,43 +170,19 @@ fn key_text(v: &Value) -> Option<String> {
     }
 }
 
+/// A 0-based index: a non-negative integer, or a string holding one (HubSpot's
+/// `context` values are strings).
+fn index(v: &Value) -> Option<usize> {
+    match v {
+        Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// OpenAI embeddings answer `data[]` with each input's `index`, in any
-    /// order: `item_id: index` matches by position.
-    #[test]
-    fn results_are_matched_by_position_index() {
-        let batch: Batch = serde_json::from_value(json!({
-            "max_items": 10,
-            "path": "/v1/embeddings",
-            "results": "response.body.data",
-            "item_id": "index",
-            "result_id": "result.index",
-        }))
-        .unwrap();
-        let results = vec![
-            json!({"index": 2, "embedding": [2.0]}),
-            json!({"index": 0, "embedding": [0.0]}),
-            json!({"index": 1, "embedding": [1.0]}),
-        ];
-        let items = [json!("a"), json!("b"), json!("c"), json!("d")];
-        let shares = keyed(&Templates::new(), &batch, &json!({}), results, &items).unwrap();
-        assert_eq!(
-            shares[0],
-            Share::Result(json!({"index": 0, "embedding": [0.0]}))
-        );
-        assert_eq!(
-            shares[1],
-            Share::Result(json!({"index": 1, "embedding": [1.0]}))
-        );
-        assert_eq!(
-            shares[2],
-            Share::Result(json!({"index": 2, "embedding": [2.0]}))
-        );
-        assert!(matches!(&shares[3], Share::Unmatched(why) if why.contains("\"3\"")));
-    }
 
     #[test]
     fn hubspot_207_results_and_errors_are_matched_by_id() {
@@ -188,5 +216,68 @@ mod tests {
         assert!(matches!(&shares[1], Share::Error(e, 400) if e["message"] == "bad email"));
         assert!(matches!(&shares[2], Share::Result(r) if r["id"] == "901"));
         assert!(matches!(&shares[3], Share::Unmatched(why) if why.contains("d@x.io")));
+    }
+
+    fn batch(extra: Value) -> Batch {
+        let mut b = json!({"max_items": 10, "path": "/batch", "results": "response.body.results"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(b).unwrap()
+    }
+
+    #[test]
+    fn errors_naming_an_input_index_fail_that_item_and_results_match_by_id() {
+        let batch = batch(json!({
+            "item_id": "item.id",
+            "result_id": "result.properties.email",
+            "errors": "response.body.errors",
+            "error_index": "error.context.index",
+        }));
+        // HubSpot's `context` values are lists of strings.
+        let response = json!({"status": 207, "body": {
+            "results": [{"id": "901", "properties": {"email": "c@x.io"}}],
+            "errors": [{"message": "Property values were not valid", "context": {"index": ["1"]}}]
+        }});
+        let results = response["body"]["results"].as_array().unwrap().clone();
+        let items = [
+            json!({"id": "a@x.io"}),
+            json!({"id": "b@x"}),
+            json!({"id": "c@x.io"}),
+        ];
+        let shares = keyed(&Templates::new(), &batch, &response, results, &items).unwrap();
+        assert!(
+            matches!(&shares[0], Share::Unmatched(why) if why.contains("a@x.io") && why.contains("index 0"))
+        );
+        assert!(
+            matches!(&shares[1], Share::Error(e, 400) if e["message"] == "Property values were not valid")
+        );
+        assert!(matches!(&shares[2], Share::Result(r) if r["id"] == "901"));
+    }
+
+    #[test]
+    fn results_and_errors_matched_by_index_alone() {
+        let batch = batch(json!({
+            "result_index": "result.index",
+            "errors": "response.body.errors",
+            "error_index": "error.context.index",
+            "error_status": "error.status",
+        }));
+        let response = json!({"status": 207, "body": {
+            "results": [{"index": 2, "id": "r2"}, {"index": "0", "id": "r0"}],
+            "errors": [{"status": 429, "context": {"index": 1}}, {"context": {"index": [7]}}]
+        }});
+        let results = response["body"]["results"].as_array().unwrap().clone();
+        let items = [
+            json!({"n": 0}),
+            json!({"n": 1}),
+            json!({"n": 2}),
+            json!({"n": 3}),
+        ];
+        let shares = keyed(&Templates::new(), &batch, &response, results, &items).unwrap();
+        assert!(matches!(&shares[0], Share::Result(r) if r["id"] == "r0"));
+        assert!(matches!(&shares[1], Share::Error(_, 429)));
+        assert!(matches!(&shares[2], Share::Result(r) if r["id"] == "r2"));
+        assert!(matches!(&shares[3], Share::Unmatched(why) if why.contains("index 3")));
     }
 }

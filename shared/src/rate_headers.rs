@@ -90,6 +90,9 @@ impl Pair {
             Left::Remaining(h) => headers.get(h)?.trim().parse().ok(),
             Left::UsedLimit(h) => {
                 let (used, limit) = headers.get(h)?.split_once('/')?;
+                // A `name=` label before the count is allowed: Salesforce's
+                // `Sforce-Limit-Info: api-usage=25/15000`.
+                let used = used.rsplit('=').next()?;
                 let used: u64 = used.trim().parse().ok()?;
                 let limit: u64 = limit.trim().parse().ok()?;
                 Some(limit.saturating_sub(used))
@@ -198,6 +201,12 @@ mod tests {
             Some(Duration::from_secs(1))
         );
         assert_eq!(shopify.hold(&used("garbage"), now), None);
+        // A labelled count, as Salesforce's `Sforce-Limit-Info` writes it.
+        assert_eq!(shopify.hold(&used("api-usage=37/40"), now), None);
+        assert_eq!(
+            shopify.hold(&used("api-usage=39/40"), now),
+            Some(Duration::from_secs(1))
+        );
         let openai = learned(FromHeaders {
             remaining: Some("x-ratelimit-remaining-requests".into()),
             used_limit: None,

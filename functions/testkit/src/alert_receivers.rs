@@ -179,6 +179,7 @@ impl WebhookReceiver {
             prefix: None,
             timestamp_header: None,
             signed_content: None,
+            timestamp_unit: None,
             tolerance: None,
             username: None,
         };

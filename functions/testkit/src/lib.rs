@@ -20,7 +20,7 @@
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
 //! - [`runtime_api::RuntimeApi`]: a stand-in Lambda Runtime API, to run a
 //!   function's real binary (process tests, cold-start timing);
-//! - [`vendors`]: fakes of named APIs (Slack, GitHub, Zendesk, OpenAI…), written
+//! - [`vendors`]: fakes of named APIs (Slack, GitHub, Zendesk, OpenAI, HubSpot, Salesforce, Postmark…), written
 //!   from their public docs, built on the target.
 
 pub mod alert_receivers;

@@ -70,6 +70,11 @@ pub struct ResponseRule {
     /// is read when this is absent (or the header is missing).
     #[serde(default)]
     pub until_header: Option<String>,
+    /// For `rate_limited` and `retry`: how long to wait when neither
+    /// `until_header` nor `Retry-After` says (e.g. `15m` for a daily
+    /// allocation that is used up; Salesforce sends no reset time).
+    #[serde(default)]
+    pub pause: Option<super::Dur>,
 }
 
 /// How answers are judged: a map of status rules (`{"409": success}`, the

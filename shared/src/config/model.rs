@@ -393,6 +393,7 @@ impl Scheme {
                 "prefix",
                 "timestamp_header",
                 "signed_content",
+                "timestamp_unit",
                 "tolerance",
             ],
             Scheme::Github | Scheme::Shopify | Scheme::ApiKey => &["header", "secret"],
@@ -402,6 +403,17 @@ impl Scheme {
             Scheme::None => &[],
         }
     }
+}
+
+/// How a signed timestamp header is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampUnit {
+    /// Unix seconds, or an ISO-8601 (RFC 3339) date-time.
+    #[default]
+    Seconds,
+    /// Unix milliseconds (HubSpot's `X-HubSpot-Request-Timestamp`).
+    Milliseconds,
 }
 
 /// Signature encodings.
@@ -500,6 +512,9 @@ pub struct Verify {
     /// Signed content template for `hmac-sha256` with a timestamp, e.g. `{timestamp}.{body}`.
     #[serde(default)]
     pub signed_content: Option<String>,
+    /// How `timestamp_header` is written for `hmac-sha256` (default seconds).
+    #[serde(default)]
+    pub timestamp_unit: Option<TimestampUnit>,
     /// Replay window (scheme default, 5m).
     #[serde(default)]
     pub tolerance: Option<Dur>,
@@ -518,6 +533,7 @@ impl Verify {
             ("prefix", self.prefix.is_some()),
             ("timestamp_header", self.timestamp_header.is_some()),
             ("signed_content", self.signed_content.is_some()),
+            ("timestamp_unit", self.timestamp_unit.is_some()),
             ("tolerance", self.tolerance.is_some()),
             ("username", self.username.is_some()),
         ];
@@ -641,14 +657,25 @@ pub struct Batch {
     /// Expression giving the id a `result` is for (e.g. `result.properties.email`).
     #[serde(default)]
     pub result_id: Option<String>,
+    /// Expression giving the 0-based position in the request of the item a
+    /// `result` is for (e.g. `result.index`): results matched by index, in
+    /// any order and number. Instead of `item_id` + `result_id`.
+    #[serde(default)]
+    pub result_index: Option<String>,
     /// Expression giving the list of per-item errors in `response`, apart from
-    /// the results (e.g. HubSpot's `response.body.errors`); needs `error_ids`.
+    /// the results (e.g. HubSpot's `response.body.errors`); needs `error_ids`
+    /// or `error_index`.
     #[serde(default)]
     pub errors: Option<String>,
     /// Expression giving the id (or list of ids) an `error` is about
     /// (e.g. `error.context.ids`).
     #[serde(default)]
     pub error_ids: Option<String>,
+    /// Expression giving the 0-based position (or list of positions) in the
+    /// request of the item(s) an `error` is about (e.g. `error.context.index`);
+    /// numbers or strings holding them.
+    #[serde(default)]
+    pub error_index: Option<String>,
     /// Expression giving the status an `error` counts as (default 400: rejected),
     /// judged like an HTTP status under `classify`.
     #[serde(default)]

@@ -19,7 +19,9 @@ use super::yaml::{self, Entry, Node, Value};
 /// The built-in presets: name and file text (alphabetical).
 const PRESETS: &[(&str, &str)] = &[
     ("github", include_str!("../../presets/github.yaml")),
+    ("hubspot", include_str!("../../presets/hubspot.yaml")),
     ("openai", include_str!("../../presets/openai.yaml")),
+    ("salesforce", include_str!("../../presets/salesforce.yaml")),
     ("slack", include_str!("../../presets/slack.yaml")),
     ("zendesk", include_str!("../../presets/zendesk.yaml")),
 ];

@@ -114,6 +114,12 @@ fn stamped(v: &Verify, path: &Path, r: &mut Report<'_>) {
             }
         }
     }
+    if v.timestamp_unit.is_some() && v.timestamp_header.is_none() {
+        r.error(
+            &path.key("timestamp_unit"),
+            "`timestamp_unit` needs `timestamp_header`, the header whose unit it names",
+        );
+    }
     if v.prefix.as_deref() == Some("") {
         r.error(&path.key("prefix"), "prefix is empty; leave it out instead");
     }

@@ -260,32 +260,57 @@ fn batch(b: &Batch, s: &Step, path: &Path, jinja: &Jinja, r: &mut Report<'_>) {
     for (key, expr) in [
         ("item_id", &b.item_id),
         ("result_id", &b.result_id),
+        ("result_index", &b.result_index),
         ("errors", &b.errors),
         ("error_ids", &b.error_ids),
+        ("error_index", &b.error_index),
         ("error_status", &b.error_status),
     ] {
         if let Some(expr) = expr {
             jinja.expression(expr, &path.key("batch").key(key), &scope, r);
         }
     }
-    if b.item_id.is_some() != b.result_id.is_some() {
+    if b.result_id.is_some() && b.result_index.is_some() {
+        r.error(
+            &path.key("batch").key("result_index"),
+            "match results by id (`result_id`) or by index (`result_index`), not both",
+        );
+    }
+    if b.item_id.is_some() != b.result_id.is_some()
+        && !(b.item_id.is_some() && b.result_index.is_some())
+    {
         r.error(
             &path.key("batch"),
             "results matched by id need both `item_id` (an item's id) and `result_id` (the id a result is for)",
         );
     }
-    if b.result_id.is_some() && b.results.is_none() {
-        r.error(
-            &path.key("batch").key("result_id"),
-            "`result_id` reads each `result`; set `results` to say where the results are",
-        );
+    for (key, set) in [
+        ("result_id", b.result_id.is_some()),
+        ("result_index", b.result_index.is_some()),
+    ] {
+        if set && b.results.is_none() {
+            r.error(
+                &path.key("batch").key(key),
+                format!("`{key}` reads each `result`; set `results` to say where the results are"),
+            );
+        }
     }
-    if (b.errors.is_some() || b.error_ids.is_some() || b.error_status.is_some())
-        && (b.errors.is_none() || b.error_ids.is_none() || b.result_id.is_none())
+    let keyed = b.result_id.is_some() || b.result_index.is_some();
+    if (b.errors.is_some()
+        || b.error_ids.is_some()
+        || b.error_index.is_some()
+        || b.error_status.is_some())
+        && (b.errors.is_none() || (b.error_ids.is_none() && b.error_index.is_none()) || !keyed)
     {
         r.error(
             &path.key("batch").key("errors"),
-            "per-item errors need `errors` (where they are), `error_ids` (the ids each names) and results matched by id (`item_id`, `result_id`)",
+            "per-item errors need `errors` (where they are), `error_ids` or `error_index` (what each names) and results matched by id or index (`item_id` + `result_id`, or `result_index`)",
+        );
+    }
+    if b.error_ids.is_some() && b.item_id.is_none() {
+        r.error(
+            &path.key("batch").key("error_ids"),
+            "`error_ids` names items by id; set `item_id` to say where an item's id is",
         );
     }
     if b.item_status.is_some() && b.results.is_none() {

@@ -32,5 +32,14 @@ pub(crate) fn check(c: &Classify, path: &Path, jinja: &Jinja, r: &mut Report<'_>
                 header(h, None, &hp, r);
             }
         }
+        if rule.pause.is_some_and(|d| d.0.is_zero()) {
+            r.error(&p.key("pause"), "must be greater than zero");
+        }
+        if rule.pause.is_some() && !matches!(rule.outcome, Outcome::RateLimited | Outcome::Retry) {
+            r.error(
+                &p.key("pause"),
+                "`pause` only applies to `outcome: rate_limited` or `retry` (how long to wait when the answer does not say)",
+            );
+        }
     }
 }

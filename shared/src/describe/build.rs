@@ -229,6 +229,10 @@ fn connection(config: &Config, name: &str, c: &Connection) -> ConnectionInfo {
                 .as_ref()
                 .map(|h| format!(" until `{h}`"))
                 .unwrap_or_default();
+            let until = match r.pause {
+                Some(d) => format!("{until} (else {})", humantime::format_duration(d.0)),
+                None => until,
+            };
             format!("when `{}`: {}{until}", r.when, outcome(&r.outcome))
         })
         .chain(

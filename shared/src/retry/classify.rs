@@ -98,15 +98,22 @@ pub fn judge_response(
         if !level.rules.is_empty() {
             let ctx = ctx.get_or_insert_with(|| context(resp));
             if let Some(rule) = level.rules.iter().find(|r| matches(templates, r, ctx)) {
-                let after = || match &rule.until_header {
-                    Some(h) => resp
-                        .headers
-                        .get(&h.to_ascii_lowercase())
-                        .and_then(|v| {
-                            super::reset::parse_reset(v, super::reset::ResetFormat::Auto, now_ms)
-                        })
-                        .or_else(parsed),
-                    None => parsed(),
+                let after = || {
+                    let told = match &rule.until_header {
+                        Some(h) => resp
+                            .headers
+                            .get(&h.to_ascii_lowercase())
+                            .and_then(|v| {
+                                super::reset::parse_reset(
+                                    v,
+                                    super::reset::ResetFormat::Auto,
+                                    now_ms,
+                                )
+                            })
+                            .or_else(parsed),
+                        None => parsed(),
+                    };
+                    told.or(rule.pause.map(|d| d.0))
                 };
                 return of_outcome(rule.outcome, after);
             }

@@ -149,6 +149,7 @@ fn stamped(v: &Verify, tolerance: Option<Duration>, errors: &mut Vec<String>) ->
     let Some(ts_header) = &v.timestamp_header else {
         for (field, set) in [
             ("signed_content", v.signed_content.is_some()),
+            ("timestamp_unit", v.timestamp_unit.is_some()),
             ("tolerance", v.tolerance.is_some()),
         ] {
             if set {
@@ -164,5 +165,6 @@ fn stamped(v: &Verify, tolerance: Option<Duration>, errors: &mut Vec<String>) ->
         header: header?,
         template: template?,
         tolerance: tolerance.unwrap_or(DEFAULT_TOLERANCE),
+        unit: v.timestamp_unit.unwrap_or_default(),
     })
 }

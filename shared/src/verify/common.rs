@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::VerifyError;
+use crate::config::TimestampUnit;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -107,7 +108,19 @@ impl Header {
 
     /// The header as a Unix timestamp, or the timestamp errors.
     pub(crate) fn timestamp<'h>(&self, headers: &'h HeaderMap) -> Result<Stamp<'h>, VerifyError> {
+        self.timestamp_in(headers, TimestampUnit::Seconds)
+    }
+
+    /// The header as a timestamp written in `unit`, or the timestamp errors.
+    pub(crate) fn timestamp_in<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        unit: TimestampUnit,
+    ) -> Result<Stamp<'h>, VerifyError> {
         match self.text(headers) {
+            Ok(Some(s)) if unit == TimestampUnit::Milliseconds => {
+                Stamp::parse_millis(s, self.as_str())
+            }
             Ok(Some(s)) => Stamp::parse(s, self.as_str()),
             Ok(None) => Err(VerifyError::MissingTimestamp {
                 header: self.display.clone(),
@@ -152,6 +165,20 @@ impl<'h> Stamp<'h> {
         match secs {
             Some(secs) => Ok(Self { text, secs }),
             None => Err(VerifyError::MalformedTimestamp {
+                header: header.to_string(),
+            }),
+        }
+    }
+
+    /// Parses Unix milliseconds (an optionally signed decimal integer), as
+    /// HubSpot's `X-HubSpot-Request-Timestamp`; the text as sent is what gets signed.
+    pub(crate) fn parse_millis(text: &'h str, header: &str) -> Result<Self, VerifyError> {
+        match text.parse::<i64>() {
+            Ok(ms) => Ok(Self {
+                text,
+                secs: ms.div_euclid(1000),
+            }),
+            Err(_) => Err(VerifyError::MalformedTimestamp {
                 header: header.to_string(),
             }),
         }

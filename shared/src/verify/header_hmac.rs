@@ -9,7 +9,7 @@ use http::HeaderMap;
 
 use super::common::{BASE64, Header, Keys, decode_base64, decode_hex, strip_prefix_ci, unix_secs};
 use super::{Checked, SchemeVerifier, VerifyError};
-use crate::config::Encoding;
+use crate::config::{Encoding, TimestampUnit};
 
 /// Default tolerance of every scheme with a timestamp.
 pub(crate) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
@@ -43,6 +43,8 @@ pub(crate) struct Stamped {
     pub(crate) header: Header,
     pub(crate) template: Template,
     pub(crate) tolerance: Duration,
+    /// How the timestamp header is written.
+    pub(crate) unit: TimestampUnit,
 }
 
 impl HeaderHmac {
@@ -120,6 +122,7 @@ impl HeaderHmac {
                 header: Header::known("X-Slack-Request-Timestamp"),
                 template,
                 tolerance: tolerance.unwrap_or(DEFAULT_TOLERANCE),
+                unit: TimestampUnit::Seconds,
             }),
             event_id_header: None,
             keys,
@@ -158,7 +161,7 @@ impl SchemeVerifier for HeaderHmac {
                 false => Err(self.sig.invalid_signature()),
             };
         };
-        let stamp = stamped.header.timestamp(headers)?;
+        let stamp = stamped.header.timestamp_in(headers, stamped.unit)?;
         let parts = stamped.template.parts(stamp.text, body);
         if !self.keys.any_matches(&parts, &[tag]) {
             return Err(self.sig.invalid_signature());
@@ -174,7 +177,10 @@ impl SchemeVerifier for HeaderHmac {
         let mac = match &self.stamped {
             None => self.keys.sign(&[body]),
             Some(stamped) => {
-                let ts = unix_secs(now_ms).to_string();
+                let ts = match stamped.unit {
+                    TimestampUnit::Seconds => unix_secs(now_ms).to_string(),
+                    TimestampUnit::Milliseconds => now_ms.to_string(),
+                };
                 let mac = self.keys.sign(&stamped.template.parts(&ts, body));
                 out.push((stamped.header.as_str().to_string(), ts));
                 mac

@@ -450,3 +450,78 @@ fn zendesk_iso_8601_timestamps_verify_and_their_window_is_checked() {
             .is_ok()
     );
 }
+
+#[test]
+fn hubspot_v3_signs_method_uri_body_and_a_millisecond_timestamp() {
+    use hmac::{Hmac, KeyInit, Mac};
+    // HubSpot, *Validating requests* (v3): base64(HMAC-SHA256(client secret,
+    // method + URI + body + timestamp)), the timestamp in Unix milliseconds.
+    let uri = "https://hooks.example.com/hooks/hubspot";
+    let v = verifier(&format!(
+        "scheme: hmac-sha256\nheader: X-HubSpot-Signature-v3\nencoding: base64\ntimestamp_header: X-HubSpot-Request-Timestamp\ntimestamp_unit: milliseconds\nsigned_content: 'POST{uri}{{body}}{{timestamp}}'\nsecret: hubspot-client-secret",
+    ));
+    let body = br#"[{"eventId":1,"subscriptionType":"contact.creation","objectId":42}]"#;
+    let sign = |ts: &str, body: &[u8]| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"hubspot-client-secret").unwrap();
+        mac.update(format!("POST{uri}").as_bytes());
+        mac.update(body);
+        mac.update(ts.as_bytes());
+        let sig = STANDARD.encode(mac.finalize().into_bytes());
+        let h = with(HeaderMap::new(), "x-hubspot-signature-v3", &sig);
+        with(h, "x-hubspot-request-timestamp", ts)
+    };
+    let ms = (NOW + 1_234).to_string();
+    let signed = sign(&ms, body);
+    let ok = v.verify(&signed, body, NOW + 60_000);
+    assert_eq!(ok.map(|v| v.timestamp()).unwrap(), Some(NOW / 1000 + 1));
+    // Five minutes is the window: read as milliseconds, not seconds.
+    assert_eq!(
+        code(v.verify(&sign(&ms, body), body, NOW + 301_235)),
+        "timestamp_too_old"
+    );
+    // The same bytes signed for another URI, or a tampered body, are refused.
+    let other = verifier(
+        "scheme: hmac-sha256\nheader: X-HubSpot-Signature-v3\nencoding: base64\ntimestamp_header: X-HubSpot-Request-Timestamp\ntimestamp_unit: milliseconds\nsigned_content: 'POSThttps://elsewhere.example/hooks/hubspot{body}{timestamp}'\nsecret: hubspot-client-secret",
+    );
+    assert_eq!(
+        code(other.verify(&sign(&ms, body), body, NOW)),
+        "invalid_signature"
+    );
+    assert_eq!(
+        code(v.verify(&sign(&ms, body), b"[]", NOW)),
+        "invalid_signature"
+    );
+    assert_eq!(
+        code(v.verify(&sign("2023-11-14T22:13:20Z", body), body, NOW)),
+        "malformed_timestamp"
+    );
+    // ferry's own signer (ferry send) writes milliseconds, and verifies.
+    let signed = to_headers(&v.sign(body, NOW, None));
+    assert_eq!(
+        signed["x-hubspot-request-timestamp"],
+        NOW.to_string().as_str()
+    );
+    assert!(v.verify(&signed, body, NOW).is_ok());
+}
+
+#[test]
+fn timestamp_unit_needs_a_timestamp_header_and_hmac_sha256() {
+    let errs = ferry::verify::Verifier::from_config(&crate::support::settings(
+        "scheme: hmac-sha256\nheader: X-S\ntimestamp_unit: milliseconds\nsecret: s",
+    ))
+    .unwrap_err();
+    assert!(
+        errs.to_string()
+            .contains("timestamp_unit: needs timestamp_header"),
+        "{errs}"
+    );
+    let errs = ferry::verify::Verifier::from_config(&crate::support::settings(
+        "scheme: github\ntimestamp_unit: milliseconds\nsecret: s",
+    ))
+    .unwrap_err();
+    assert!(
+        errs.to_string()
+            .contains("timestamp_unit: does not apply to scheme github"),
+        "{errs}"
+    );
+}

@@ -2,6 +2,9 @@
 //! from the vendor's public docs (cited in the module).
 
 pub mod github;
+pub mod hubspot;
 pub mod openai;
+pub mod postmark;
+pub mod salesforce;
 pub mod slack;
 pub mod zendesk;
