@@ -32,5 +32,16 @@ pub(crate) fn check(c: &Classify, path: &Path, jinja: &Jinja, r: &mut Report<'_>
                 header(h, None, &hp, r);
             }
         }
+        if let Some(until) = &rule.until {
+            let up = p.key("until");
+            if rule.outcome != Outcome::RateLimited {
+                r.error(
+                    &up,
+                    "`until` only applies to `outcome: rate_limited` (it says how many seconds the connection waits)",
+                );
+            } else {
+                jinja.response_expression(until, &up, r);
+            }
+        }
     }
 }

@@ -223,11 +223,11 @@ fn connection(config: &Config, name: &str, c: &Connection) -> ConnectionInfo {
         .rules
         .iter()
         .map(|r| {
-            let until = r
-                .until_header
-                .as_ref()
-                .map(|h| format!(" until `{h}`"))
-                .unwrap_or_default();
+            let until = match (&r.until, &r.until_header) {
+                (Some(e), _) => format!(" for `{e}` seconds"),
+                (None, Some(h)) => format!(" until `{h}`"),
+                (None, None) => String::new(),
+            };
             format!("when `{}`: {}{until}", r.when, outcome(&r.outcome))
         })
         .chain(
