@@ -9,6 +9,8 @@
 //! - [`Fixture`]: a hub on the events config (`events/ferry.yaml`), a fresh
 //!   embedded store and a clock standing at [`SIGNED_AT_MS`], the moment the
 //!   events are signed at;
+//! - [`vendors`]: local fakes of Stripe, Shopify, QuickBooks (…), written
+//!   from their public docs, each on a [`target::Target`];
 //! - [`target::Target`]: the one local HTTP server every test uses in place of
 //!   the APIs (scripted, fixed or handler answers; every request recorded);
 //! - [`sqs`]: what the SQS event source mapping does around a handler;
@@ -21,6 +23,7 @@ mod fixture;
 pub mod runtime_api;
 pub mod sqs;
 pub mod target;
+pub mod vendors;
 
 pub use fixture::{Fixture, env_file, events_config, events_dir, repo_root};
 
