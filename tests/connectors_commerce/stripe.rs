@@ -1,7 +1,7 @@
 //! The `stripe` preset against the Stripe fake: form-encoded calls with the
 //! secret key and an `Idempotency-Key`; `402` card errors final;
 //! `Stripe-Should-Retry` honoured; `429` rate limits pause the connection
-//! while `lock_timeout` only retries; `409` key-in-use retried, a key reused
+//! and `lock_timeout` is retried; `409` key-in-use retried, a key reused
 //! with other parameters final; `starting_after` pages; signed webhooks.
 
 use std::collections::BTreeMap;
@@ -135,7 +135,7 @@ async fn stripe_should_retry_false_makes_a_500_final() {
 }
 
 #[tokio::test]
-async fn a_429_rate_limit_pauses_the_connection_but_a_lock_timeout_only_retries() {
+async fn a_429_rate_limit_pauses_the_connection_and_a_lock_timeout_is_retried() {
     let (b, fake, _) = bench().await;
     fake.fail_next(1, Fault::LockTimeout);
     let (verdict, status) = last(
@@ -146,11 +146,9 @@ async fn a_429_rate_limit_pauses_the_connection_but_a_lock_timeout_only_retries(
         (verdict, status),
         (Verdict::Retry { after: None }, Some(429))
     );
-    assert_eq!(
-        b.paused_until("stripe").await,
-        0,
-        "a lock is one object's, not the account's"
-    );
+    // Like every 429, it pauses the connection briefly (1 s without Retry-After).
+    assert_eq!(b.paused_until("stripe").await, T0 + 1000);
+    b.clock.advance(1000);
 
     fake.fail_next(1, Fault::RateLimit);
     let (verdict, _) = last(
@@ -160,7 +158,7 @@ async fn a_429_rate_limit_pauses_the_connection_but_a_lock_timeout_only_retries(
     assert_eq!(verdict, Verdict::RateLimited { after: None });
     assert_eq!(
         b.paused_until("stripe").await,
-        T0 + 1000,
+        T0 + 2000,
         "1 s without Retry-After"
     );
     assert!(matches!(
@@ -174,6 +172,7 @@ async fn a_429_rate_limit_pauses_the_connection_but_a_lock_timeout_only_retries(
             .await,
     );
     assert_eq!(verdict, Verdict::Success);
+    assert_eq!(fake.customers().len(), 1);
 }
 
 #[tokio::test]
