@@ -12,6 +12,8 @@
 //! - [`Fixture`]: a hub on the events config (`events/ferry.yaml`), a fresh
 //!   embedded store and a clock standing at [`SIGNED_AT_MS`], the moment the
 //!   events are signed at;
+//! - [`vendors`]: local fakes of Stripe, Shopify, QuickBooks (…), written
+//!   from their public docs, each on a [`target::Target`];
 //! - [`target::Target`]: the one local HTTP server every test uses in place of
 //!   the APIs (scripted, fixed or handler answers; every request recorded);
 //! - [`oauth::Provider`]: a strict OAuth 2.0 authorization server on a

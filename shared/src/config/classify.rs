@@ -75,6 +75,13 @@ pub struct ResponseRule {
     /// allocation that is used up; Salesforce sends no reset time).
     #[serde(default)]
     pub pause: Option<super::Dur>,
+    /// For `rate_limited`: an expression over `response` giving the seconds to
+    /// wait, for APIs that say it only in the body (Shopify GraphQL's
+    /// `extensions.cost.throttleStatus`); read before `until_header`. A value
+    /// that is not a number of seconds ≥ 0 (or an expression that fails) is
+    /// passed over.
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 /// How answers are judged: a map of status rules (`{"409": success}`, the
@@ -144,7 +151,7 @@ impl JsonSchema for Classify {
         let map = g.subschema_for::<BTreeMap<String, Outcome>>();
         let list = g.subschema_for::<Vec<ResponseRule>>();
         schemars::json_schema!({
-            "description": "Status rules ({\"409\": success, \"5xx\": retry}) or a list of response rules ([{ when, outcome, until_header }]).",
+            "description": "Status rules ({\"409\": success, \"5xx\": retry}) or a list of response rules ([{ when, outcome, until_header, until }]).",
             "anyOf": [map, list]
         })
     }

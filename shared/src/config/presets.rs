@@ -21,8 +21,11 @@ const PRESETS: &[(&str, &str)] = &[
     ("github", include_str!("../../presets/github.yaml")),
     ("hubspot", include_str!("../../presets/hubspot.yaml")),
     ("openai", include_str!("../../presets/openai.yaml")),
+    ("quickbooks", include_str!("../../presets/quickbooks.yaml")),
     ("salesforce", include_str!("../../presets/salesforce.yaml")),
+    ("shopify", include_str!("../../presets/shopify.yaml")),
     ("slack", include_str!("../../presets/slack.yaml")),
+    ("stripe", include_str!("../../presets/stripe.yaml")),
     ("zendesk", include_str!("../../presets/zendesk.yaml")),
 ];
 

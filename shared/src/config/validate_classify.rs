@@ -41,5 +41,16 @@ pub(crate) fn check(c: &Classify, path: &Path, jinja: &Jinja, r: &mut Report<'_>
                 "`pause` only applies to `outcome: rate_limited` or `retry` (how long to wait when the answer does not say)",
             );
         }
+        if let Some(until) = &rule.until {
+            let up = p.key("until");
+            if rule.outcome != Outcome::RateLimited {
+                r.error(
+                    &up,
+                    "`until` only applies to `outcome: rate_limited` (it says how many seconds the connection waits)",
+                );
+            } else {
+                jinja.response_expression(until, &up, r);
+            }
+        }
     }
 }

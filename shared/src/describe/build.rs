@@ -224,11 +224,11 @@ fn connection(config: &Config, name: &str, c: &Connection) -> ConnectionInfo {
         .rules
         .iter()
         .map(|r| {
-            let until = r
-                .until_header
-                .as_ref()
-                .map(|h| format!(" until `{h}`"))
-                .unwrap_or_default();
+            let until = match (&r.until, &r.until_header) {
+                (Some(e), _) => format!(" for `{e}` seconds"),
+                (None, Some(h)) => format!(" until `{h}`"),
+                (None, None) => String::new(),
+            };
             let until = match r.pause {
                 Some(d) => format!("{until} (else {})", humantime::format_duration(d.0)),
                 None => until,

@@ -98,22 +98,23 @@ pub fn judge_response(
         if !level.rules.is_empty() {
             let ctx = ctx.get_or_insert_with(|| context(resp));
             if let Some(rule) = level.rules.iter().find(|r| matches(templates, r, ctx)) {
+                let from_header = || match &rule.until_header {
+                    Some(h) => resp
+                        .headers
+                        .get(&h.to_ascii_lowercase())
+                        .and_then(|v| {
+                            super::reset::parse_reset(v, super::reset::ResetFormat::Auto, now_ms)
+                        })
+                        .or_else(parsed),
+                    None => parsed(),
+                };
+                let ctx = &*ctx;
                 let after = || {
-                    let told = match &rule.until_header {
-                        Some(h) => resp
-                            .headers
-                            .get(&h.to_ascii_lowercase())
-                            .and_then(|v| {
-                                super::reset::parse_reset(
-                                    v,
-                                    super::reset::ResetFormat::Auto,
-                                    now_ms,
-                                )
-                            })
-                            .or_else(parsed),
-                        None => parsed(),
-                    };
-                    told.or(rule.pause.map(|d| d.0))
+                    rule.until
+                        .as_deref()
+                        .and_then(|e| seconds(templates, e, ctx))
+                        .or_else(from_header)
+                        .or(rule.pause.map(|d| d.0))
                 };
                 return of_outcome(rule.outcome, after);
             }
@@ -128,6 +129,19 @@ pub fn judge_response(
 /// What rules see: `response.status`, `response.headers`, `response.body`.
 fn context(resp: &Response) -> minijinja::Value {
     crate::template::context(&serde_json::json!({ "response": resp.to_output() }))
+}
+
+/// A rule's `until`: its value as seconds (a number, or text holding one),
+/// capped at [`RETRY_AFTER_CAP`]; `None` when it fails or is not ≥ 0.
+fn seconds(templates: &Templates, expr: &str, ctx: &minijinja::Value) -> Option<Duration> {
+    let v = templates.eval_json(expr, ctx).ok()?;
+    let secs = match v {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0)
+        .then(|| Duration::from_secs_f64(secs.min(RETRY_AFTER_CAP.as_secs_f64())))
 }
 
 fn matches(templates: &Templates, rule: &ResponseRule, ctx: &minijinja::Value) -> bool {

@@ -37,6 +37,12 @@ connections:
     classify:
       - when: "response.status == 429 and response.body.error.code == 'insufficient_quota'"
         outcome: fail
+  shopify:
+    base_url: "${env:API_URL}/shopify"
+    classify:
+      - when: "response.body.errors[0].extensions.code == 'THROTTLED'"
+        outcome: rate_limited
+        until: "(response.body.extensions.cost.requestedQueryCost - response.body.extensions.cost.throttleStatus.currentlyAvailable) / response.body.extensions.cost.throttleStatus.restoreRate"
   upsert:
     base_url: "${env:API_URL}/upsert"
     classify: { "409": success, "5xx": fail }
@@ -181,6 +187,38 @@ async fn openai_429_insufficient_quota_is_final_and_rate_limit_exceeded_retries(
     assert_eq!(decision(&verdict, status), Decision::RetryIn(two));
 }
 
+/// Shopify's GraphQL API answers a throttled query `200` with the wait only
+/// in the body: a rule's `until` computes it (cost needed ÷ restore rate).
+#[tokio::test]
+async fn shopify_graphql_throttled_200_pauses_for_the_seconds_until_computes() {
+    let env = Env::start(CONFIG).await;
+    let cost = |available: f64| {
+        json!({"requestedQueryCost": 110, "actualQueryCost": null,
+            "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": available, "restoreRate": 50.0}})
+    };
+    env.target.script(
+        "/shopify/call",
+        [
+            Answer::ok(
+                json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                "extensions": {"cost": cost(10.0)}}),
+            )
+            .header("retry-after", "30"),
+            Answer::ok(json!({"data": {}, "extensions": {"cost": cost(900.0)}})),
+        ],
+    );
+    let (verdict, _) = last(&post(&env, "shopify").await);
+    let two = Duration::from_secs(2);
+    assert_eq!(
+        verdict,
+        Verdict::RateLimited { after: Some(two) },
+        "until beats Retry-After"
+    );
+    assert_eq!(paused_until(&env, "shopify").await, NOW + 2_000);
+    env.clock.advance(2_000);
+    assert_eq!(last(&post(&env, "shopify").await).0, Verdict::Success);
+}
+
 /// The status map form still works as before.
 #[tokio::test]
 async fn the_status_map_form_is_unchanged() {
@@ -210,6 +248,8 @@ connections:
       - { when: "body.ok == false", outcome: retry }
       - { when: "response.status == 403", outcome: retry, until_header: x-ratelimit-reset }
       - { when: "response.status == 403", outcome: rate_limited, until_header: "bad header" }
+      - { when: "response.status == 200", outcome: retry, until: "response.body.wait" }
+      - { when: "response.status == 200", outcome: rate_limited, until: "body.wait" }
 "#;
     let errs = load_errors(yaml);
     for want in [
@@ -217,6 +257,8 @@ connections:
         "connections.a.classify[1].when: refers to `body`, but a classify rule sees only `response`",
         "connections.a.classify[2].until_header: `until_header` only applies to `outcome: rate_limited`",
         "connections.a.classify[3].until_header: \"bad header\" is not a valid HTTP header name",
+        "connections.a.classify[4].until: `until` only applies to `outcome: rate_limited`",
+        "connections.a.classify[5].until: refers to `body`, but a classify rule sees only `response`",
     ] {
         assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
     }
