@@ -176,6 +176,47 @@ async fn every_page_renders_with_a_mix_of_runs() {
     assert!(missing.body.contains("no run with id no-such-run"));
 }
 
+/// The decoded `href` of the element with `data-test="{test}"` in `html`.
+fn href_of(html: &str, test: &str) -> String {
+    let at = html
+        .find(&format!("data-test=\"{test}\" href=\""))
+        .unwrap_or_else(|| panic!("no {test} link"));
+    let rest = &html[at..];
+    let rest = &rest[rest.find("href=\"").unwrap() + "href=\"".len()..];
+    rest[..rest.find('"').unwrap()]
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_overview_counts_link_to_exactly_the_runs_they_count() {
+    let bench = hub_with_runs().await;
+    // Two more events, not yet executed: `good` and `bad` each wait twice.
+    bench.send("later-1").await;
+    bench.send("later-2").await;
+    let app = console(&bench, Access::Open, false);
+    let overview = get(&app, "/", None).await;
+    let card = &overview.body[overview.body.find("data-workflow=\"bad\"").unwrap()..];
+    assert!(card.contains("4 failed") && card.contains("2 waiting"));
+    for (link, statuses, n) in [
+        ("count-failed", &["dead_lettered"][..], 4),
+        ("count-waiting", &["queued", "running", "retrying"][..], 2),
+    ] {
+        let path = href_of(card, link);
+        assert!(path.contains("where=run.status"), "{path}");
+        let got = get(&app, &path, None).await;
+        assert_eq!(got.status, StatusCode::OK, "{path}: {}", got.body);
+        assert_eq!(rows(&got.body), n, "{path}");
+        assert!(!got.body.contains("data-workflow=\"good\""), "{path}");
+        let shown = got.body.matches("data-status=\"").count();
+        let matching: usize = statuses
+            .iter()
+            .map(|st| got.body.matches(&format!("data-status=\"{st}\"")).count())
+            .sum();
+        assert_eq!((shown, matching), (n, n), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn the_run_list_filters_and_pages_like_the_cli() {
     let bench = hub_with_runs().await;

@@ -89,6 +89,18 @@ impl Hub {
     }
 
     pub fn start_with(dir: &Path, config: &str, env: &[(&str, &str)], extra: &[&str]) -> Hub {
+        Self::start_listening(dir, config, env, "127.0.0.1:0", extra)
+    }
+
+    /// [`Hub::start_with`] on `--listen listen`. A hub bound to an
+    /// unspecified address (`0.0.0.0:0`) is reached through 127.0.0.1.
+    pub fn start_listening(
+        dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+        listen: &str,
+        extra: &[&str],
+    ) -> Hub {
         let config_path = dir.join("ferry.yaml");
         std::fs::write(&config_path, config).unwrap();
         let env: Vec<(String, String)> = env
@@ -96,7 +108,9 @@ impl Hub {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let data = dir.join("data");
-        let (child, addr) = Self::spawn(&config_path, &data, &env, extra);
+        let mut args = vec!["--listen", listen];
+        args.extend_from_slice(extra);
+        let (child, addr) = Self::spawn(&config_path, &data, &env, &args);
         Hub {
             child,
             addr,
@@ -120,8 +134,6 @@ impl Hub {
             config.to_str().unwrap(),
             "--data",
             data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
         ])
         .args(extra)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -131,12 +143,15 @@ impl Hub {
         let mut child = cmd.spawn().expect("ferry dev starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
+        let mut addr: SocketAddr = loop {
             let line = lines.next().expect("ferry dev printed its banner").unwrap();
             if let Some(rest) = line.split("running on http://").nth(1) {
                 break rest.trim().parse().unwrap();
             }
         };
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         (child, addr)
@@ -145,7 +160,9 @@ impl Hub {
     /// Start a fresh `ferry dev` on the same config and data (after a stop or a kill).
     pub fn restart(&mut self, extra: &[&str]) {
         let _ = self.child.wait();
-        let (child, addr) = Self::spawn(&self.config, &self.data, &self.env, extra);
+        let mut args = vec!["--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let (child, addr) = Self::spawn(&self.config, &self.data, &self.env, &args);
         self.child = child;
         self.addr = addr;
     }

@@ -66,6 +66,18 @@ fn bars(day: &WorkflowDay) -> Vec<Bar> {
         .collect()
 }
 
+/// The run list's `where` for the statuses the overview counts in `bucket`
+/// (`crate::status::bucket_of`: 1 failed, 2 waiting), so a count's link
+/// lists exactly the runs it counts (a single `status` cannot).
+fn bucket_where(bucket: usize) -> String {
+    let names: Vec<String> = RunStatus::ALL
+        .iter()
+        .filter(|s| crate::status::bucket_of(**s) == bucket)
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("run.status in [{}]", names.join(", "))
+}
+
 /// `GET /`: the overview.
 pub(super) async fn overview(
     State(c): State<Arc<Console>>,
@@ -105,6 +117,8 @@ pub(super) async fn overview(
             chart_w => 24 * CHART_W,
             chart_h => CHART_H,
             bar_w => CHART_W - 2,
+            failed_where => bucket_where(1),
+            waiting_where => bucket_where(2),
         },
     )
 }
