@@ -73,6 +73,7 @@ pub mod rerun;
 pub mod respond;
 pub mod retry;
 pub mod run_filter;
+pub mod run_search;
 pub mod runlog;
 pub mod schedule;
 pub mod scheduler;

@@ -229,6 +229,21 @@ pub trait RunLog: Send + Sync {
             .map(|r| (r.created_at, r.status))
             .collect())
     }
+    /// Runs matching `query` whose event payload, as JSON text, contains
+    /// `text` (ASCII case-insensitive), in the order of [`list`](Self::list),
+    /// at most `query.limit` (0: the adapter's default).
+    ///
+    /// By default a bounded scan ([`crate::run_search::scan`]): it reads the
+    /// newest [`search_bound`](Self::search_bound) runs of `query` and
+    /// decodes each. The embedded store searches every run inside SQLite.
+    async fn search(&self, query: &RunQuery, text: &str) -> StoreResult<Vec<RunRecord>> {
+        crate::run_search::scan(self, query, text, crate::run_search::SCAN_RUNS).await
+    }
+    /// How many of the newest runs of a query [`search`](Self::search)
+    /// reads at most; `None` when it searches them all.
+    fn search_bound(&self) -> Option<usize> {
+        Some(crate::run_search::SCAN_RUNS)
+    }
 }
 
 // ---------------------------------------------------------------- cursors

@@ -1,8 +1,8 @@
 //! The filters over the run log that `ferry runs list` and the console share:
-//! the indexed ones go to the store as a [`RunQuery`]; `where` (an expression
-//! in the language of `when`) and `search` (text in the event's payload) are
-//! evaluated here, after the indexed query, paging back in time until enough
-//! runs pass.
+//! the indexed ones go to the store as a [`RunQuery`], `search` (text in the
+//! event's payload) to the store's [`RunLog::search`]; `where` (an expression
+//! in the language of `when`) is evaluated here, after the store's answer,
+//! paging back in time until enough runs pass.
 //!
 //! `where` sees what the run record holds, in the shape a workflow's
 //! templates see it: `body`, `headers`, `query` (the event as received,
@@ -19,7 +19,9 @@ use crate::model::{RunQuery, RunRecord, RunStatus};
 use crate::ports::RunLog;
 use crate::template::{Templates, context};
 
-/// Runs read per page while `where` or `search` drop some.
+pub use crate::run_search::payload_contains;
+
+/// Runs read per page while `where` drops some.
 const SCAN_PAGE: usize = 200;
 /// Pages read at most for one filtered listing.
 const SCAN_PAGES: usize = 50;
@@ -161,15 +163,21 @@ impl RunFilter {
             ..query.clone()
         };
         let (mut out, mut seen, mut first_error) = (Vec::new(), HashSet::new(), None);
-        for _ in 0..SCAN_PAGES {
-            let got = runs.list(&page).await.map_err(store)?;
+        // A bounded search reads its newest runs once, not once per page.
+        let pages = match (search, runs.search_bound()) {
+            (Some(_), Some(_)) => 1,
+            _ => SCAN_PAGES,
+        };
+        for _ in 0..pages {
+            let got = match search {
+                Some(text) => runs.search(&page, text).await,
+                None => runs.list(&page).await,
+            }
+            .map_err(store)?;
             let full = got.len() >= page.limit;
             let oldest = got.last().map(|r| r.created_at);
             for run in got {
                 if !seen.insert(run.id.clone()) {
-                    continue;
-                }
-                if search.is_some_and(|s| !payload_contains(&run, s)) {
                     continue;
                 }
                 let pass = match expr {
@@ -201,16 +209,6 @@ impl RunFilter {
         }
         Ok(out)
     }
-}
-
-/// Whether the run's event payload, as JSON text, contains `text` (ASCII
-/// case-insensitive).
-pub fn payload_contains(run: &RunRecord, text: &str) -> bool {
-    let Some(ev) = &run.event else {
-        return false;
-    };
-    let hay = ev.payload.to_string().to_ascii_lowercase();
-    hay.contains(&text.to_ascii_lowercase())
 }
 
 /// What `where` sees of a run.

@@ -1,13 +1,17 @@
 //! The console Lambda: [`ferry::console`]'s router nested under `/console`,
 //! always behind a login with the token read from Secrets Manager.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Redirect;
 use axum::routing::get;
 use ferry::console::{Access, Console, Options};
 use ferry::hub::Hub;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 
 /// Where the console lives on the HTTP API.
 pub const BASE: &str = "/console";
@@ -62,4 +66,21 @@ pub fn app(hub: Arc<Hub>, token: String) -> Router {
     Router::new()
         .route("/console/", get(|| async { Redirect::permanent(BASE) }))
         .nest(BASE, ferry::console::router(console))
+        .layer(axum::middleware::map_request(client_addr))
+}
+
+/// API Gateway's `sourceIp` as the request's client address (what the
+/// console's login limit counts by); absent or unparsable: none.
+async fn client_addr(mut req: Request) -> Request {
+    let ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.as_deref(),
+        _ => None,
+    }
+    .and_then(|ip| ip.parse::<IpAddr>().ok());
+    if let Some(ip) = ip {
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(ip, 0)));
+    }
+    req
 }

@@ -8,9 +8,11 @@
 //! `console` Lambda nests it under `/console` (set [`Options::base`]).
 //! Templates (minijinja, autoescaped), CSS and a small script are compiled
 //! into the binary. Who may enter is [`access`]: a login with the console
-//! token unless [`Access::Open`]; every POST carries the session's CSRF token.
+//! token unless [`Access::Open`], a few wrong tokens a minute per client
+//! address ([`limit`]); every POST carries the session's CSRF token.
 
 pub mod access;
+pub mod limit;
 mod ops;
 mod pages;
 mod view;
@@ -30,6 +32,7 @@ pub use access::{Access, Session};
 
 use crate::hub::Hub;
 use access::Keys;
+use limit::LoginLimit;
 
 /// Largest form body a console POST reads.
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -54,13 +57,19 @@ pub struct Console {
     hub: Arc<Hub>,
     opts: Options,
     keys: Keys,
+    logins: LoginLimit,
 }
 
 impl Console {
     /// The console over `hub`.
     pub fn new(hub: Arc<Hub>, opts: Options) -> Arc<Console> {
         let keys = Keys::new(&opts.access);
-        Arc::new(Console { hub, opts, keys })
+        Arc::new(Console {
+            hub,
+            opts,
+            keys,
+            logins: LoginLimit::default(),
+        })
     }
 
     /// A path under the console (`/runs` → `/console/runs`).

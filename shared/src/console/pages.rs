@@ -195,6 +195,8 @@ pub(super) async fn runs(
             rows => v(rows),
             next,
             first_page => cursor.is_none(),
+            search_bound => filter.search.as_deref().map(str::trim).filter(|t| !t.is_empty())
+                .and(c.hub.ports.runs.search_bound()),
             statuses,
             workflows => v(c.hub.config.workflows.keys().collect::<Vec<_>>()),
             sources => v(c.hub.config.sources.keys().collect::<Vec<_>>()),

@@ -1,17 +1,19 @@
 //! Rendering: the minijinja environment (templates compiled into the binary,
 //! HTML autoescaped), the page frame, the assets, and the login.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
 
 use super::Console;
 use super::access::{self, Session};
+use super::limit;
 use crate::clock::{Millis, rfc3339};
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -199,13 +201,37 @@ pub(super) struct Login {
 }
 
 /// `POST /login`: a session for the right token; the form again (401) for a wrong one.
-pub(super) async fn login(State(c): State<Arc<Console>>, Form(f): Form<Login>) -> Response {
+/// After [`LOGIN_FAILURES`](super::limit::LOGIN_FAILURES) wrong tokens from
+/// one client address within a minute: 429 with `Retry-After`.
+pub(super) async fn login(
+    State(c): State<Arc<Console>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(f): Form<Login>,
+) -> Response {
     let next = local_next(&c, f.next.as_deref());
     if !c.keys.needs_login() {
         return Redirect::to(&next).into_response();
     }
+    let who = peer.map_or(limit::UNKNOWN_CLIENT, |Extension(ConnectInfo(a))| a.ip());
+    let now = c.hub.ports.clock.now_ms();
+    if let Err(wait) = c.logins.check(who, now) {
+        let secs = limit::retry_after_secs(wait);
+        tracing::warn!(client = %who, "console login refused: too many wrong tokens");
+        let mut resp = login_form(
+            &c,
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            Some(&format!(
+                "Too many wrong tokens from your address; try again in {secs} s."
+            )),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
+    }
     if !c.keys.token_matches(&f.token) {
-        tracing::warn!("console login refused: wrong token");
+        c.logins.failed(who, now);
+        tracing::warn!(client = %who, "console login refused: wrong token");
         return login_form(
             &c,
             StatusCode::UNAUTHORIZED,
@@ -213,7 +239,8 @@ pub(super) async fn login(State(c): State<Arc<Console>>, Form(f): Form<Login>) -
             Some("That is not the console token."),
         );
     }
-    let (value, _) = c.keys.issue(c.hub.ports.clock.now_ms());
+    c.logins.succeeded(who);
+    let (value, _) = c.keys.issue(now);
     let cookie = access::set_cookie(&value, c.cookie_path(), c.opts.secure_cookie);
     let mut resp = Redirect::to(&next).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {

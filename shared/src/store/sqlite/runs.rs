@@ -139,6 +139,54 @@ impl RunLog for SqliteStore {
         })
         .await
     }
+
+    async fn search(&self, query: &RunQuery, text: &str) -> StoreResult<Vec<RunRecord>> {
+        // Every run of the query, inside SQLite: `LIKE` (ASCII
+        // case-insensitive, no copy) over the whole record rules out nearly
+        // every run cheaply; the payload is a substring of the record, so it
+        // drops no match. Then the payload itself, as JSON text, lowercased:
+        // the rule of `payload_contains`.
+        let (filter, mut args) = run_filter(query, self.clock.now_ms());
+        let limit = args.pop().unwrap_or(Value::Integer(0));
+        args.push(Value::Text(like_anywhere(text)));
+        args.push(Value::Text(text.to_ascii_lowercase()));
+        args.push(limit);
+        let n = args.len();
+        let sql = format!(
+            "SELECT record FROM runs {filter}
+               AND record LIKE ?{} ESCAPE '\\'
+               AND instr(lower(record -> '$.event.payload'), ?{}) > 0
+             ORDER BY created_at DESC, id DESC LIMIT ?{n}",
+            n - 2,
+            n - 1,
+        );
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
+                .map_err(sql_err)?;
+            rows.map(|json| decode(&json.map_err(sql_err)?)).collect()
+        })
+        .await
+    }
+
+    fn search_bound(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// `text` as a `LIKE` pattern matching it anywhere (`\\` escapes).
+fn like_anywhere(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// The `WHERE` clause of `query` (live runs at `now`) and its arguments,
