@@ -3,9 +3,10 @@
 //! the fakes; the fakes' final state and the run records are checked.
 
 use ferry::model::{RunStatus, StepStatus};
-use ferry_testkit::target::{Answer, Target};
+use ferry_testkit::target::Target;
 use ferry_testkit::vendors::quickbooks::QuickBooks;
 use ferry_testkit::vendors::shopify;
+use ferry_testkit::vendors::slack::{self, Slack};
 use ferry_testkit::vendors::stripe::{self, Stripe};
 use serde_json::{Value, json};
 
@@ -19,18 +20,14 @@ struct Billing {
     b: Bench,
     stripe: Stripe,
     product: Target,
-    slack: Target,
+    slack: Slack,
 }
 
 async fn billing() -> Billing {
     let stripe = Stripe::start(STRIPE_KEY).await;
     let product = Target::start().await;
-    let slack = Target::start().await;
-    // Slack's chat.postMessage answers 200 {"ok": true, …}.
-    slack.respond_with(
-        "/api/chat.postMessage",
-        Answer::ok(json!({"ok": true, "ts": "1.1"})),
-    );
+    let slack = Slack::start().await;
+    slack.add_channel("C0BILLING", true);
     let b = Bench::start(
         &recipe("stripe-provisioning.yaml"),
         &[
@@ -39,8 +36,8 @@ async fn billing() -> Billing {
             ("STRIPE_WEBHOOK_SECRET", WHSEC.to_owned()),
             ("PRODUCT_API_URL", product.url()),
             ("PRODUCT_API_TOKEN", "product-token".to_owned()),
-            ("SLACK_API_URL", format!("{}/api", slack.url())),
-            ("SLACK_BOT_TOKEN", "xoxb-recipe".to_owned()),
+            ("SLACK_API_URL", slack.url()),
+            ("SLACK_BOT_TOKEN", slack::TOKEN.to_owned()),
             ("SLACK_CHANNEL", "C0BILLING".to_owned()),
         ],
     );
@@ -121,11 +118,10 @@ async fn recipe_2_invoice_paid_provisions_and_subscription_deleted_deprovisions(
         put.body,
         json!({"email": "ada@example.com", "plan": "price_pro_monthly", "subscription": "sub_1Qada", "active": true})
     );
-    let msg = &w.slack.seen_at("/api/chat.postMessage")[0];
-    assert_eq!(msg.header("authorization"), "Bearer xoxb-recipe");
-    assert_eq!(msg.body["channel"], "C0BILLING");
+    let posted = w.slack.messages_in("C0BILLING");
+    assert_eq!(posted.len(), 1, "{:?}", w.slack.messages());
     assert_eq!(
-        msg.body["text"],
+        posted[0].text,
         "Provisioned ada@example.com (price_pro_monthly): invoice in_1Qabc paid, 49.0 USD"
     );
     let lookup = &w.stripe.target.seen_at("/v1/customers/cus_Rada")[0];
@@ -149,7 +145,13 @@ async fn recipe_2_invoice_paid_provisions_and_subscription_deleted_deprovisions(
         patch.body,
         json!({"active": false, "subscription": "sub_1Qada"})
     );
-    assert_eq!(w.slack.count("/api/chat.postMessage"), 2);
+    let posted = w.slack.messages_in("C0BILLING");
+    assert_eq!(posted.len(), 2, "{:?}", w.slack.messages());
+    assert_eq!(
+        posted[1].text,
+        "Deprovisioned cus_Rada: subscription sub_1Qada ended"
+    );
+    assert_eq!(w.slack.messages().len(), 2, "nothing posted elsewhere");
     assert_eq!(
         w.product.count("/accounts/cus_Rada"),
         2,
