@@ -2,18 +2,14 @@
 //! `.env` (the fakes' URLs winning) and run end to end: a webhook signed
 //! like the vendor signs → the workflow → calls on the fakes; the fakes'
 //! final state and the run record are checked.
-//!
-//! HubSpot's fake is another preset's work; until it is on main, recipe 5's
-//! CRM side is the testkit's scripted target answering as HubSpot's CRM v3
-//! API does (company search, note creation).
 
 use ferry::clock::Clock;
 use ferry::model::RunStatus;
-use ferry_testkit::target::{Answer, Target};
 use ferry_testkit::vendors::github::{self, GitHub};
+use ferry_testkit::vendors::hubspot::HubSpot;
 use ferry_testkit::vendors::slack::{self, Slack};
 use ferry_testkit::vendors::zendesk::{self, Zendesk};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{Bench, run_id, step};
 
@@ -144,34 +140,15 @@ async fn recipe_6_a_github_rate_limit_pauses_the_comment_until_reset() {
     assert_eq!(gh.comments("acme/app", 1).len(), 1);
 }
 
-/// A stand-in for HubSpot's CRM v3: company search by `domain` (Acme,
-/// id 5001, has `acme.example`) and note creation (`201` with the note).
-async fn hubspot() -> Target {
-    let crm = Target::start().await;
-    crm.behave("/crm/v3/objects/companies/search", |seen| {
-        let domain = &seen.body["filterGroups"][0]["filters"][0]["value"];
-        let results: Vec<Value> = if domain == "acme.example" {
-            vec![
-                json!({ "id": "5001", "properties": { "name": "Acme", "domain": "acme.example" } }),
-            ]
-        } else {
-            vec![]
-        };
-        Some(Answer::ok(
-            json!({ "total": results.len(), "results": results }),
-        ))
-    });
-    crm.behave("/crm/v3/objects/notes", |seen| {
-        let mut note = seen.body.clone();
-        note["id"] = json!("9001");
-        Some(Answer::status(201, note))
-    });
-    crm
-}
+const HUBSPOT_TOKEN: &str = "pat-na1-ferry-test";
 
-async fn recipe_5() -> (Bench, Zendesk, Target) {
+/// Recipe 5 against the Zendesk and HubSpot fakes; HubSpot holds Acme
+/// (`acme.example`) and an unrelated company; the id of Acme.
+async fn recipe_5() -> (Bench, Zendesk, HubSpot, String) {
     let zd = Zendesk::start().await;
-    let crm = hubspot().await;
+    let crm = HubSpot::start(HUBSPOT_TOKEN).await;
+    let acme = crm.put_company(json!({ "name": "Acme", "domain": "acme.example" }));
+    crm.put_company(json!({ "name": "Globex", "domain": "globex.example" }));
     let bench = Bench::recipe(
         "zendesk-ticket-to-crm-note",
         &[
@@ -180,14 +157,14 @@ async fn recipe_5() -> (Bench, Zendesk, Target) {
             ("ZENDESK_API_TOKEN", zendesk::API_TOKEN.to_owned()),
             ("ZENDESK_WEBHOOK_SECRET", ZENDESK_SECRET.to_owned()),
             ("HUBSPOT_URL", crm.url()),
-            ("HUBSPOT_TOKEN", "pat-na1-ferry-test".to_owned()),
+            ("HUBSPOT_TOKEN", HUBSPOT_TOKEN.to_owned()),
         ],
     );
     zd.add_user(7, "Ada Lovelace", "Ada@Acme.example", None);
     zd.add_user(8, "Bob", "bob@nowhere.example", None);
     zd.add_ticket(35436, "Printer on fire", 7, 1_796_000_000);
     zd.add_ticket(35437, "Where is my order", 8, 1_796_000_000);
-    (bench, zd, crm)
+    (bench, zd, crm, acme)
 }
 
 /// Zendesk's `ticket.created` event for `ticket`, requested by `requester`.
@@ -217,29 +194,26 @@ async fn ticket_created(bench: &Bench, ticket: u64, requester: u64) -> String {
 /// ticket naming it.
 #[tokio::test]
 async fn recipe_5_zendesk_ticket_becomes_a_note_on_the_crm_account() {
-    let (bench, zd, crm) = recipe_5().await;
+    let (bench, zd, crm, acme) = recipe_5().await;
     let run = bench.drive(&ticket_created(&bench, 35436, 7).await).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-    let notes = crm.seen_at("/crm/v3/objects/notes");
+    let notes = crm.notes();
     assert_eq!(notes.len(), 1);
-    let note = &notes[0].body;
-    assert_eq!(note["associations"][0]["to"]["id"], json!("5001"));
+    let note = &notes[0];
+    assert_eq!(note.associations[0]["to"]["id"], json!(acme));
     assert_eq!(
-        note["associations"][0]["types"][0]["associationTypeId"],
+        note.associations[0]["types"][0]["associationTypeId"],
         json!(190)
     );
     assert_eq!(
-        note["properties"]["hs_note_body"],
+        note.object.properties["hs_note_body"],
         json!("Zendesk ticket #35436 opened by Ada Lovelace: Printer on fire")
     );
-    assert_eq!(
-        notes[0].header("authorization"),
-        "Bearer pat-na1-ferry-test"
-    );
+    assert!(note.object.properties.contains_key("hs_timestamp"));
     let ticket = zd.ticket(35436).unwrap();
     assert_eq!(
         ticket["comments"][0],
-        json!({ "body": "Logged on the CRM account Acme (note 9001).", "public": false })
+        json!({ "body": format!("Logged on the CRM account Acme (note {}).", note.object.id), "public": false })
     );
 }
 
@@ -247,10 +221,11 @@ async fn recipe_5_zendesk_ticket_becomes_a_note_on_the_crm_account() {
 /// says so.
 #[tokio::test]
 async fn recipe_5_without_a_matching_account_comments_and_skips_the_note() {
-    let (bench, zd, crm) = recipe_5().await;
+    let (bench, zd, crm, _) = recipe_5().await;
     let run = bench.drive(&ticket_created(&bench, 35437, 8).await).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
-    assert!(crm.seen_at("/crm/v3/objects/notes").is_empty());
+    assert!(crm.notes().is_empty());
+    assert_eq!(crm.target.count("/crm/v3/objects/companies/search"), 1);
     let comment = &zd.ticket(35437).unwrap()["comments"][0];
     assert_eq!(
         comment["body"],

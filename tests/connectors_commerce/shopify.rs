@@ -50,9 +50,9 @@ syncs:
 
 async fn bench_with(token: &str) -> (Bench, Shopify, ferry_testkit::target::Target) {
     let sink = ferry_testkit::target::Target::start().await;
-    // The fake's buckets leak on the hub's manual clock; the bench needs
+    // The fake's buckets leak on the hub's virtual clock; the bench needs
     // its URL first, so the clock is shared through a cell.
-    let clock = ferry::clock::ManualClock::at(T0);
+    let clock = ferry::clock::VirtualClock::at(T0);
     let c = clock.clone();
     let fake = Shopify::start(
         TOKEN,
@@ -130,7 +130,7 @@ async fn a_rest_429_pauses_for_retry_after_then_succeeds() {
     // The answer's call-limit header (40/40) may pause it longer; wait it out.
     let until = b.paused_until("shop").await;
     assert!(until >= T0 + 1000, "paused until {until}");
-    b.clock.set(until);
+    b.clock.advance_to(until);
     let (verdict, status) = last(
         &b.call("shop", request(Method::Get, "/orders.json"), "k")
             .await,

@@ -1,5 +1,8 @@
-//! A hub on a manual clock and a fresh store; calls on a connection through
-//! the call path; webhooks through ingest; the queue driven by hand.
+//! A hub on a virtual clock (a manual clock that also moves by whatever a
+//! call waits for in-process: a short pause, a rate-limit token — on a
+//! plain manual clock such a wait never ends) and a fresh store; calls on
+//! a connection through the call path; webhooks through ingest; the queue
+//! driven by hand.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -7,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry::call::{Called, call};
-use ferry::clock::{Clock, ManualClock};
+use ferry::clock::{Clock, VirtualClock};
 use ferry::config::{Method, RequestSpec};
 use ferry::execute::execute;
 use ferry::model::RunRecord;
@@ -22,7 +25,7 @@ pub const T0: i64 = 1_800_000_000_000;
 /// A hub and its clock.
 pub struct Bench {
     pub hub: Arc<ferry::hub::Hub>,
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<VirtualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -35,11 +38,11 @@ pub struct Reply {
 impl Bench {
     /// `yaml` loaded with `vars` as the environment, on a fresh store at [`T0`].
     pub fn start(yaml: &str, vars: &[(&str, String)]) -> Bench {
-        Bench::start_on(yaml, vars, ManualClock::at(T0))
+        Bench::start_on(yaml, vars, VirtualClock::at(T0))
     }
 
     /// [`Bench::start`] on `clock`.
-    pub fn start_on(yaml: &str, vars: &[(&str, String)], clock: Arc<ManualClock>) -> Bench {
+    pub fn start_on(yaml: &str, vars: &[(&str, String)], clock: Arc<VirtualClock>) -> Bench {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))

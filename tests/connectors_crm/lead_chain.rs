@@ -3,9 +3,9 @@
 //! (Postmark-like) → Slack, against the fakes, on a virtual clock.
 
 use ferry::model::{Failure, RunStatus};
-use ferry_testkit::target::{Answer, Target};
 use ferry_testkit::vendors::hubspot::HubSpot;
 use ferry_testkit::vendors::postmark::Postmark;
+use ferry_testkit::vendors::slack::{self, Message, Slack};
 use serde_json::{Value, json};
 
 use crate::support::{Bench, T0, errors, form_signed, recipe, recipe_env};
@@ -16,7 +16,7 @@ struct Chain {
     bench: Bench,
     hubspot: HubSpot,
     postmark: Postmark,
-    slack: Target,
+    slack: Slack,
     secret: String,
 }
 
@@ -31,18 +31,17 @@ async fn chain() -> Chain {
     };
     let hubspot = HubSpot::start(&get("HUBSPOT_TOKEN")).await;
     let postmark = Postmark::start(&get("POSTMARK_SERVER_TOKEN")).await;
-    // The Slack Web API stand-in: chat.postMessage answers {"ok": true}.
-    let slack = Target::start().await;
-    slack.respond_with(
-        "/api/chat.postMessage",
-        Answer::ok(json!({"ok": true, "channel": "C0SALES", "ts": "1795996800.000100"})),
-    );
+    let slack = Slack::start().await;
+    // The recipe posts to the channel by name, as chat.postMessage allows.
+    slack.add_channel("#sales", true);
     let mut vars: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     for (k, v) in vars.iter_mut() {
         match *k {
             "HUBSPOT_API_URL" => *v = hubspot.url(),
             "POSTMARK_API_URL" => *v = postmark.url(),
-            "SLACK_API_URL" => *v = format!("{}/api", slack.url()),
+            "SLACK_API_URL" => *v = slack.url(),
+            // The fake accepts one bot token.
+            "SLACK_BOT_TOKEN" => *v = slack::TOKEN.to_owned(),
             _ => {}
         }
     }
@@ -86,12 +85,9 @@ impl Chain {
             .await
     }
 
-    fn slack_messages(&self) -> Vec<Value> {
-        self.slack
-            .seen_at("/api/chat.postMessage")
-            .into_iter()
-            .map(|s| s.body)
-            .collect()
+    /// Every message the Slack fake took, in any channel.
+    fn slack_messages(&self) -> Vec<Message> {
+        self.slack.messages()
     }
 }
 
@@ -123,15 +119,20 @@ async fn a_lead_becomes_a_contact_a_task_an_email_and_a_slack_message() {
     assert_eq!(sent[0]["To"], "ada@example.com");
     let slack = c.slack_messages();
     assert_eq!(slack.len(), 1);
-    let text = slack[0]["text"].as_str().unwrap();
+    assert_eq!(slack[0].channel, "#sales");
+    let text = slack[0].text.as_str();
     assert!(
         text.contains(&format!("HubSpot contact {}", contact.id))
             && text.contains(&format!("task {}", tasks[0].id)),
         "{text}"
     );
+    assert!(
+        text.starts_with("New lead Ada Lovelace <Ada@Example.com>: "),
+        "{text}"
+    );
     assert_eq!(
-        c.slack.seen_at("/api/chat.postMessage")[0].header("authorization"),
-        "Bearer xoxb-local-fake-token"
+        c.slack.calls("chat.postMessage")[0].header("authorization"),
+        format!("Bearer {}", slack::TOKEN)
     );
 }
 

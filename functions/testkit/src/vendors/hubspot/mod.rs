@@ -23,7 +23,9 @@
 //!   an owner that is unknown or deactivated is a `400 VALIDATION_ERROR`
 //!   naming the property (*Tasks*, https://developers.hubspot.com/docs/api-reference/crm-tasks-v3/guide;
 //!   *Owners*, https://developers.hubspot.com/docs/api-reference/crm-owners-v3/guide,
-//!   where a deactivated user's owner is `archived`).
+//!   where a deactivated user's owner is `archived`);
+//! - companies found by `POST /crm/v3/objects/companies/search` and notes
+//!   created by `POST /crm/v3/objects/notes`: see [`engagements`].
 //!
 //! Invalid e-mail addresses (no `@`, or no `.` after it) fail validation as
 //! HubSpot's `INVALID_EMAIL` does. Any path can still be scripted through
@@ -35,6 +37,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value, json};
 
 use crate::target::{Answer, Seen, Target};
+
+pub mod engagements;
 
 /// The most inputs one batch call takes.
 pub const BATCH_MAX: usize = 100;
@@ -59,6 +63,8 @@ struct State {
     token: String,
     contacts: BTreeMap<String, Object>,
     tasks: Vec<Object>,
+    companies: Vec<Object>,
+    notes: Vec<engagements::Note>,
     inactive_owners: HashSet<String>,
     next_id: u64,
     ticks: i64,
@@ -174,6 +180,10 @@ fn answer(state: &Mutex<State>, seen: &Seen) -> Answer {
         ("POST", "/crm/v3/objects/contacts/batch/upsert") => batch_upsert(&mut st, &seen.body),
         ("GET", "/crm/v3/objects/contacts") => list(&st, seen),
         ("POST", "/crm/v3/objects/tasks") => create_task(&mut st, &seen.body),
+        ("POST", "/crm/v3/objects/companies/search") => {
+            engagements::search_companies(&st, &seen.body)
+        }
+        ("POST", "/crm/v3/objects/notes") => engagements::create_note(&mut st, &seen.body),
         _ => error(404, "OBJECT_NOT_FOUND", "Resource not found"),
     };
     limit_headers(a, remaining)
