@@ -1,7 +1,7 @@
 //! The console Lambda against the emulator (moto's server, started by
 //! `scripts/emulators run -- …`): its token read from a Secrets Manager
 //! secret, its store DynamoDB + SQS, and the stored API Gateway events in
-//! `events/console/` — a page without a session is redirected to the login
+//! `functions/console/tests/events/` (API Gateway v2 shapes from `sam local generate-event apigateway http-api-proxy`; kept beside the test, not in the generated `events/`) — a page without a session is redirected to the login
 //! (an action is 401), a wrong token is 401, the right one sets the session
 //! cookie, the run list is served, and a dead letter is replayed by POST
 //! with the session's CSRF token. Run ad hoc without the emulator, it skips
@@ -39,7 +39,7 @@ struct Got {
 
 /// Replay stored event `name`, after `edit` fills in what the test knows.
 async fn send(app: &Router, name: &str, edit: impl FnOnce(&mut Value)) -> Got {
-    let path = format!("{}/../../events/console/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut event);
     let req = lambda_http::request::from_str(&event.to_string()).expect("an HTTP API v2 event");
