@@ -12,11 +12,9 @@ use std::time::{Duration, Instant};
 use ferry::call::{Called, call};
 use ferry::clock::{Clock, VirtualClock};
 use ferry::config::{Method, RequestSpec};
-use ferry::execute::execute;
 use ferry::model::RunRecord;
 use ferry::retry::{Rules, Verdict};
 use ferry::store::{SqliteOptions, SqliteStore};
-use ferry::worker::settle;
 use serde_json::Value;
 
 /// Where the manual clock starts (2027-01-15T08:00:00Z).
@@ -119,24 +117,7 @@ impl Bench {
 
     /// Receive and execute what is due now; how many messages there were.
     pub async fn step(&self) -> usize {
-        let got = self
-            .hub
-            .ports
-            .queue
-            .receive(100, Duration::from_secs(120), Duration::ZERO)
-            .await
-            .unwrap();
-        let n = got.len();
-        let mut tasks = tokio::task::JoinSet::new();
-        for msg in got {
-            let hub = self.hub.clone();
-            tasks.spawn(async move {
-                let d = execute(&hub, &msg).await;
-                settle(hub.ports.queue.as_ref(), &msg, d).await;
-            });
-        }
-        while tasks.join_next().await.is_some() {}
-        n
+        ferry_testkit::drive::step(&self.hub).await
     }
 
     /// Run the queue, moving the clock 100 ms whenever nothing is due, until

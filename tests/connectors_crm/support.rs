@@ -10,12 +10,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use ferry::clock::VirtualClock;
-use ferry::execute::execute;
 use ferry::hub::Hub;
 use ferry::ingest::{Inbound, Reply, ingest};
 use ferry::model::RunRecord;
 use ferry::store::{SqliteOptions, SqliteStore};
-use ferry::worker::settle;
 use hmac::{KeyInit, Mac};
 
 /// When the manual clock starts: 2026-11-30T00:00:00Z.
@@ -79,24 +77,7 @@ impl Bench {
 
     /// Receive and execute what is due now; how many messages there were.
     pub async fn step(&self) -> usize {
-        let got = self
-            .hub
-            .ports
-            .queue
-            .receive(100, Duration::from_secs(120), Duration::ZERO)
-            .await
-            .unwrap();
-        let n = got.len();
-        let mut tasks = tokio::task::JoinSet::new();
-        for msg in got {
-            let hub = self.hub.clone();
-            tasks.spawn(async move {
-                let d = execute(&hub, &msg).await;
-                settle(hub.ports.queue.as_ref(), &msg, d).await;
-            });
-        }
-        while tasks.join_next().await.is_some() {}
-        n
+        ferry_testkit::drive::step(&self.hub).await
     }
 
     /// Run the queue, moving the clock `tick` ms after each round, until

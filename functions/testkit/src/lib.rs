@@ -27,6 +27,7 @@
 
 pub mod alert_receivers;
 pub mod browser;
+pub mod drive;
 pub mod events;
 mod fixture;
 pub mod oauth;

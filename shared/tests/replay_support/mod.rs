@@ -7,12 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry::clock::ManualClock;
-use ferry::execute::execute;
 use ferry::hub::Hub;
 use ferry::model::RunRecord;
 use ferry::ports::Ports;
 use ferry::store::{SqliteOptions, SqliteStore};
-use ferry::worker::settle;
 use ferry_testkit::target::Target;
 
 /// One workflow `w` on source `form` calling `crm` at `/x`; `RETRY` is replaced
@@ -116,24 +114,7 @@ impl Bench {
 
     /// Receive and execute what is due now; how many messages there were.
     pub async fn step(&self) -> usize {
-        let got = self
-            .hub
-            .ports
-            .queue
-            .receive(100, Duration::from_secs(120), Duration::ZERO)
-            .await
-            .unwrap();
-        let n = got.len();
-        let mut tasks = tokio::task::JoinSet::new();
-        for msg in got {
-            let hub = self.hub.clone();
-            tasks.spawn(async move {
-                let d = execute(&hub, &msg).await;
-                settle(hub.ports.queue.as_ref(), &msg, d).await;
-            });
-        }
-        while tasks.join_next().await.is_some() {}
-        n
+        ferry_testkit::drive::step(&self.hub).await
     }
 
     /// Run the queue, moving the clock 100 ms whenever nothing is due, until
