@@ -72,6 +72,7 @@ pub mod rate_headers;
 pub mod rerun;
 pub mod respond;
 pub mod retry;
+pub mod run_counts;
 pub mod run_filter;
 pub mod run_search;
 pub mod runlog;

@@ -229,6 +229,21 @@ pub trait RunLog: Send + Sync {
             .map(|r| (r.created_at, r.status))
             .collect())
     }
+    /// Runs matching `query` counted by status and by `width`-ms slice back
+    /// from `at` ([`crate::run_counts::slice_of`]), without reading them:
+    /// the overview's 24-hour counts.
+    ///
+    /// By default from [`summaries`](Self::summaries), so bounded by
+    /// `query.limit`; the embedded store counts every run of the query with
+    /// one `GROUP BY` over an index and ignores the limit.
+    async fn counts(
+        &self,
+        query: &RunQuery,
+        at: Millis,
+        width: Millis,
+    ) -> StoreResult<crate::run_counts::RunCounts> {
+        crate::run_counts::from_summaries(self, query, at, width).await
+    }
     /// Runs matching `query` whose event payload, as JSON text, contains
     /// `text` (ASCII case-insensitive), in the order of [`list`](Self::list),
     /// at most `query.limit` (0: the adapter's default).

@@ -147,30 +147,33 @@ pub async fn report(hub: &Hub) -> Result<Report, String> {
 
     let mut workflows = Vec::new();
     for name in hub.config.workflows.keys() {
-        // Times and statuses only: the records themselves are not read.
+        // Counts only: no run is read (on the embedded store, not even a row).
         let day = ports
             .runs
-            .summaries(&RunQuery {
-                workflow: Some(name.clone()),
-                since: Some(at - DAY_MS),
-                limit: DAY_LIMIT,
-                ..RunQuery::default()
-            })
+            .counts(
+                &RunQuery {
+                    workflow: Some(name.clone()),
+                    since: Some(at - DAY_MS),
+                    limit: DAY_LIMIT,
+                    ..RunQuery::default()
+                },
+                at,
+                HOUR_MS,
+            )
             .await
             .map_err(err)?;
         let mut runs = BTreeMap::new();
         let mut hourly = vec![[0usize; 3]; 24];
-        for (created_at, status) in &day {
-            *runs.entry(status.as_str().to_owned()).or_insert(0) += 1;
-            let ago = usize::try_from((at - created_at).max(0) / HOUR_MS).unwrap_or(usize::MAX);
-            if ago < 24 {
-                hourly[23 - ago][bucket_of(*status)] += 1;
+        for (&(ago, status), &n) in &day.cells {
+            *runs.entry(status.as_str().to_owned()).or_insert(0) += n;
+            if let Some(hour) = usize::try_from(ago).ok().filter(|a| *a < 24) {
+                hourly[23 - hour][bucket_of(status)] += n;
             }
         }
         workflows.push(WorkflowDay {
             workflow: name.clone(),
             runs,
-            truncated: day.len() >= DAY_LIMIT,
+            truncated: !day.complete,
             hourly,
         });
     }

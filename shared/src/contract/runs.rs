@@ -16,6 +16,7 @@ pub(super) fn cases() -> Vec<Case> {
         runs_expire_after_their_retention,
         list_by_source_event_and_time,
         summaries_follow_the_listing,
+        counts_slice_by_time_and_status,
     )
 }
 
@@ -416,4 +417,66 @@ async fn summaries_follow_the_listing(b: Arc<dyn Backend>) {
         .await
         .unwrap();
     assert_eq!(one, [(T0 + 2_000, RunStatus::Queued)]);
+}
+
+/// `counts` counts the runs of a query by status and by slice back from a
+/// moment: every run when it says `complete`, else exactly the newest
+/// `limit`.
+async fn counts_slice_by_time_and_status(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let wf = unique("wf-count");
+    let (at, hour) = (T0 + 10 * 3_600_000, 3_600_000);
+    let made = [
+        (RunStatus::Succeeded, at - 1),            // slice 0
+        (RunStatus::Succeeded, at - hour + 1),     // slice 0
+        (RunStatus::DeadLettered, at - hour),      // slice 1
+        (RunStatus::Succeeded, at - 3 * hour - 5), // slice 3
+        (RunStatus::Queued, at + 2_000),           // ahead of `at`: slice 0
+        (RunStatus::Succeeded, at - 9 * hour - 1), // before `since`
+    ];
+    for (status, created_at) in made {
+        runs.create(&run(&wf, status, created_at)).await.unwrap();
+    }
+    runs.create(&run(&unique("wf-other"), RunStatus::Succeeded, at - 1))
+        .await
+        .unwrap();
+    let query = RunQuery {
+        workflow: Some(wf.clone()),
+        since: Some(at - 9 * hour),
+        limit: 100,
+        ..RunQuery::default()
+    };
+    let got = runs.counts(&query, at, hour).await.unwrap();
+    assert!(got.complete, "{got:?}");
+    let cells: Vec<_> = got.cells.into_iter().collect();
+    assert_eq!(
+        cells,
+        [
+            ((0, RunStatus::Queued), 1),
+            ((0, RunStatus::Succeeded), 2),
+            ((1, RunStatus::DeadLettered), 1),
+            ((3, RunStatus::Succeeded), 1),
+        ]
+    );
+
+    // Under a limit: all of them (complete) or exactly the newest two.
+    let two = runs
+        .counts(
+            &RunQuery {
+                limit: 2,
+                ..query.clone()
+            },
+            at,
+            hour,
+        )
+        .await
+        .unwrap();
+    let total: usize = two.cells.values().sum();
+    if two.complete {
+        assert_eq!(total, 5, "{two:?}");
+    } else {
+        assert_eq!(total, 2, "{two:?}");
+        assert_eq!(two.of(RunStatus::Queued), 1, "the newest first: {two:?}");
+    }
 }

@@ -22,6 +22,7 @@ mod breakers;
 mod idempotency;
 mod limits;
 mod queue;
+mod run_reads;
 mod runs;
 mod schema;
 mod tallies;

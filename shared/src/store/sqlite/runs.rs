@@ -6,15 +6,14 @@
 //! few seconds of writes) deletes it.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use super::run_reads::run_filter;
 use super::{SqliteStore, sql_err};
 use crate::clock::Millis;
 use crate::model::{RunQuery, RunRecord, RunStatus};
 use crate::ports::{Cursor, Cursors, RunLog, StoreError, StoreResult};
-
-/// Runs listed when a query's `limit` is 0.
-const DEFAULT_LIST_LIMIT: usize = 100;
+use crate::run_counts::RunCounts;
 
 /// Most expired runs one housekeeping pass deletes (keeps a batch's commit short).
 const PURGE_LIMIT: i64 = 1_000;
@@ -50,7 +49,7 @@ pub(super) fn purge_expired(conn: &Connection, now: Millis) -> rusqlite::Result<
     Ok(())
 }
 
-fn decode(json: &str) -> StoreResult<RunRecord> {
+pub(super) fn decode(json: &str) -> StoreResult<RunRecord> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run record: {e}")))
 }
 
@@ -114,127 +113,20 @@ impl RunLog for SqliteStore {
     }
 
     async fn summaries(&self, query: &RunQuery) -> StoreResult<Vec<(Millis, RunStatus)>> {
-        // The columns only: no record is decoded.
-        let (filter, args) = run_filter(query, self.clock.now_ms());
-        let sql = format!(
-            "SELECT created_at, status FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?{}",
-            args.len()
-        );
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(sql_err)?;
-            rows.map(|row| {
-                let (at, status) = row.map_err(sql_err)?;
-                let status = RunStatus::ALL
-                    .into_iter()
-                    .find(|s| s.as_str() == status)
-                    .ok_or_else(|| StoreError::Corrupt(format!("run status {status:?}")))?;
-                Ok((at, status))
-            })
-            .collect()
-        })
-        .await
+        super::run_reads::summaries(self, query).await
+    }
+
+    async fn counts(&self, query: &RunQuery, at: Millis, width: Millis) -> StoreResult<RunCounts> {
+        super::run_reads::counts(self, query, at, width).await
     }
 
     async fn search(&self, query: &RunQuery, text: &str) -> StoreResult<Vec<RunRecord>> {
-        // Every run of the query, inside SQLite: `LIKE` (ASCII
-        // case-insensitive, no copy) over the whole record rules out nearly
-        // every run cheaply; the payload is a substring of the record, so it
-        // drops no match. Then the payload itself, as JSON text, lowercased:
-        // the rule of `payload_contains`.
-        let (filter, mut args) = run_filter(query, self.clock.now_ms());
-        let limit = args.pop().unwrap_or(Value::Integer(0));
-        args.push(Value::Text(like_anywhere(text)));
-        args.push(Value::Text(text.to_ascii_lowercase()));
-        args.push(limit);
-        let n = args.len();
-        let sql = format!(
-            "SELECT record FROM runs {filter}
-               AND record LIKE ?{} ESCAPE '\\'
-               AND instr(lower(record -> '$.event.payload'), ?{}) > 0
-             ORDER BY created_at DESC, id DESC LIMIT ?{n}",
-            n - 2,
-            n - 1,
-        );
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
-                .map_err(sql_err)?;
-            rows.map(|json| decode(&json.map_err(sql_err)?)).collect()
-        })
-        .await
+        super::run_reads::search(self, query, text).await
     }
 
     fn search_bound(&self) -> Option<usize> {
         None
     }
-}
-
-/// `text` as a `LIKE` pattern matching it anywhere (`\\` escapes).
-fn like_anywhere(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// The `WHERE` clause of `query` (live runs at `now`) and its arguments,
-/// the limit last.
-fn run_filter(query: &RunQuery, now: Millis) -> (String, Vec<Value>) {
-    let mut args: Vec<Value> = vec![Value::Integer(now)];
-    // `+expires_at`: never walk the expiry index for a listing (nearly every
-    // run is live); the time-ordered indexes bound the walk by the limit.
-    let mut filters = vec!["+expires_at > ?1".to_owned()];
-    if let Some(workflow) = &query.workflow {
-        args.push(Value::Text(workflow.clone()));
-        filters.push(format!("workflow = ?{}", args.len()));
-    }
-    if let Some(status) = query.status {
-        args.push(Value::Text(status.as_str().to_owned()));
-        filters.push(format!("status = ?{}", args.len()));
-    }
-    // Source and event id live in the record's JSON (no column yet): the
-    // runs_created order bounds the walk by the limit and time range.
-    if let Some(source) = &query.source {
-        args.push(Value::Text(source.clone()));
-        filters.push(format!(
-            "json_extract(record, '$.source') = ?{}",
-            args.len()
-        ));
-    }
-    if let Some(event_id) = &query.event_id {
-        args.push(Value::Text(event_id.clone()));
-        filters.push(format!(
-            "json_extract(record, '$.event_id') = ?{}",
-            args.len()
-        ));
-    }
-    if let Some(since) = query.since {
-        args.push(Value::Integer(since));
-        filters.push(format!("created_at >= ?{}", args.len()));
-    }
-    if let Some(until) = query.until {
-        args.push(Value::Integer(until));
-        filters.push(format!("created_at < ?{}", args.len()));
-    }
-    let limit = if query.limit == 0 {
-        DEFAULT_LIST_LIMIT
-    } else {
-        query.limit
-    };
-    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    (format!("WHERE {}", filters.join(" AND ")), args)
 }
 
 #[async_trait]
@@ -382,8 +274,9 @@ mod tests {
         // Back to version 3: no `expires_at` column.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE tallies; DROP INDEX runs_expires; ALTER TABLE runs DROP COLUMN expires_at;
-             PRAGMA user_version = 3;",
+            "DROP TABLE tallies; DROP INDEX runs_expires;
+             DROP INDEX runs_workflow; CREATE INDEX runs_workflow ON runs (workflow, created_at, id);
+             ALTER TABLE runs DROP COLUMN expires_at; PRAGMA user_version = 3;",
         )
         .unwrap();
         drop(conn);

@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -125,6 +125,13 @@ const MIGRATIONS: &[&str] = &[
         sample  TEXT NOT NULL,
         PRIMARY KEY (window, subject)
     ) WITHOUT ROWID;
+    "#,
+    // 5 -> 6: a workflow's index also holds each run's status and expiry,
+    // so the overview counts a day of runs from the index alone
+    // (`RunLog::counts`), reading no row.
+    r#"
+    DROP INDEX runs_workflow;
+    CREATE INDEX runs_workflow ON runs (workflow, created_at, id, status, expires_at);
     "#,
 ];
 

@@ -1,0 +1,228 @@
+//! The embedded store's reads over many runs: the `WHERE` clause every
+//! listing shares ([`run_filter`]), the overview's time-and-status reads
+//! ([`summaries`], [`counts`]) and the payload search ([`search`]).
+
+use rusqlite::{params_from_iter, types::Value};
+
+use super::runs::decode;
+use super::{SqliteStore, sql_err};
+use crate::clock::Millis;
+use crate::model::{RunQuery, RunRecord, RunStatus};
+use crate::ports::{StoreError, StoreResult};
+use crate::run_counts::RunCounts;
+
+/// Runs listed when a query's `limit` is 0.
+const DEFAULT_LIST_LIMIT: usize = 100;
+
+/// The `WHERE` clause of `query` (live runs at `now`) and its arguments,
+/// the limit last.
+pub(super) fn run_filter(query: &RunQuery, now: Millis) -> (String, Vec<Value>) {
+    let mut args: Vec<Value> = vec![Value::Integer(now)];
+    // `+expires_at`: never walk the expiry index for a listing (nearly every
+    // run is live); the time-ordered indexes bound the walk by the limit.
+    let mut filters = vec!["+expires_at > ?1".to_owned()];
+    if let Some(workflow) = &query.workflow {
+        args.push(Value::Text(workflow.clone()));
+        filters.push(format!("workflow = ?{}", args.len()));
+    }
+    if let Some(status) = query.status {
+        args.push(Value::Text(status.as_str().to_owned()));
+        filters.push(format!("status = ?{}", args.len()));
+    }
+    // Source and event id live in the record's JSON (no column yet): the
+    // runs_created order bounds the walk by the limit and time range.
+    if let Some(source) = &query.source {
+        args.push(Value::Text(source.clone()));
+        filters.push(format!(
+            "json_extract(record, '$.source') = ?{}",
+            args.len()
+        ));
+    }
+    if let Some(event_id) = &query.event_id {
+        args.push(Value::Text(event_id.clone()));
+        filters.push(format!(
+            "json_extract(record, '$.event_id') = ?{}",
+            args.len()
+        ));
+    }
+    if let Some(since) = query.since {
+        args.push(Value::Integer(since));
+        filters.push(format!("created_at >= ?{}", args.len()));
+    }
+    if let Some(until) = query.until {
+        args.push(Value::Integer(until));
+        filters.push(format!("created_at < ?{}", args.len()));
+    }
+    let limit = if query.limit == 0 {
+        DEFAULT_LIST_LIMIT
+    } else {
+        query.limit
+    };
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    (format!("WHERE {}", filters.join(" AND ")), args)
+}
+
+pub(super) async fn summaries(
+    store: &SqliteStore,
+    query: &RunQuery,
+) -> StoreResult<Vec<(Millis, RunStatus)>> {
+    // The columns only: no record is decoded.
+    let (filter, args) = run_filter(query, store.clock.now_ms());
+    let sql = format!(
+        "SELECT created_at, status FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?{}",
+        args.len()
+    );
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql_err)?;
+            rows.map(|row| {
+                let (at, status) = row.map_err(sql_err)?;
+                Ok((at, status_of(&status)?))
+            })
+            .collect()
+        })
+        .await
+}
+
+/// Every run of `query` (its limit aside) counted by `width`-ms slice back
+/// from `at` and by status, with one `GROUP BY`. `runs_workflow` holds each
+/// run's time, status and expiry, so a workflow's count reads that index
+/// only, never a row.
+pub(super) async fn counts(
+    store: &SqliteStore,
+    query: &RunQuery,
+    at: Millis,
+    width: Millis,
+) -> StoreResult<RunCounts> {
+    let (sql, args) = counts_sql(query, store.clock.now_ms(), at, width);
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+            let mut rows = stmt.query(params_from_iter(args)).map_err(sql_err)?;
+            let mut counts = RunCounts {
+                complete: true,
+                ..RunCounts::default()
+            };
+            while let Some(row) = rows.next().map_err(sql_err)? {
+                let (slice, status, runs): (i64, String, i64) = (
+                    row.get(0).map_err(sql_err)?,
+                    row.get(1).map_err(sql_err)?,
+                    row.get(2).map_err(sql_err)?,
+                );
+                counts.cells.insert(
+                    (u64::try_from(slice).unwrap_or(0), status_of(&status)?),
+                    usize::try_from(runs).unwrap_or(0),
+                );
+            }
+            Ok(counts)
+        })
+        .await
+}
+
+/// The statement of [`counts`] and its arguments.
+fn counts_sql(query: &RunQuery, now: Millis, at: Millis, width: Millis) -> (String, Vec<Value>) {
+    let (filter, mut args) = run_filter(query, now);
+    args.pop(); // the limit: every run counts
+    args.push(Value::Integer(at));
+    args.push(Value::Integer(width.max(1)));
+    let n = args.len();
+    let sql = format!(
+        "SELECT max(?{at} - created_at, 0) / ?{n}, status, count(*) FROM runs {filter}
+         GROUP BY 1, 2",
+        at = n - 1,
+    );
+    (sql, args)
+}
+
+pub(super) async fn search(
+    store: &SqliteStore,
+    query: &RunQuery,
+    text: &str,
+) -> StoreResult<Vec<RunRecord>> {
+    // Every run of the query, inside SQLite: `LIKE` (ASCII
+    // case-insensitive, no copy) over the whole record rules out nearly
+    // every run cheaply; the payload is a substring of the record, so it
+    // drops no match. Then the payload itself, as JSON text, lowercased:
+    // the rule of `payload_contains`.
+    let (filter, mut args) = run_filter(query, store.clock.now_ms());
+    let limit = args.pop().unwrap_or(Value::Integer(0));
+    args.push(Value::Text(like_anywhere(text)));
+    args.push(Value::Text(text.to_ascii_lowercase()));
+    args.push(limit);
+    let n = args.len();
+    let sql = format!(
+        "SELECT record FROM runs {filter}
+           AND record LIKE ?{} ESCAPE '\\'
+           AND instr(lower(record -> '$.event.payload'), ?{}) > 0
+         ORDER BY created_at DESC, id DESC LIMIT ?{n}",
+        n - 2,
+        n - 1,
+    );
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+            let rows = stmt
+                .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
+                .map_err(sql_err)?;
+            rows.map(|json| decode(&json.map_err(sql_err)?)).collect()
+        })
+        .await
+}
+
+/// A `status` column's value as a status.
+fn status_of(text: &str) -> StoreResult<RunStatus> {
+    RunStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| StoreError::Corrupt(format!("run status {text:?}")))
+}
+
+/// `text` as a `LIKE` pattern matching it anywhere (`\\` escapes).
+fn like_anywhere(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A workflow's day is counted from `runs_workflow` alone: the plan
+    /// reads a covering index, never the table's rows.
+    #[test]
+    fn a_workflows_counts_read_only_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::super::schema::open_writer(&dir.path().join("ferry.db")).unwrap();
+        let query = RunQuery {
+            workflow: Some("orders".into()),
+            since: Some(1_000),
+            limit: 10,
+            ..RunQuery::default()
+        };
+        let (sql, args) = counts_sql(&query, 5_000, 9_000, 3_600_000);
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING COVERING INDEX runs_workflow")),
+            "{plan:?}"
+        );
+    }
+}
