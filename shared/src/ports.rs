@@ -250,7 +250,8 @@ pub trait RunLog: Send + Sync {
     ///
     /// By default a bounded scan ([`crate::run_search::scan`]): it reads the
     /// newest [`search_bound`](Self::search_bound) runs of `query` and
-    /// decodes each. The embedded store searches every run inside SQLite.
+    /// decodes each. The embedded store searches inside SQLite, without
+    /// decoding, over a larger bound.
     async fn search(&self, query: &RunQuery, text: &str) -> StoreResult<Vec<RunRecord>> {
         crate::run_search::scan(self, query, text, crate::run_search::SCAN_RUNS).await
     }

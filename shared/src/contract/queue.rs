@@ -268,6 +268,9 @@ async fn dead_letters_newest_first(b: Arc<dyn Backend>) {
         ["third", "second"]
     );
     assert!(dead[0].dead_at >= dead[1].dead_at);
+    // The depth counts them all (at least up to `at_most`).
+    assert_eq!(q.dead_letter_depth(100).await.unwrap(), 3);
+    assert!(q.dead_letter_depth(2).await.unwrap() >= 2);
 }
 
 /// Redrive puts a dead letter back, receive count reset.

@@ -174,6 +174,20 @@ impl WorkQueue for SqliteStore {
         .await
     }
 
+    async fn dead_letter_depth(&self, at_most: usize) -> StoreResult<usize> {
+        // Counted on the `dead_at` index: no message body is read.
+        let at_most = i64::try_from(at_most).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM dead_letters INDEXED BY dead_letters_dead_at LIMIT ?1)",
+            )
+            .and_then(|mut s| s.query_row([at_most], |r| r.get::<_, i64>(0)))
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(sql_err)
+        })
+        .await
+    }
+
     async fn redrive(&self, id: &str) -> StoreResult<String> {
         let id = id.to_owned();
         let id = self

@@ -125,7 +125,7 @@ impl RunLog for SqliteStore {
     }
 
     fn search_bound(&self) -> Option<usize> {
-        None
+        Some(super::run_reads::SEARCH_RUNS)
     }
 }
 
