@@ -20,6 +20,7 @@
 
 mod breakers;
 mod idempotency;
+mod intake;
 mod limits;
 mod queue;
 mod runs;
@@ -157,6 +158,7 @@ impl SqliteStore {
             tallies: self.clone(),
             clock: self.clock.clone(),
             data_keys: None,
+            intake: Some(self.clone()),
         }
     }
 
