@@ -422,8 +422,18 @@ fn event_id(
     raw: &[u8],
 ) -> Result<String, Reply> {
     if let Some(tmpl) = &source.event_id {
-        let ctx =
-            context(&json!({ "body": event.body, "headers": event.headers, "query": event.query }));
+        // By reference: the body is not copied into a JSON value first.
+        #[derive(serde::Serialize)]
+        struct View<'a> {
+            body: &'a Value,
+            headers: &'a BTreeMap<String, String>,
+            query: &'a BTreeMap<String, String>,
+        }
+        let ctx = context(&View {
+            body: &event.body,
+            headers: &event.headers,
+            query: &event.query,
+        });
         return match hub.templates.render(tmpl, &ctx) {
             Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
             Ok(_) => Err(Reply::error(
