@@ -110,6 +110,10 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let (stream, peer) = stream;
+        // Answers are small and sent whole: no Nagle delay waiting for more.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
         // The peer's address, for the console's login limit.
         let app = Extension(ConnectInfo(peer)).layer(app.clone());
         let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));

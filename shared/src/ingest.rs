@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::config::Source;
 use crate::execute::new_record;
 use crate::hub::Hub;
-use crate::model::{Event, Job, RunJob, run_id_for};
-use crate::ports::Claim;
+use crate::model::{Event, Job, RunJob, RunRecord, run_id_for};
+use crate::ports::{Claim, NewEvent};
 use crate::template::context;
 use crate::verify::{Verified, Verifier};
 
@@ -212,14 +212,42 @@ pub async fn accept(
     {
         return Accepted::TooLarge(too_big);
     }
+    // With a one-step intake, the runs are recorded in the same write.
+    let records: Vec<RunRecord> = match &ports.intake {
+        Some(_) => {
+            let now = ports.clock.now_ms();
+            jobs.iter().map(|j| new_record(hub, j, now)).collect()
+        }
+        None => Vec::new(),
+    };
     // Real time: the wait below sleeps in real time, whatever the port's clock says.
     let deadline = tokio::time::Instant::now() + DUPLICATE_WAIT;
     loop {
-        match ports
-            .idempotency
-            .claim(&key, &hash, &data, ACCEPT_LEASE)
-            .await
-        {
+        let claim = match &ports.intake {
+            Some(intake) => {
+                let event = NewEvent {
+                    key: &key,
+                    payload_hash: &hash,
+                    result: &data,
+                    window,
+                    messages: &messages,
+                    runs: &records,
+                };
+                intake.accept(&event).await
+            }
+            None => {
+                ports
+                    .idempotency
+                    .claim(&key, &hash, &data, ACCEPT_LEASE)
+                    .await
+            }
+        };
+        match claim {
+            Ok(Claim::Claimed) if ports.intake.is_some() => {
+                // Enqueued, recorded and marked seen, all in one commit.
+                tracing::info!(source, event_id, runs = ?run_ids, "accepted event");
+                return Accepted::New(run_ids);
+            }
             Ok(Claim::Claimed) => break,
             Ok(Claim::Completed { result }) => {
                 return Accepted::Duplicate(serde_json::from_str(&result).unwrap_or_default());
@@ -394,8 +422,18 @@ fn event_id(
     raw: &[u8],
 ) -> Result<String, Reply> {
     if let Some(tmpl) = &source.event_id {
-        let ctx =
-            context(&json!({ "body": event.body, "headers": event.headers, "query": event.query }));
+        // By reference: the body is not copied into a JSON value first.
+        #[derive(serde::Serialize)]
+        struct View<'a> {
+            body: &'a Value,
+            headers: &'a BTreeMap<String, String>,
+            query: &'a BTreeMap<String, String>,
+        }
+        let ctx = context(&View {
+            body: &event.body,
+            headers: &event.headers,
+            query: &event.query,
+        });
         return match hub.templates.render(tmpl, &ctx) {
             Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
             Ok(_) => Err(Reply::error(

@@ -83,6 +83,41 @@ pub trait Idempotency: Send + Sync {
     async fn release(&self, key: &str) -> StoreResult<()>;
 }
 
+// ---------------------------------------------------------------- intake
+
+/// A new event for [`Intake::accept`]: its dedupe key and everything that
+/// is written when the key is free.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// The dedupe key (see [`crate::keys::ingest`]).
+    pub key: &'a str,
+    /// Hash of the payload, stored with the key.
+    pub payload_hash: &'a str,
+    /// Stored with the key once accepted (the run ids, as JSON): what a
+    /// duplicate gets back as [`Claim::Completed`].
+    pub result: &'a str,
+    /// How long the key is remembered.
+    pub window: Duration,
+    /// Queue messages to send: body and delay.
+    pub messages: &'a [(String, Duration)],
+    /// Runs to record, as [`RunLog::create`] would.
+    pub runs: &'a [RunRecord],
+}
+
+/// Accept an event in one durable step, where a store can write several
+/// tables atomically (the embedded store: one SQLite transaction). Without
+/// it ingest composes [`Idempotency`], [`WorkQueue`] and [`RunLog`], each a
+/// write of its own.
+#[async_trait]
+pub trait Intake: Send + Sync {
+    /// When `event.key` is free (absent or expired): send its messages,
+    /// create its runs and store the key completed with its result for its
+    /// window — all of it or nothing — and answer [`Claim::Claimed`] once
+    /// durable. Otherwise write nothing and answer what holds the key, as
+    /// [`Idempotency::claim`] would.
+    async fn accept(&self, event: &NewEvent<'_>) -> StoreResult<Claim>;
+}
+
 // ---------------------------------------------------------------- work queue
 
 /// A received message.
@@ -469,4 +504,8 @@ pub struct Ports {
     /// `FERRY_TOKEN_KMS_KEY` names a key); `None`: sealed with a key derived
     /// from the connection's secrets (see [`crate::token_cache`]).
     pub data_keys: Option<Arc<dyn DataKeys>>,
+    /// One-step ingest writes ([`Intake`]); `None`: ingest composes
+    /// `idempotency`, `queue` and `runs`. A wrapper that replaces those ports
+    /// (to inject faults, say) sets this to `None`, or ingest bypasses it.
+    pub intake: Option<Arc<dyn Intake>>,
 }

@@ -36,6 +36,15 @@ impl From<Reply> for Wire {
 /// Ingest `req`, then answer as its source's `respond` says when the event
 /// was accepted; every other answer (errors, the Slack challenge) is ingest's.
 pub async fn serve(hub: &Hub, req: Inbound) -> Wire {
+    let Some(respond) = hub
+        .config
+        .sources
+        .get(&req.source)
+        .and_then(|s| s.respond.as_ref())
+    else {
+        // Nothing to render afterwards: the request is not kept.
+        return ingest(hub, req).await.into();
+    };
     let kept = (
         req.source.clone(),
         req.headers.clone(),
@@ -44,14 +53,6 @@ pub async fn serve(hub: &Hub, req: Inbound) -> Wire {
     );
     let reply = ingest(hub, req).await;
     let (source, headers, query, raw) = kept;
-    let Some(respond) = hub
-        .config
-        .sources
-        .get(&source)
-        .and_then(|s| s.respond.as_ref())
-    else {
-        return reply.into();
-    };
     if !accepted(&reply) {
         return reply.into();
     }

@@ -193,6 +193,8 @@ fn faulty(inner: &Ports, fault: Arc<Fault>) -> Ports {
         idempotency: f.clone(),
         queue: f.clone(),
         runs: f,
+        // Ingest goes through the faulty ports, not around them.
+        intake: None,
         ..inner.clone()
     }
 }

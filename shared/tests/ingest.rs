@@ -10,13 +10,27 @@ use ferry::clock::SystemClock;
 use ferry::hub::Hub;
 use ferry::ingest::{Inbound, ingest};
 use ferry::model::RunQuery;
-use ferry::ports::{DeadLetter, Message, StoreError, StoreResult, WorkQueue};
+use ferry::ports::{
+    Claim, DeadLetter, Intake, Message, NewEvent, StoreError, StoreResult, WorkQueue,
+};
 use ferry::store::{SqliteOptions, SqliteStore};
 
-/// The real embedded queue, with a switch that makes sends fail as if the disk were gone.
+/// The real embedded queue and one-step intake, with a switch that makes
+/// sends (and intakes) fail as if the disk were gone.
 struct Flaky {
     inner: Arc<dyn WorkQueue>,
+    intake: Arc<dyn Intake>,
     down: AtomicBool,
+}
+
+#[async_trait]
+impl Intake for Flaky {
+    async fn accept(&self, event: &NewEvent<'_>) -> StoreResult<Claim> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("disk I/O error".into()));
+        }
+        self.intake.accept(event).await
+    }
 }
 
 #[async_trait]
@@ -64,8 +78,19 @@ workflows:
   w: { trigger: { source: form }, steps: [ { id: a, connection: crm, request: { path: /x, json: { id: "{{ body.id }}" } } } ] }
 "#;
 
+/// Ingest composing the ports: the queue send fails.
 #[tokio::test]
 async fn store_down_answers_503_and_writes_nothing() {
+    store_down(false).await;
+}
+
+/// Ingest in one step (the embedded store's [`Intake`]): that step fails.
+#[tokio::test]
+async fn store_down_in_one_step_answers_503_and_writes_nothing() {
+    store_down(true).await;
+}
+
+async fn store_down(one_step: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(
         dir.path(),
@@ -78,9 +103,14 @@ async fn store_down_answers_503_and_writes_nothing() {
     let mut ports = store.ports();
     let flaky = Arc::new(Flaky {
         inner: ports.queue.clone(),
+        intake: ports
+            .intake
+            .clone()
+            .expect("the embedded store has an intake"),
         down: AtomicBool::new(true),
     });
     ports.queue = flaky.clone();
+    ports.intake = one_step.then(|| flaky.clone() as Arc<dyn Intake>);
     let loaded = ferry::config::load_str(CONFIG, &|_| Some("the-key".into())).unwrap();
     let hub = Hub::new(loaded.config, loaded.secrets, ports).unwrap();
 

@@ -174,6 +174,7 @@ impl AwsStore {
             tallies: self.clone(),
             clock: self.clock.clone(),
             data_keys: self.data_keys.clone(),
+            intake: None,
         }
     }
 

@@ -68,6 +68,26 @@ fn claim(
     data: &str,
     lease_until: Millis,
 ) -> StoreResult<Claim> {
+    if let Some(held) = held(conn, now, key, hash)? {
+        return Ok(held);
+    }
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO idempotency (key, payload_hash, data, completed, result, expires_at)
+         VALUES (?1, ?2, ?3, 0, NULL, ?4)",
+    )
+    .and_then(|mut s| s.execute(params![key, hash, data, lease_until]))
+    .map_err(sql_err)?;
+    Ok(Claim::Claimed)
+}
+
+/// What holds `key` now (a live row), as a claim of it with `hash` would
+/// answer; `None` when it is free (absent or expired).
+pub(super) fn held(
+    conn: &Connection,
+    now: Millis,
+    key: &str,
+    hash: &str,
+) -> StoreResult<Option<Claim>> {
     let row = conn
         .prepare_cached(
             "SELECT payload_hash, data, completed, result, expires_at FROM idempotency WHERE key = ?1",
@@ -86,29 +106,41 @@ fn claim(
         })
         .map_err(sql_err)?;
     // An expired row (lease or TTL over) is as good as absent.
-    if let Some((stored_hash, stored_data, completed, result, expires_at)) = row
-        && expires_at > now
-    {
-        return Ok(if stored_hash != hash {
-            Claim::PayloadMismatch { stored_hash }
-        } else if completed {
-            Claim::Completed {
-                result: result.unwrap_or_default(),
-            }
-        } else {
-            Claim::InProgress {
-                data: stored_data,
-                lease_until: expires_at,
-            }
-        });
+    let Some((stored_hash, stored_data, completed, result, expires_at)) = row else {
+        return Ok(None);
+    };
+    if expires_at <= now {
+        return Ok(None);
     }
+    Ok(Some(if stored_hash != hash {
+        Claim::PayloadMismatch { stored_hash }
+    } else if completed {
+        Claim::Completed {
+            result: result.unwrap_or_default(),
+        }
+    } else {
+        Claim::InProgress {
+            data: stored_data,
+            lease_until: expires_at,
+        }
+    }))
+}
+
+/// Store `key` completed with `result` until `expires_at`, over whatever was there.
+pub(super) fn put_completed(
+    conn: &Connection,
+    key: &str,
+    hash: &str,
+    result: &str,
+    expires_at: Millis,
+) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO idempotency (key, payload_hash, data, completed, result, expires_at)
-         VALUES (?1, ?2, ?3, 0, NULL, ?4)",
+         VALUES (?1, ?2, ?3, 1, ?3, ?4)",
     )
-    .and_then(|mut s| s.execute(params![key, hash, data, lease_until]))
+    .and_then(|mut s| s.execute(params![key, hash, result, expires_at]))
     .map_err(sql_err)?;
-    Ok(Claim::Claimed)
+    Ok(())
 }
 
 /// Housekeeping: delete keys expired for longer than the grace period.

@@ -20,6 +20,7 @@
 
 mod breakers;
 mod idempotency;
+mod intake;
 mod limits;
 mod queue;
 mod run_reads;
@@ -158,6 +159,7 @@ impl SqliteStore {
             tallies: self.clone(),
             clock: self.clock.clone(),
             data_keys: None,
+            intake: Some(self.clone()),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::ports::{DeadLetter, Message, StoreError, StoreResult, WorkQueue};
 /// Longest a long poll sleeps before looking again.
 pub(super) const RECHECK: Duration = Duration::from_secs(1);
 
-fn new_id() -> String {
+pub(super) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -267,7 +267,7 @@ fn stale(receipt: &str) -> StoreError {
     ))
 }
 
-fn insert(
+pub(super) fn insert(
     conn: &Connection,
     id: &str,
     body: &str,

@@ -19,10 +19,10 @@ use crate::run_counts::RunCounts;
 const PURGE_LIMIT: i64 = 1_000;
 
 /// A `runs` row: id, workflow, status, created_at, expires_at, JSON.
-type Row = (String, String, &'static str, i64, i64, String);
+pub(super) type Row = (String, String, &'static str, i64, i64, String);
 
 /// The row for `run`.
-fn row(run: &RunRecord) -> StoreResult<Row> {
+pub(super) fn row(run: &RunRecord) -> StoreResult<Row> {
     let json = crate::runlog::encode(run)
         .map_err(|e| StoreError::Corrupt(format!("run {:?} cannot be encoded: {e}", run.id)))?;
     Ok((
@@ -63,18 +63,20 @@ fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult<usize> {
     .map_err(sql_err)
 }
 
+/// Insert `run` unless a live run has its id; whether it was inserted.
+pub(super) fn create(conn: &Connection, now: Millis, run: &Row) -> StoreResult<bool> {
+    // An expired run not purged yet is gone already: make room.
+    conn.prepare_cached("DELETE FROM runs WHERE id = ?1 AND expires_at <= ?2")
+        .and_then(|mut s| s.execute(params![run.0, now]))
+        .map_err(sql_err)?;
+    Ok(write_run(conn, "INSERT OR IGNORE", run)? == 1)
+}
+
 #[async_trait]
 impl RunLog for SqliteStore {
     async fn create(&self, run: &RunRecord) -> StoreResult<bool> {
         let run = row(run)?;
-        self.write(move |conn, now| {
-            // An expired run not purged yet is gone already: make room.
-            conn.prepare_cached("DELETE FROM runs WHERE id = ?1 AND expires_at <= ?2")
-                .and_then(|mut s| s.execute(params![run.0, now]))
-                .map_err(sql_err)?;
-            Ok(write_run(conn, "INSERT OR IGNORE", &run)? == 1)
-        })
-        .await
+        self.write(move |conn, now| create(conn, now, &run)).await
     }
 
     async fn put(&self, run: &RunRecord) -> StoreResult<()> {
