@@ -11,7 +11,10 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::V
 use super::{SqliteStore, sql_err};
 use crate::clock::Millis;
 use crate::model::{RunQuery, RunRecord, RunStatus};
-use crate::ports::{Cursor, Cursors, RunLog, StoreError, StoreResult};
+use crate::ports::{
+    Claim, ClaimArgs, Completion, Cursor, Cursors, Idempotency, RunLog, StoreError, StoreResult,
+    WorkQueue,
+};
 
 /// Runs listed when a query's `limit` is 0.
 const DEFAULT_LIST_LIMIT: usize = 100;
@@ -20,10 +23,10 @@ const DEFAULT_LIST_LIMIT: usize = 100;
 const PURGE_LIMIT: i64 = 1_000;
 
 /// A `runs` row: id, workflow, status, created_at, expires_at, JSON.
-type Row = (String, String, &'static str, i64, i64, String);
+pub(super) type Row = (String, String, &'static str, i64, i64, String);
 
 /// The row for `run`.
-fn row(run: &RunRecord) -> StoreResult<Row> {
+pub(super) fn row(run: &RunRecord) -> StoreResult<Row> {
     let json = crate::runlog::encode(run)
         .map_err(|e| StoreError::Corrupt(format!("run {:?} cannot be encoded: {e}", run.id)))?;
     Ok((
@@ -54,7 +57,7 @@ fn decode(json: &str) -> StoreResult<RunRecord> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run record: {e}")))
 }
 
-fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult<usize> {
+pub(super) fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult<usize> {
     let (id, workflow, status, created_at, expires_at, json) = run;
     conn.prepare_cached(&format!(
         "{verb} INTO runs (id, workflow, status, created_at, expires_at, record)
@@ -82,6 +85,26 @@ impl RunLog for SqliteStore {
         let run = row(run)?;
         self.write(move |conn, _| write_run(conn, "INSERT OR REPLACE", &run).map(drop))
             .await
+    }
+
+    async fn put_claiming(
+        &self,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        claim: ClaimArgs<'_>,
+    ) -> StoreResult<Claim> {
+        super::settle::put_claiming(self, run, idempotency, claim).await
+    }
+
+    async fn put_settling(
+        &self,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        done: Option<Completion<'_>>,
+        queue: &dyn WorkQueue,
+        ack: Option<&str>,
+    ) -> StoreResult<bool> {
+        super::settle::put_settling(self, run, idempotency, done, queue, ack).await
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<RunRecord>> {
