@@ -17,6 +17,7 @@ use clap::Args;
 use ferry::hub::Hub;
 use ferry::model::{Event, Job, RunJob, RunQuery, RunStatus, new_run_id};
 use ferry::ports::Ports;
+use ferry::store::WriteStats;
 use tokio::sync::watch;
 
 use crate::dev::open_store;
@@ -72,6 +73,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     // Throughput: queue every run, then let the workers drain them.
     enqueue(&hub, args.runs, 0).await?;
+    let before = store.write_stats();
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
     let workers = tokio::spawn(ferry::worker::run_workers(
@@ -95,12 +97,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let _ = stop_tx.send(true);
     let _ = workers.await;
+    let drained = store.write_stats();
     let rate = args.runs as f64 / done.as_secs_f64();
     out!(
         "throughput: {} single-step runs in {:.2}s = {:.0} runs/s (each: claim, call, record; every run succeeded)",
         args.runs,
         done.as_secs_f64(),
         rate
+    );
+    out!(
+        "  store writes per run: {}",
+        per_run(before, drained, args.runs)
     );
 
     // Overhead: the same runs one at a time, against the bare HTTP call.
@@ -131,6 +138,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         bare.push(t.elapsed());
     }
     enqueue(&hub, args.samples, args.runs).await?;
+    let before = store.write_stats();
     let mut full = Vec::with_capacity(args.samples);
     while full.len() < args.samples {
         let msgs = hub
@@ -140,18 +148,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .await?;
         for msg in msgs {
             let t = Instant::now();
-            let d = ferry::execute::execute(&hub, &msg).await;
+            let ran = ferry::execute::execute_acking(&hub, &msg).await;
             full.push(t.elapsed());
+            let d = ran.disposition;
             anyhow::ensure!(
                 d == ferry::execute::Disposition::Done,
                 "a run did not succeed: {d:?}"
             );
-            ferry::worker::settle(hub.ports.queue.as_ref(), &msg, d).await;
+            if !ran.acked {
+                ferry::worker::settle(hub.ports.queue.as_ref(), &msg, d).await;
+            }
         }
     }
+    let alone = store.write_stats();
     let (b50, b99) = (pct(&mut bare, 50.0), pct(&mut bare, 99.0));
     let (f50, f99) = (pct(&mut full, 50.0), pct(&mut full, 99.0));
     out!("per run, one at a time ({} samples):", args.samples);
+    out!(
+        "  store writes per run: {} (receive and ack included)",
+        per_run(before, alone, args.samples)
+    );
     out!(
         "  bare HTTP call     p50 {:>8.3} ms   p99 {:>8.3} ms",
         ms(b50),
@@ -233,6 +249,17 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("ferry-bench-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Durable commits and operations per run between two readings of the
+/// store's writer.
+fn per_run(before: WriteStats, after: WriteStats, runs: usize) -> String {
+    let n = runs.max(1) as f64;
+    format!(
+        "{:.2} durable commits, {:.2} operations",
+        after.commits.saturating_sub(before.commits) as f64 / n,
+        after.operations.saturating_sub(before.operations) as f64 / n
+    )
 }
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {

@@ -4,7 +4,8 @@
 //!
 //! - Every call first passes its connection's key, `conn:<name>`: that is where
 //!   a `429` pauses the whole connection. Without a `rate_limit` (or with a
-//!   per-key one) the bucket there is unlimited, so only a pause can hold a call.
+//!   per-key one) there is no bucket there, so only a pause can hold a call:
+//!   its end is read, nothing written.
 //! - A `rate_limit` without `key` is a token bucket on `conn:<name>` at the
 //!   headroom ([`bucket`]); with `key` the bucket is per rendered
 //!   value, `conn:<name>:key:<value>`.
@@ -184,7 +185,7 @@ impl Limiter {
             // The connection's own bucket.
             (Some(b), false, _) => self.in_line(ports, conn_key, b).await,
             // A pause on the connection's key, then the rendered key's bucket.
-            (Some(b), true, Some(k)) => match take(ports, conn_key, UNLIMITED, 1.0).await {
+            (Some(b), true, Some(k)) => match unpaused(ports, conn_key).await {
                 Gate::Go => {
                     self.in_line(ports, &keys::connection_value(name, k), b)
                         .await
@@ -192,7 +193,7 @@ impl Limiter {
                 other => other,
             },
             // No rate limit: only a pause can hold the call.
-            _ => take(ports, conn_key, UNLIMITED, 1.0).await,
+            _ => unpaused(ports, conn_key).await,
         }
     }
 
@@ -221,6 +222,27 @@ impl Limiter {
                 })
             })
             .clone()
+    }
+}
+
+/// Wait out a pause on `key`, sleeping through short ones: only a read
+/// (there is no token to take), where taking from an [`UNLIMITED`] bucket
+/// would be a write per call.
+async fn unpaused(ports: &Ports, key: &str) -> Gate {
+    loop {
+        let until = match ports.limits.paused_until(key).await {
+            Ok(until) => until,
+            Err(e) => return Gate::Unavailable(e),
+        };
+        let left = until.saturating_sub(ports.clock.now_ms());
+        if left <= 0 {
+            return Gate::Go;
+        }
+        let d = Duration::from_millis(left.unsigned_abs());
+        if d > MAX_INLINE_WAIT {
+            return Gate::Later(d);
+        }
+        ports.clock.sleep(d).await;
     }
 }
 

@@ -295,6 +295,102 @@ pub trait RunLog: Send + Sync {
     fn search_bound(&self) -> Option<usize> {
         Some(crate::run_search::SCAN_RUNS)
     }
+    /// Insert or replace `run`, then claim a key in `idempotency` (a run
+    /// marked running as its first step is claimed): one durable write where
+    /// the backend can make it one (the embedded store, when `idempotency`
+    /// is the same store). By default [`put`](Self::put), then
+    /// [`Idempotency::claim`]; a crash between them leaves a running run
+    /// with an unclaimed step, which its redelivery claims.
+    async fn put_claiming(
+        &self,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        claim: ClaimArgs<'_>,
+    ) -> StoreResult<Claim> {
+        put_claiming_in_turn(self, run, idempotency, claim).await
+    }
+    /// A run's last write: complete `done` in `idempotency` (the last
+    /// step's result), insert or replace `run`, then delete the message
+    /// `ack` from `queue`; one durable write where the backend can make it
+    /// one. When `done` cannot be completed (`NotFound`: the claim is gone)
+    /// nothing is written and that error is returned. The ack is best
+    /// effort: `Ok(true)` when the message was deleted, `Ok(false)` when it
+    /// was not (a stale receipt, or no `ack`), and the caller settles it.
+    ///
+    /// By default one write after the other, in that order: a crash after
+    /// the completion redelivers a message whose step is done (skipped),
+    /// after the run's write one whose run is final (dropped).
+    async fn put_settling(
+        &self,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        done: Option<Completion<'_>>,
+        queue: &dyn WorkQueue,
+        ack: Option<&str>,
+    ) -> StoreResult<bool> {
+        put_settling_in_turn(self, run, idempotency, done, queue, ack).await
+    }
+}
+
+/// [`RunLog::put_claiming`] by default: [`RunLog::put`], then the claim.
+pub async fn put_claiming_in_turn<R: RunLog + ?Sized>(
+    runs: &R,
+    run: &RunRecord,
+    idempotency: &dyn Idempotency,
+    claim: ClaimArgs<'_>,
+) -> StoreResult<Claim> {
+    runs.put(run).await?;
+    idempotency
+        .claim(claim.key, claim.payload_hash, claim.data, claim.lease)
+        .await
+}
+
+/// [`RunLog::put_settling`] by default: the completion, [`RunLog::put`],
+/// then the ack, one after the other.
+pub async fn put_settling_in_turn<R: RunLog + ?Sized>(
+    runs: &R,
+    run: &RunRecord,
+    idempotency: &dyn Idempotency,
+    done: Option<Completion<'_>>,
+    queue: &dyn WorkQueue,
+    ack: Option<&str>,
+) -> StoreResult<bool> {
+    if let Some(done) = done {
+        idempotency
+            .complete(done.key, done.result, done.ttl)
+            .await?;
+    }
+    runs.put(run).await?;
+    match ack {
+        Some(receipt) => Ok(queue.delete(receipt).await.is_ok()),
+        None => Ok(false),
+    }
+}
+
+/// The arguments of an [`Idempotency::claim`] made together with another
+/// write ([`RunLog::put_claiming`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimArgs<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The payload hash stored with it.
+    pub payload_hash: &'a str,
+    /// The data stored with it.
+    pub data: &'a str,
+    /// The lease.
+    pub lease: Duration,
+}
+
+/// The arguments of an [`Idempotency::complete`] made together with another
+/// write ([`RunLog::put_settling`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    /// The claimed key.
+    pub key: &'a str,
+    /// The result stored with it.
+    pub result: &'a str,
+    /// How long it is kept.
+    pub ttl: Duration,
 }
 
 // ---------------------------------------------------------------- cursors
@@ -360,8 +456,9 @@ pub trait RateLimits: Send + Sync {
     /// Pause `key` for everyone until `until` (e.g. after a 429 with Retry-After).
     /// A pause only extends: an earlier `until` than the current one changes nothing.
     async fn pause(&self, key: &str, until: Millis) -> StoreResult<()>;
-    /// When the pause on `key` ends (0: never paused). Only a read, for people
-    /// (`ferry connections`); callers learn of a pause from `acquire`.
+    /// When the pause on `key` ends (0: never paused). Only a read: for
+    /// people (`ferry connections`), and for calls on a connection without
+    /// a rate limit, which only a pause holds.
     async fn paused_until(&self, key: &str) -> StoreResult<Millis>;
 }
 

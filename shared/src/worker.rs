@@ -1,14 +1,15 @@
 //! The queue loop `ferry dev` runs (the Lambda execute function gets its
 //! messages from SQS instead, and runs the records of a batch together the
 //! same way, in `functions/execute`):
-//! receive, execute, and settle each message according to its [`Disposition`].
+//! receive, execute, and settle each message according to its [`Disposition`]
+//! (a run that succeeds deletes its message with its final record).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 
-use crate::execute::{Disposition, execute};
+use crate::execute::{Disposition, execute_acking};
 use crate::hub::Hub;
 use crate::ports::{Message, WorkQueue};
 
@@ -100,8 +101,10 @@ pub async fn run_workers(hub: Arc<Hub>, n: usize, mut stop: watch::Receiver<bool
         for (msg, permit) in messages.into_iter().zip(permits) {
             let hub = hub.clone();
             tasks.spawn(async move {
-                let d = execute(&hub, &msg).await;
-                settle(hub.ports.queue.as_ref(), &msg, d).await;
+                let ran = execute_acking(&hub, &msg).await;
+                if !ran.acked {
+                    settle(hub.ports.queue.as_ref(), &msg, ran.disposition).await;
+                }
                 drop(permit);
             });
         }

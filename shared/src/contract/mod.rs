@@ -30,6 +30,7 @@ mod queue;
 mod records;
 mod run_search;
 mod runs;
+mod settle;
 mod tallies;
 
 use std::future::Future;
@@ -147,6 +148,7 @@ pub fn cases() -> Vec<Case> {
     let mut all = idempotency::cases();
     all.extend(queue::cases());
     all.extend(records::cases());
+    all.extend(settle::cases());
     all.extend(breakers::cases());
     all.extend(tallies::cases());
     all

@@ -20,6 +20,7 @@ use crate::ports::Message;
 use crate::runlog::ReceivedEvent;
 use crate::template::context;
 
+mod finish;
 mod step;
 use step::StepOutcome;
 
@@ -42,19 +43,51 @@ pub enum Disposition {
     DeadLetter(String),
 }
 
+/// What [`execute_acking`] did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// What the queue should do with the message.
+    pub disposition: Disposition,
+    /// The message is already deleted, in the same durable write as its
+    /// run's final record: there is nothing left to settle.
+    pub acked: bool,
+}
+
+impl From<Disposition> for Executed {
+    fn from(disposition: Disposition) -> Self {
+        Self {
+            disposition,
+            acked: false,
+        }
+    }
+}
+
 /// Run the job in `msg` as far as it can go now.
 pub async fn execute(hub: &Hub, msg: &Message) -> Disposition {
+    run_message(hub, msg, None).await.disposition
+}
+
+/// [`execute`], deleting the message from the hub's queue together with the
+/// run's final record when the run succeeds (one durable write where the
+/// store allows it, [`crate::ports::RunLog::put_settling`]): for a loop
+/// that received `msg` from `hub.ports.queue` itself. When `acked` is
+/// false, settle the message as usual ([`crate::worker::settle`]).
+pub async fn execute_acking(hub: &Hub, msg: &Message) -> Executed {
+    run_message(hub, msg, Some(&msg.receipt)).await
+}
+
+async fn run_message(hub: &Hub, msg: &Message, ack: Option<&str>) -> Executed {
     let job = match Job::decode(&msg.body) {
         Ok(Job::Run(job)) => job,
-        Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")),
+        Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")).into(),
     };
     let run_id = job.run_id.clone();
-    let out = run_job(hub, job, msg.redrive.as_deref()).await;
-    tracing::debug!(run_id = %run_id, disposition = ?out, "executed");
+    let out = run_job(hub, job, msg.redrive.as_deref(), ack).await;
+    tracing::debug!(run_id = %run_id, disposition = ?out.disposition, acked = out.acked, "executed");
     out
 }
 
-async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>) -> Disposition {
+async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>, ack: Option<&str>) -> Executed {
     let ports = &hub.ports;
     let now = ports.clock.now_ms();
     let mut run = match ports.runs.get(&job.run_id).await {
@@ -62,27 +95,29 @@ async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>) -> Disposition {
         Ok(None) => new_record(hub, &job, now),
         Err(e) => {
             tracing::warn!(run_id = %job.run_id, error = %e, "run log unavailable");
-            return Disposition::RetryIn(STORE_RETRY);
+            return Disposition::RetryIn(STORE_RETRY).into();
         }
     };
     if run.status.is_final() {
         match redriven(hub, &mut run, redrive).await {
             Ok(true) => {}
-            Ok(false) => return Disposition::Done,
-            Err(d) => return d,
+            Ok(false) => return Disposition::Done.into(),
+            Err(d) => return d.into(),
         }
     }
     let Some(flow) = hub.flow(&job.workflow) else {
         let reason = format!("workflow {:?} is not in the config", job.workflow);
-        return finish_dead(hub, &mut run, reason, Failure::Config).await;
+        return finish_dead(hub, &mut run, reason, Failure::Config)
+            .await
+            .into();
     };
     // A paused workflow holds its runs: back on the queue, not an attempt.
     match pause::held(hub, pause::Kind::Workflow, flow.name).await {
         Ok(false) => {}
-        Ok(true) => return Disposition::Requeue(pause::HOLD),
+        Ok(true) => return Disposition::Requeue(pause::HOLD).into(),
         Err(e) => {
             tracing::warn!(run_id = %run.id, error = %e, "cursor store unavailable");
-            return Disposition::RetryIn(STORE_RETRY);
+            return Disposition::RetryIn(STORE_RETRY).into();
         }
     }
     align_steps(&mut run, flow);
@@ -102,10 +137,12 @@ async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>) -> Disposition {
                 for s in &mut run.steps {
                     s.status = StepStatus::Skipped;
                 }
-                return save(hub, &mut run, Disposition::Done).await;
+                return save(hub, &mut run, Disposition::Done).await.into();
             }
             Err(e) => {
-                return finish_dead(hub, &mut run, format!("when: {e}"), Failure::Mapping).await;
+                return finish_dead(hub, &mut run, format!("when: {e}"), Failure::Mapping)
+                    .await
+                    .into();
             }
         }
     }
@@ -113,11 +150,15 @@ async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>) -> Disposition {
     let slot = match concurrency::enter(hub, flow.name, &run.id, &context(&ctx)).await {
         Entered::Free => None,
         Entered::Held(slot) => Some(slot),
-        Entered::Wait(d) => return Disposition::Requeue(d),
-        Entered::Unmapped(why) => return finish_dead(hub, &mut run, why, Failure::Mapping).await,
-        Entered::StoreDown => return Disposition::RetryIn(STORE_RETRY),
+        Entered::Wait(d) => return Disposition::Requeue(d).into(),
+        Entered::Unmapped(why) => {
+            return finish_dead(hub, &mut run, why, Failure::Mapping)
+                .await
+                .into();
+        }
+        Entered::StoreDown => return Disposition::RetryIn(STORE_RETRY).into(),
     };
-    let out = run_steps(hub, flow, &mut run, &mut ctx).await;
+    let out = run_steps(hub, flow, &mut run, &mut ctx, ack).await;
     if let Some(slot) = slot {
         concurrency::release(ports.idempotency.as_ref(), &slot).await;
     }
@@ -164,28 +205,41 @@ async fn redriven(
 /// at most 14 days.
 const REDRIVE_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
 
-/// Mark the run running, then run its steps in order as far as they go now.
-async fn run_steps(hub: &Hub, flow: Flow<'_>, run: &mut RunRecord, ctx: &mut Value) -> Disposition {
+/// Mark the run running (written with the first step's claim), then run
+/// its steps in order as far as they go now. The last step's result is
+/// stored with the run's final record (and `ack`, the message's deletion).
+async fn run_steps(
+    hub: &Hub,
+    flow: Flow<'_>,
+    run: &mut RunRecord,
+    ctx: &mut Value,
+    ack: Option<&str>,
+) -> Executed {
     run.status = RunStatus::Running;
     run.attempts += 1;
     run.updated_at = hub.ports.clock.now_ms();
     hub.keep(run);
-    if let Err(e) = hub.ports.runs.put(run).await {
+    if flow.steps.is_empty()
+        && let Err(e) = hub.ports.runs.put(run).await
+    {
         tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
-        return Disposition::RetryIn(STORE_RETRY);
+        return Disposition::RetryIn(STORE_RETRY).into();
     }
+    let mut last = None;
     for (i, step) in flow.steps.iter().enumerate() {
+        let was = run.steps[i].status;
         match step::run(hub, flow, step, run, i, ctx).await {
-            StepOutcome::Output(output) => {
+            StepOutcome::Output(output, unrecorded) => {
                 ctx["steps"][&step.id] = output;
+                last = unrecorded.map(|result| (i, was, result));
             }
-            StepOutcome::Stop(d) => return d,
+            StepOutcome::Stop(d) => return d.into(),
         }
     }
     run.status = RunStatus::Succeeded;
     run.error = None;
     run.failure = None;
-    save(hub, run, Disposition::Done).await
+    finish::succeeded(hub, run, last, ack).await
 }
 
 pub(crate) async fn fail_step(

@@ -21,17 +21,28 @@ use crate::hub::{Conn, Flow, Hub, step_lease};
 use crate::keys;
 use crate::model::{Failure, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::outbound::{self, Prepared, Response};
-use crate::ports::Claim;
+use crate::ports::{Claim, ClaimArgs};
 use crate::retry::{self, Decision, History, Policy, Rules, Verdict};
 use crate::runlog::Decided;
 use crate::template::context;
 
 /// How a step ended for now.
 pub(super) enum StepOutcome {
-    /// Done (or skipped): its output, for later steps' templates.
-    Output(Value),
+    /// Done (or skipped): its output, for later steps' templates, and for
+    /// the run's last step the result still to store (with the run's final
+    /// record, [`crate::ports::RunLog::put_settling`]).
+    Output(Value, Option<Unrecorded>),
     /// The run stops here; the queue does this with the message.
     Stop(Disposition),
+}
+
+/// A succeeded step's result, not stored yet: the caller completes `key`
+/// with it. Until then the step's claim stays in progress.
+pub(super) struct Unrecorded {
+    /// The step's idempotency key.
+    pub key: String,
+    /// Its output as JSON text.
+    pub result: String,
 }
 
 /// Why a step stops before it has an output.
@@ -51,6 +62,8 @@ enum Halt {
 }
 
 /// Run step `i` of `flow` in `run`, with `ctx` the run's template context.
+/// The first step's claim also writes `run` (marked running by the
+/// caller); the last step leaves its result [`Unrecorded`].
 pub(super) async fn run(
     hub: &Hub,
     flow: Flow<'_>,
@@ -61,10 +74,22 @@ pub(super) async fn run(
 ) -> StepOutcome {
     let key = keys::step(&run.id, &step.id);
     let conn = hub.connection(&step.connection);
-    let halt = match claim(hub, &key, &run.id, conn, &mut run.steps[i]).await {
-        Ok(Some(output)) => return StepOutcome::Output(output),
-        Ok(None) => match attempt(hub, flow, step, conn, &key, run, i, ctx).await {
-            Ok(output) => return StepOutcome::Output(output),
+    let last = i + 1 == flow.steps.len();
+    let was = run.steps[i].status;
+    let halt = match claim(hub, &key, conn, run, i).await {
+        Ok(Some(output)) => return StepOutcome::Output(output, None),
+        Ok(None) => match attempt(hub, flow, step, conn, run, i, ctx).await {
+            Ok(output) if last => {
+                let result = output.to_string();
+                return StepOutcome::Output(output, Some(Unrecorded { key, result }));
+            }
+            Ok(output) => match complete(hub, &key, &output).await {
+                Ok(()) => return StepOutcome::Output(output, None),
+                Err(halt) => {
+                    run.steps[i].status = was;
+                    halt
+                }
+            },
             Err(halt) => {
                 if !matches!(halt, Halt::Unrecorded(_)) {
                     release(hub, &key).await;
@@ -78,17 +103,31 @@ pub(super) async fn run(
     StepOutcome::Stop(settle_halt(hub, run, i, step, halt).await)
 }
 
-/// Claim the step: `Some(output)` when it already succeeded, `None` when it is ours to run.
+/// Claim the step: `Some(output)` when it already succeeded, `None` when it
+/// is ours to run. The first step's claim is written with the run.
 async fn claim(
     hub: &Hub,
     key: &str,
-    run_id: &str,
     conn: Option<&Conn>,
-    rec: &mut StepRecord,
+    run: &mut RunRecord,
+    i: usize,
 ) -> Result<Option<Value>, Halt> {
     let ports = &hub.ports;
     let lease = conn.map_or_else(|| step_lease(outbound::DEFAULT_TIMEOUT), |c| c.step_lease);
-    match ports.idempotency.claim(key, "", run_id, lease).await {
+    let claimed = if i == 0 {
+        let args = ClaimArgs {
+            key,
+            payload_hash: "",
+            data: &run.id,
+            lease,
+        };
+        let idempotency = ports.idempotency.as_ref();
+        ports.runs.put_claiming(run, idempotency, args).await
+    } else {
+        ports.idempotency.claim(key, "", &run.id, lease).await
+    };
+    let rec = &mut run.steps[i];
+    match claimed {
         Ok(Claim::Completed { result }) => {
             if rec.status != StepStatus::Skipped {
                 rec.status = StepStatus::Succeeded;
@@ -105,20 +144,18 @@ async fn claim(
 }
 
 /// Everything after the claim: guard → prepare → dispatch → record → settle.
-#[allow(clippy::too_many_arguments)]
 async fn attempt(
     hub: &Hub,
     flow: Flow<'_>,
     step: &Step,
     conn: Option<&Conn>,
-    key: &str,
     run: &mut RunRecord,
     i: usize,
     ctx: &Value,
 ) -> Result<Value, Halt> {
     let tctx = context(ctx);
     let policy = Policy::resolve(step.retry.as_ref(), flow.retry);
-    let conn = match guard(hub, step, conn, key, &run.steps[i], &policy, &tctx).await? {
+    let conn = match guard(hub, step, conn, &run.steps[i], &policy, &tctx)? {
         Guarded::Skipped(output) => {
             run.steps[i].status = StepStatus::Skipped;
             return Ok(output);
@@ -164,7 +201,16 @@ async fn attempt(
         }
     };
     let (verdict, response) = record(hub, &mut run.steps[i], called)?;
-    settle(hub, key, &mut run.steps[i], &policy, verdict, response).await
+    settle(hub, &mut run.steps[i], &policy, verdict, response)
+}
+
+/// Store a succeeded step's output under its key.
+async fn complete(hub: &Hub, key: &str, output: &Value) -> Result<(), Halt> {
+    hub.ports
+        .idempotency
+        .complete(key, &output.to_string(), STEP_RESULT_TTL)
+        .await
+        .map_err(|e| Halt::Unrecorded(format!("could not record the step's result: {e}")))
 }
 
 enum Guarded<'c> {
@@ -175,11 +221,10 @@ enum Guarded<'c> {
 }
 
 /// The step's `when`, its connection, and its age (`max_age`).
-async fn guard<'c>(
+fn guard<'c>(
     hub: &Hub,
     step: &Step,
     conn: Option<&'c Conn>,
-    key: &str,
     rec: &StepRecord,
     policy: &Policy,
     tctx: &minijinja::Value,
@@ -187,15 +232,8 @@ async fn guard<'c>(
     if let Some(when) = &step.when {
         match hub.templates.is_true(when, tctx) {
             Ok(true) => {}
-            Ok(false) => {
-                let output = json!({ "skipped": true });
-                hub.ports
-                    .idempotency
-                    .complete(key, &output.to_string(), STEP_RESULT_TTL)
-                    .await
-                    .map_err(|e| Halt::Unrecorded(format!("idempotency store: {e}")))?;
-                return Ok(Guarded::Skipped(output));
-            }
+            // Stored like a result, so a redelivery skips it too.
+            Ok(false) => return Ok(Guarded::Skipped(json!({ "skipped": true }))),
             Err(e) => return Err(Halt::Fail(format!("when: {e}"), Failure::Mapping)),
         }
     }
@@ -292,10 +330,10 @@ fn record(
     last.ok_or_else(|| Halt::StoreDown("the call made no attempt".into()))
 }
 
-/// Decide: store the output of a success, or halt to retry or fail.
-async fn settle(
+/// Decide: the output of a success (stored by the caller), or halt to
+/// retry or fail.
+fn settle(
     hub: &Hub,
-    key: &str,
     rec: &mut StepRecord,
     policy: &Policy,
     verdict: Verdict,
@@ -321,13 +359,6 @@ async fn settle(
             let output = response
                 .map(|r| hub.redact_json(&json!({ "response": r.to_output() })))
                 .unwrap_or(Value::Null);
-            hub.ports
-                .idempotency
-                .complete(key, &output.to_string(), STEP_RESULT_TTL)
-                .await
-                .map_err(|e| {
-                    Halt::Unrecorded(format!("could not record the step's result: {e}"))
-                })?;
             rec.status = StepStatus::Succeeded;
             rec.last_error = None;
             Ok(output)

@@ -9,4 +9,4 @@ mod bucket;
 pub mod sqlite;
 
 pub use aws::{AwsNames, AwsStore};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{SqliteOptions, SqliteStore, WriteStats};

@@ -33,19 +33,8 @@ impl Idempotency for SqliteStore {
 
     async fn complete(&self, key: &str, result: &str, ttl: Duration) -> StoreResult<()> {
         let (key, result) = (key.to_owned(), result.to_owned());
-        self.write(move |conn, now| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE idempotency SET completed = 1, result = ?2, expires_at = ?3 WHERE key = ?1",
-                )
-                .and_then(|mut s| s.execute(params![key, result, after(now, ttl)]))
-                .map_err(sql_err)?;
-            if changed == 0 {
-                return Err(StoreError::NotFound(format!("idempotency key {key:?} is not claimed")));
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |conn, now| complete(conn, &key, &result, after(now, ttl)))
+            .await
     }
 
     async fn release(&self, key: &str) -> StoreResult<()> {
@@ -60,7 +49,30 @@ impl Idempotency for SqliteStore {
     }
 }
 
-fn claim(
+/// Mark `key` completed with `result` until `expires_at`; `NotFound` when
+/// nobody holds it.
+pub(super) fn complete(
+    conn: &Connection,
+    key: &str,
+    result: &str,
+    expires_at: Millis,
+) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE idempotency SET completed = 1, result = ?2, expires_at = ?3 WHERE key = ?1",
+        )
+        .and_then(|mut s| s.execute(params![key, result, expires_at]))
+        .map_err(sql_err)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!(
+            "idempotency key {key:?} is not claimed"
+        )));
+    }
+    Ok(())
+}
+
+/// Claim `key` until `lease_until` (see [`Idempotency::claim`]).
+pub(super) fn claim(
     conn: &Connection,
     now: Millis,
     key: &str,

@@ -26,6 +26,7 @@ mod queue;
 mod run_reads;
 mod runs;
 mod schema;
+mod settle;
 mod tallies;
 mod writer;
 
@@ -44,6 +45,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::ports::{Ports, StoreError, StoreResult};
 pub use queue::Recovered;
+pub use writer::WriteStats;
 use writer::Writer;
 
 /// The file name used when [`SqliteStore::open`] is given a directory.
@@ -145,6 +147,12 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Transactions (durable commits) and operations the writer has
+    /// committed since the store opened; for benchmarks.
+    pub fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
     }
 
     /// The store as every port, sharing this store's clock.

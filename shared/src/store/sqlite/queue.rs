@@ -104,17 +104,7 @@ impl WorkQueue for SqliteStore {
 
     async fn delete(&self, receipt: &str) -> StoreResult<()> {
         let receipt = receipt.to_owned();
-        self.write(move |conn, _| {
-            let n = conn
-                .prepare_cached("DELETE FROM queue WHERE receipt = ?1")
-                .and_then(|mut s| s.execute([&receipt]))
-                .map_err(sql_err)?;
-            if n == 0 {
-                return Err(stale(&receipt));
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |conn, _| delete(conn, &receipt)).await
     }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> StoreResult<()> {
@@ -259,6 +249,18 @@ pub struct Recovered {
     pub messages: usize,
     /// Claims dropped.
     pub claims: usize,
+}
+
+/// Delete the message `receipt` was given for; `NotFound` when stale.
+pub(super) fn delete(conn: &Connection, receipt: &str) -> StoreResult<()> {
+    let n = conn
+        .prepare_cached("DELETE FROM queue WHERE receipt = ?1")
+        .and_then(|mut s| s.execute([receipt]))
+        .map_err(sql_err)?;
+    if n == 0 {
+        return Err(stale(receipt));
+    }
+    Ok(())
 }
 
 fn stale(receipt: &str) -> StoreError {

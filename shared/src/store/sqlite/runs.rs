@@ -12,7 +12,10 @@ use super::run_reads::run_filter;
 use super::{SqliteStore, sql_err};
 use crate::clock::Millis;
 use crate::model::{RunQuery, RunRecord, RunStatus};
-use crate::ports::{Cursor, Cursors, RunLog, StoreError, StoreResult};
+use crate::ports::{
+    Claim, ClaimArgs, Completion, Cursor, Cursors, Idempotency, RunLog, StoreError, StoreResult,
+    WorkQueue,
+};
 use crate::run_counts::RunCounts;
 
 /// Most expired runs one housekeeping pass deletes (keeps a batch's commit short).
@@ -53,7 +56,7 @@ pub(super) fn decode(json: &str) -> StoreResult<RunRecord> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run record: {e}")))
 }
 
-fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult<usize> {
+pub(super) fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult<usize> {
     let (id, workflow, status, created_at, expires_at, json) = run;
     conn.prepare_cached(&format!(
         "{verb} INTO runs (id, workflow, status, created_at, expires_at, record)
@@ -83,6 +86,26 @@ impl RunLog for SqliteStore {
         let run = row(run)?;
         self.write(move |conn, _| write_run(conn, "INSERT OR REPLACE", &run).map(drop))
             .await
+    }
+
+    async fn put_claiming(
+        &self,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        claim: ClaimArgs<'_>,
+    ) -> StoreResult<Claim> {
+        super::settle::put_claiming(self, run, idempotency, claim).await
+    }
+
+    async fn put_settling(
+        &self,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        done: Option<Completion<'_>>,
+        queue: &dyn WorkQueue,
+        ack: Option<&str>,
+    ) -> StoreResult<bool> {
+        super::settle::put_settling(self, run, idempotency, done, queue, ack).await
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<RunRecord>> {

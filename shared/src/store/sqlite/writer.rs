@@ -21,6 +21,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -40,6 +41,23 @@ const MAINTENANCE_EVERY_MS: Millis = 10_000;
 /// Housekeeping run inside a batch's transaction now and then (e.g. purging
 /// expired idempotency keys). Errors are logged and otherwise ignored.
 pub(super) type Maintenance = fn(&Connection, Millis) -> rusqlite::Result<()>;
+
+/// What the writer has durably committed since the store opened: read by
+/// `ferry bench execute` to show durable commits per run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed (each one sync of the WAL).
+    pub commits: u64,
+    /// Operations (port writes) in those transactions.
+    pub operations: u64,
+}
+
+/// The writer's running totals behind [`WriteStats`].
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    operations: AtomicU64,
+}
 
 /// How an operation ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +122,7 @@ where
 pub(super) struct Writer {
     tx: Option<mpsc::Sender<Box<dyn Op>>>,
     thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
 }
 
 impl Writer {
@@ -114,14 +133,25 @@ impl Writer {
         maintenance: Maintenance,
     ) -> StoreResult<Self> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let counters = Arc::new(Counters::default());
+        let counted = counters.clone();
         let thread = std::thread::Builder::new()
             .name("ferry-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, clock, maintenance))
+            .spawn(move || writer_loop(conn, rx, clock, maintenance, &counted))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
+            counters,
         })
+    }
+
+    /// Transactions and operations committed so far.
+    pub(super) fn stats(&self) -> WriteStats {
+        WriteStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            operations: self.counters.operations.load(Ordering::Relaxed),
+        }
     }
 
     /// Run `f` on the write connection, inside the next batch, and return its
@@ -159,6 +189,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Box<dyn Op>>,
     clock: Arc<dyn Clock>,
     maintenance: Maintenance,
+    counters: &Counters,
 ) {
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     let mut last_maintenance: Millis = clock.now_ms();
@@ -187,7 +218,13 @@ fn writer_loop(
         if maintain {
             last_maintenance = now;
         }
-        let healthy = run_batch(&conn, &mut batch, &*clock, maintain.then_some(maintenance));
+        let healthy = run_batch(
+            &conn,
+            &mut batch,
+            &*clock,
+            maintain.then_some(maintenance),
+            counters,
+        );
         if !healthy {
             wal = checkpoint(&conn, "TRUNCATE");
         } else if maintain {
@@ -242,6 +279,7 @@ fn run_batch(
     batch: &mut Vec<Box<dyn Op>>,
     clock: &dyn Clock,
     maintenance: Option<Maintenance>,
+    counters: &Counters,
 ) -> bool {
     // Operations that ran in the open transaction, waiting for its commit.
     let mut ran: Vec<Box<dyn Op>> = Vec::with_capacity(batch.len());
@@ -292,7 +330,13 @@ fn run_batch(
         }
     }
     match conn.execute_batch("COMMIT") {
-        Ok(()) => ran.drain(..).for_each(|op| op.answer(None)),
+        Ok(()) => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters
+                .operations
+                .fetch_add(ran.len() as u64, Ordering::Relaxed);
+            ran.drain(..).for_each(|op| op.answer(None));
+        }
         Err(e) => {
             // Nothing of the batch is durable: every caller hears so, and the
             // connection leaves the transaction before the next batch.

@@ -1,0 +1,173 @@
+//! A run's writes at its two turning points, each in one operation of the
+//! group commit when every port involved is this store: marking the run
+//! running with its first step's claim ([`RunLog::put_claiming`]), and the
+//! last step's result with the run's final record and the message's ack
+//! ([`RunLog::put_settling`]). A single-step run then waits for two durable
+//! commits instead of five (see `docs/execution.md`).
+//!
+//! When a port is another adapter (a test wraps one to inject faults), the
+//! port's default runs instead: the same writes, one after the other.
+
+use rusqlite::Connection;
+
+use super::{SqliteStore, after, idempotency, queue, runs};
+use crate::clock::Millis;
+use crate::model::RunRecord;
+use crate::ports::{
+    Claim, ClaimArgs, Completion, Idempotency, StoreResult, WorkQueue, put_claiming_in_turn,
+    put_settling_in_turn,
+};
+
+/// Whether `port` is `store` itself (the same object behind another trait).
+fn is<T: ?Sized>(store: &SqliteStore, port: &T) -> bool {
+    std::ptr::addr_eq(std::ptr::from_ref(store), std::ptr::from_ref(port))
+}
+
+/// [`RunLog::put_claiming`]: the run's row and the claim in one operation.
+pub(super) async fn put_claiming(
+    store: &SqliteStore,
+    run: &RunRecord,
+    idempotency: &dyn Idempotency,
+    claim: ClaimArgs<'_>,
+) -> StoreResult<Claim> {
+    if !is(store, idempotency) {
+        return put_claiming_in_turn(store, run, idempotency, claim).await;
+    }
+    let row = runs::row(run)?;
+    let (key, hash, data, lease) = (
+        claim.key.to_owned(),
+        claim.payload_hash.to_owned(),
+        claim.data.to_owned(),
+        claim.lease,
+    );
+    store
+        .write(move |conn, now| {
+            runs::write_run(conn, "INSERT OR REPLACE", &row)?;
+            idempotency::claim(conn, now, &key, &hash, &data, after(now, lease))
+        })
+        .await
+}
+
+/// [`RunLog::put_settling`]: completion, run and ack in one operation.
+pub(super) async fn put_settling(
+    store: &SqliteStore,
+    run: &RunRecord,
+    idempotency: &dyn Idempotency,
+    done: Option<Completion<'_>>,
+    queue: &dyn WorkQueue,
+    ack: Option<&str>,
+) -> StoreResult<bool> {
+    if !is(store, idempotency) || !is(store, queue) {
+        return put_settling_in_turn(store, run, idempotency, done, queue, ack).await;
+    }
+    let row = runs::row(run)?;
+    let done = done.map(|d| (d.key.to_owned(), d.result.to_owned(), d.ttl));
+    let ack = ack.map(str::to_owned);
+    store
+        .write(move |conn, now| settle(conn, now, &row, done.as_ref(), ack.as_deref()))
+        .await
+}
+
+/// The one operation of [`put_settling`]. A failed completion fails it
+/// whole (its savepoint is rolled back); a stale receipt only goes unacked.
+fn settle(
+    conn: &Connection,
+    now: Millis,
+    row: &runs::Row,
+    done: Option<&(String, String, std::time::Duration)>,
+    ack: Option<&str>,
+) -> StoreResult<bool> {
+    if let Some((key, result, ttl)) = done {
+        idempotency::complete(conn, key, result, after(now, *ttl))?;
+    }
+    runs::write_run(conn, "INSERT OR REPLACE", row)?;
+    let Some(receipt) = ack else { return Ok(false) };
+    match queue::delete(conn, receipt) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_retryable() => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::clock::ManualClock;
+    use crate::contract::T0;
+    use crate::model::{RunRecord, RunStatus};
+    use crate::ports::{Claim, ClaimArgs, Completion};
+    use crate::store::{SqliteOptions, SqliteStore, WriteStats};
+
+    fn run() -> RunRecord {
+        RunRecord {
+            id: crate::model::new_run_id(),
+            workflow: "wf".into(),
+            source: "src".into(),
+            event_id: "evt".into(),
+            status: RunStatus::Running,
+            attempts: 1,
+            created_at: T0,
+            updated_at: T0,
+            error: None,
+            failure: None,
+            steps: Vec::new(),
+            event: None,
+            expires_at: None,
+            rerun_of: None,
+            reruns: Vec::new(),
+        }
+    }
+
+    fn since(a: WriteStats, b: WriteStats) -> (u64, u64) {
+        (b.commits - a.commits, b.operations - a.operations)
+    }
+
+    /// On its own ports, each combined write is one operation, one commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_combined_write_is_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteOptions {
+            max_receives: 5,
+            clock: ManualClock::at(T0),
+        };
+        let store = SqliteStore::open(&dir.path().join("hub.db"), opts).unwrap();
+        let p = store.ports();
+        p.queue.send("job", Duration::ZERO).await.unwrap();
+        let msg = p.queue.receive(1, Duration::from_secs(60), Duration::ZERO);
+        let msg = msg.await.unwrap().remove(0);
+        let mut r = run();
+
+        let before = store.write_stats();
+        let args = ClaimArgs {
+            key: "k",
+            payload_hash: "",
+            data: &r.id,
+            lease: Duration::from_secs(60),
+        };
+        let claimed = p.runs.put_claiming(&r, &*p.idempotency, args).await;
+        assert_eq!(claimed.unwrap(), Claim::Claimed);
+        assert_eq!(since(before, store.write_stats()), (1, 1));
+
+        r.status = RunStatus::Succeeded;
+        let before = store.write_stats();
+        let done = Completion {
+            key: "k",
+            result: "{}",
+            ttl: Duration::from_secs(60),
+        };
+        let acked = p
+            .runs
+            .put_settling(
+                &r,
+                &*p.idempotency,
+                Some(done),
+                &*p.queue,
+                Some(&msg.receipt),
+            )
+            .await;
+        assert!(acked.unwrap());
+        assert_eq!(since(before, store.write_stats()), (1, 1));
+        assert_eq!(p.runs.get(&r.id).await.unwrap(), Some(r));
+    }
+}
