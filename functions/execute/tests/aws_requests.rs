@@ -85,6 +85,8 @@ const ESM: Budget = Budget {
 
 struct Aws {
     hub: Arc<Hub>,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
     ferry: RequestCounter,
     esm: RequestCounter,
     esm_sqs: aws_sdk_sqs::Client,
@@ -99,6 +101,7 @@ async fn setup(test: &str, target: &Target) -> Option<Aws> {
     };
     let names = fresh(&config, spec).await;
     let queue_url = names.queue_url.clone();
+    let table = names.table.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ferry = RequestCounter::new();
     let ports = AwsStore::counted(&config, names, clock, &ferry).ports();
@@ -116,6 +119,8 @@ async fn setup(test: &str, target: &Target) -> Option<Aws> {
         .build();
     Some(Aws {
         hub,
+        dynamo: aws_sdk_dynamodb::Client::new(&config),
+        table,
         ferry,
         esm,
         esm_sqs: aws_sdk_sqs::Client::from_conf(esm_sqs),
@@ -223,6 +228,54 @@ fn record(m: &aws_sdk_sqs::types::Message) -> Value {
     })
 }
 
+/// Every item in the table by kind (`run`, `idem`, …): how many, and their
+/// average size by DynamoDB's rules (attribute names plus values; a number
+/// counted as its digits / 2 + 1 bytes), which sets the write units of
+/// each write (one per KB, rounded up) and of each index copy.
+async fn item_sizes(aws: &Aws) -> Vec<(String, usize, usize)> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut sizes: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut start = None;
+    loop {
+        let page = aws
+            .dynamo
+            .scan()
+            .table_name(&aws.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan the emulator's table");
+        for item in page.items() {
+            let kind = match item.get("sk") {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => "?".into(),
+            };
+            let size: usize = item
+                .iter()
+                .map(|(name, v)| {
+                    name.len()
+                        + match v {
+                            AttributeValue::S(s) => s.len(),
+                            AttributeValue::N(n) => n.len() / 2 + 1,
+                            _ => 1,
+                        }
+                })
+                .sum();
+            let e = sizes.entry(kind).or_default();
+            e.0 += 1;
+            e.1 += size;
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    sizes
+        .into_iter()
+        .map(|(kind, (count, total))| (kind, count, total / count.max(1)))
+        .collect()
+}
+
 /// `n` per event, to two decimals.
 fn per(n: u64) -> f64 {
     (n as f64 / EVENTS as f64 * 100.0).round() / 100.0
@@ -310,6 +363,10 @@ async fn requests_per_event_on_the_ingest_and_single_step_path_stay_within_budge
     println!("{}", row("execute (per single-step run)", &execute));
     println!("{}", row("event source mapping (receive, delete)", &esm));
     println!("{}", row("**total per event**", &total));
+    println!("\nitems stored (kind, count, average bytes):");
+    for (kind, count, bytes) in item_sizes(&aws).await {
+        println!("{kind:<8} {count:>4} {bytes:>6}");
+    }
     println!(
         "\nby operation, ingest:\n{ingest}\nexecute:\n{execute}\nevent source mapping:\n{esm}"
     );

@@ -213,3 +213,72 @@ async fn write_batch(
         items.len()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::aws::item::{key, s};
+
+    fn client() -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    fn item(kind: &str, name: &str, status: &str) -> Item {
+        let mut item = key(kind, name);
+        item.insert("status".into(), s(status));
+        item
+    }
+
+    fn status(item: &Item) -> &str {
+        item.get("status").and_then(|v| v.as_s().ok()).unwrap()
+    }
+
+    #[test]
+    fn a_later_write_of_an_item_replaces_the_held_one_in_its_first_place() {
+        let held = Held::default();
+        let c = client();
+        held.put(&c, "t", item("run", "a", "running")).unwrap();
+        held.put(&c, "t", item("idem", "a", "COMPLETED")).unwrap();
+        held.put(&c, "t", item("run", "a", "succeeded")).unwrap();
+        assert_eq!(
+            status(&held.get("t", &key("run", "a")).unwrap()),
+            "succeeded"
+        );
+        assert!(
+            held.get("other", &key("run", "a")).is_none(),
+            "another table's read"
+        );
+        let inner = held.lock();
+        let order: Vec<&str> = inner.order.iter().map(|(pk, _)| pk.as_str()).collect();
+        assert_eq!(order, ["run#a", "idem#a"]);
+        assert_eq!(inner.items.len(), 2);
+    }
+
+    #[test]
+    fn another_tables_item_is_not_held_and_a_release_forgets_the_claim() {
+        let held = Held::default();
+        let c = client();
+        held.put(&c, "t", item("run", "a", "running")).unwrap();
+        let other = held.put(&c, "u", item("run", "b", "running"));
+        assert!(other.is_err(), "a second table's write goes out at once");
+        held.claimed("step:a", item("idem", "step:a", "IN_PROGRESS"));
+        held.put(&c, "t", item("idem", "step:a", "COMPLETED"))
+            .unwrap();
+        assert!(held.claim_of("step:a").is_some());
+        held.forget("step:a", &key("idem", "step:a"));
+        assert!(held.claim_of("step:a").is_none());
+        assert!(held.get("t", &key("idem", "step:a")).is_none());
+        assert_eq!(held.lock().order.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_scope_that_held_nothing_writes_nothing() {
+        let (out, written) = hold_writes(async { Held::current().is_some() }).await;
+        assert!(out, "the scope is visible inside");
+        assert!(written.is_ok());
+        assert!(Held::current().is_none(), "and gone outside");
+    }
+}
