@@ -375,3 +375,61 @@ async fn requests_per_event_on_the_ingest_and_single_step_path_stay_within_budge
     within("execute", &execute, &EXECUTE);
     within("event source mapping", &esm, &ESM);
 }
+
+/// The batch's held writes are its acknowledgement: when they cannot be
+/// written (here the table is gone by the time the batch ends: the target
+/// deletes it while answering), no record is reported done, so SQS
+/// delivers them again rather than deleting work the run log does not show.
+#[tokio::test]
+async fn a_batch_whose_held_writes_fail_acknowledges_no_record() {
+    let test = "a_batch_whose_held_writes_fail_acknowledges_no_record";
+    let target = Target::start().await;
+    let Some(aws) = setup(test, &target).await else {
+        return;
+    };
+    for i in 0..3 {
+        let resp = ferry_ingest::handle(&aws.hub, api_gateway(&format!("f-{i}")))
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202);
+    }
+    let (dynamo, table) = (aws.dynamo.clone(), aws.table.clone());
+    target.behave_async("/crm/leads", move |_| {
+        let (dynamo, table) = (dynamo.clone(), table.clone());
+        async move {
+            // Every call deletes it; the first one succeeds, the rest find it gone.
+            let _ = dynamo.delete_table().table_name(&table).send().await;
+            Some(ferry_testkit::target::Answer::status(
+                200,
+                json!({ "id": "lead-1" }),
+            ))
+        }
+    });
+    let out = aws
+        .esm_sqs
+        .receive_message()
+        .queue_url(&aws.queue_url)
+        .max_number_of_messages(BATCH_SIZE)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive from the emulator");
+    let messages = out.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 3, "the three events in one batch");
+    let records: Vec<Value> = messages.iter().map(record).collect();
+    let batch: Batch = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let response = handle(&aws.hub, batch, None).await;
+
+    assert_eq!(target.seen_at("/crm/leads").len(), 3, "the calls went out");
+    let mut failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    failed.sort_unstable();
+    let mut sent: Vec<&str> = messages.iter().filter_map(|m| m.message_id()).collect();
+    sent.sort_unstable();
+    assert_eq!(failed, sent, "every record is retried, none acknowledged");
+}
