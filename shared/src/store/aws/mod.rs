@@ -8,7 +8,11 @@
 //!   and visibility timeouts follow the server's clock.
 //! - The SDK clients are built once, from an [`aws_config::SdkConfig`]
 //!   (region, credentials, and an endpoint override such as
-//!   `AWS_ENDPOINT_URL` for an emulator).
+//!   `AWS_ENDPOINT_URL` for an emulator); [`AwsStore::counted`] adds a
+//!   request counter ([`requests`]) for tests and benchmarks.
+//! - Inside [`hold_writes`] (the execute Lambda's batches), run-log puts and
+//!   the results of the scope's own claims are held and sent together in
+//!   `BatchWriteItem` requests when the scope ends.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
