@@ -33,6 +33,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessa
 use ferry::execute::{Disposition, execute};
 use ferry::hub::Hub;
 use ferry::ports::{Delivery, Message};
+use ferry::store::aws::hold_writes;
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::{Instrument, field};
@@ -65,6 +66,12 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> Option<Instant> {
 
 /// Handle one SQS batch. `deadline` is when the invocation times out (from
 /// the Lambda context); `None` means no limit.
+///
+/// Two phases: every record runs (together) to its disposition with the
+/// run log's writes held back and then written in a few `BatchWriteItem`
+/// requests ([`ferry::store::aws::hold_writes`]; on the embedded store
+/// nothing is held); then each disposition is applied. If the held writes
+/// could not be written, no record is acknowledged: each is retried.
 pub async fn handle(hub: &Hub, batch: Batch, deadline: Option<Instant>) -> SqsBatchResponse {
     let late = deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d);
     let records = batch.records.iter().map(|record| async move {
@@ -76,15 +83,33 @@ pub async fn handle(hub: &Hub, batch: Batch, deadline: Option<Instant>) -> SqsBa
             .unwrap_or_default()
             .to_owned();
         let span = record_span(&parsed.message);
-        let retry = if late {
-            hand_back(hub, &parsed.message).instrument(span).await
+        let disposition = if late {
+            None
         } else {
-            handle_record(hub, parsed).instrument(span).await
+            Some(decide(hub, &parsed).instrument(span.clone()).await)
         };
-        (id, retry)
+        (id, parsed.message, span, disposition)
+    });
+    let (decided, written) = hold_writes(futures::future::join_all(records)).await;
+    if let Err(e) = &written {
+        tracing::error!(error = %e, "the batch's run-log writes failed; every record is retried");
+    }
+    let settled = decided.into_iter().map(|(id, msg, span, disposition)| {
+        let written = written.is_ok();
+        async move {
+            let retry = match disposition {
+                None => hand_back(hub, &msg).instrument(span).await,
+                Some(_) if !written => {
+                    let again = Disposition::RetryIn(ferry::execute::STORE_RETRY);
+                    settle(hub, &msg, again).instrument(span).await
+                }
+                Some(d) => settle(hub, &msg, d).instrument(span).await,
+            };
+            (id, retry)
+        }
     });
     let mut failures = Vec::new();
-    for (id, retry) in futures::future::join_all(records).await {
+    for (id, retry) in futures::future::join_all(settled).await {
         if retry {
             if id.is_empty() {
                 // An empty identifier makes Lambda retry the whole batch: the
@@ -181,16 +206,15 @@ fn json_text(v: &Value) -> String {
     }
 }
 
-/// `true` when the record must be reported as failed (SQS retries it).
-async fn handle_record(hub: &Hub, parsed: Parsed) -> bool {
-    let msg = parsed.message;
-    let disposition = match (parsed.malformed, parsed.not_due_for) {
-        (Some(reason), _) => Disposition::DeadLetter(reason),
+/// What to do with a record: run its job, unless it cannot be parsed or is
+/// not due yet.
+async fn decide(hub: &Hub, parsed: &Parsed) -> Disposition {
+    match (&parsed.malformed, parsed.not_due_for) {
+        (Some(reason), _) => Disposition::DeadLetter(reason.clone()),
         // Not due yet: another hop of the long delay, not an attempt.
         (None, Some(wait)) => Disposition::Requeue(wait),
-        (None, None) => execute(hub, &msg).await,
-    };
-    settle(hub, &msg, disposition).await
+        (None, None) => execute(hub, &parsed.message).await,
+    }
 }
 
 /// Apply a disposition the way the event source mapping expects; `true`

@@ -22,6 +22,7 @@ pub(super) fn cases() -> Vec<Case> {
         pause_only_extends,
         bucket_shared_by_concurrent_callers,
         a_cost_spends_that_many_tokens,
+        an_unlimited_bucket_is_held_only_by_a_pause,
     ));
     all
 }
@@ -290,4 +291,25 @@ async fn bucket_shared_by_concurrent_callers(b: Arc<dyn Backend>) {
         }
     }
     assert_eq!(granted, 3);
+}
+
+/// The bucket of a connection without a rate limit
+/// ([`crate::limits::UNLIMITED`]) grants every call, and a pause still
+/// holds it; grants before the pause do not shorten it, nor do they leave
+/// a debt after it.
+async fn an_unlimited_bucket_is_held_only_by_a_pause(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let limits = &env.ports.limits;
+    let open = crate::limits::UNLIMITED;
+    let key = unique("conn");
+    for _ in 0..20 {
+        assert_eq!(limits.acquire(&key, open).await.unwrap(), Acquire::Granted);
+    }
+    limits.pause(&key, T0 + 3_000).await.unwrap();
+    assert_eq!(limits.acquire(&key, open).await.unwrap(), wait_ms(3_000));
+    assert_eq!(limits.paused_until(&key).await.unwrap(), T0 + 3_000);
+    env.advance(Duration::from_secs(3));
+    for _ in 0..3 {
+        assert_eq!(limits.acquire(&key, open).await.unwrap(), Acquire::Granted);
+    }
 }

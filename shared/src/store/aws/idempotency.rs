@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
+use super::held::Held;
 use super::item::{EXPIRES_AT, Item, PK, get_n, get_s, key, n, opt_s, s, ttl_seconds};
 use super::{AwsStore, after, unavailable};
 use crate::clock::Millis;
@@ -45,6 +46,14 @@ impl Idempotency for AwsStore {
         data: &str,
         lease: Duration,
     ) -> StoreResult<Claim> {
+        let held = Held::current();
+        if let Some(item) = held
+            .as_ref()
+            .and_then(|h| h.get(&self.names.table, &key(KIND, key_name)))
+        {
+            // Completed in this scope, not written yet.
+            return holder(&item, payload_hash);
+        }
         for _ in 0..CLAIM_ATTEMPTS {
             let now = self.now();
             let lease_until = after(now, lease);
@@ -63,7 +72,7 @@ impl Idempotency for AwsStore {
                 .dynamo
                 .put_item()
                 .table_name(&self.names.table)
-                .set_item(Some(item))
+                .set_item(Some(item.clone()))
                 .condition_expression("attribute_not_exists(#pk) OR valid_until <= :now")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_values(":now", n(now))
@@ -73,7 +82,12 @@ impl Idempotency for AwsStore {
                 .send()
                 .await;
             let held = match put {
-                Ok(_) => return Ok(Claim::Claimed),
+                Ok(_) => {
+                    if let Some(held) = &held {
+                        held.claimed(key_name, item);
+                    }
+                    return Ok(Claim::Claimed);
+                }
                 Err(e) => match e.as_service_error() {
                     Some(PutItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
                     _ => return Err(unavailable("idempotency claim", e)),
@@ -97,6 +111,24 @@ impl Idempotency for AwsStore {
 
     async fn complete(&self, key_name: &str, result: &str, ttl: Duration) -> StoreResult<()> {
         let valid_until = after(self.now(), ttl);
+        if let Some(held) = Held::current()
+            && let Some(mut item) = held.claim_of(key_name)
+        {
+            // Claimed in this scope: the condition (the key is held) is met.
+            item.extend([
+                ("status".to_owned(), s(COMPLETED)),
+                ("result".to_owned(), s(result)),
+                ("valid_until".to_owned(), n(valid_until)),
+                (
+                    EXPIRES_AT.to_owned(),
+                    ttl_seconds(valid_until.saturating_add(GRACE_MS)),
+                ),
+            ]);
+            // Not held (the scope holds another table's items): written below.
+            if held.put(&self.dynamo, &self.names.table, item).is_ok() {
+                return Ok(());
+            }
+        }
         let update = self
             .dynamo
             .update_item()
@@ -128,6 +160,9 @@ impl Idempotency for AwsStore {
     }
 
     async fn release(&self, key_name: &str) -> StoreResult<()> {
+        if let Some(held) = Held::current() {
+            held.forget(key_name, &key(KIND, key_name));
+        }
         self.dynamo
             .delete_item()
             .table_name(&self.names.table)

@@ -8,7 +8,11 @@
 //!   and visibility timeouts follow the server's clock.
 //! - The SDK clients are built once, from an [`aws_config::SdkConfig`]
 //!   (region, credentials, and an endpoint override such as
-//!   `AWS_ENDPOINT_URL` for an emulator).
+//!   `AWS_ENDPOINT_URL` for an emulator); [`AwsStore::counted`] adds a
+//!   request counter ([`requests`]) for tests and benchmarks.
+//! - Inside [`hold_writes`] (the execute Lambda's batches), run-log puts and
+//!   the results of the scope's own claims are held and sent together in
+//!   `BatchWriteItem` requests when the scope ends.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,6 +33,7 @@ mod batch;
 mod breakers;
 mod cursors;
 mod dlq;
+mod held;
 mod idempotency;
 mod item;
 pub mod kms;
@@ -37,6 +42,7 @@ mod message;
 pub mod provision;
 mod queue;
 mod receipt;
+pub mod requests;
 mod runs;
 mod tallies;
 
@@ -44,12 +50,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::SharedInterceptor;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
 
 use crate::clock::{Clock, Millis};
 use crate::ports::{DataKeys, Ports, StoreError, StoreResult};
 
+pub use held::hold_writes;
 pub use message::{
     ID_ATTRIBUTE, MAX_DELAY, NOT_BEFORE_ATTRIBUTE, SqsRecord, due_in, message_from_sqs,
 };
@@ -106,6 +114,26 @@ impl AwsStore {
         names: AwsNames,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        Self::build(config, names, clock, None)
+    }
+
+    /// As [`AwsStore::new`], with every DynamoDB and SQS request the store
+    /// sends noted in `counter` (see [`requests`]).
+    pub fn counted(
+        config: &aws_config::SdkConfig,
+        names: AwsNames,
+        clock: Arc<dyn Clock>,
+        counter: &requests::RequestCounter,
+    ) -> Arc<Self> {
+        Self::build(config, names, clock, Some(counter))
+    }
+
+    fn build(
+        config: &aws_config::SdkConfig,
+        names: AwsNames,
+        clock: Arc<dyn Clock>,
+        counter: Option<&requests::RequestCounter>,
+    ) -> Arc<Self> {
         let timeouts = |attempt: Duration| {
             let base = config
                 .timeout_config()
@@ -117,12 +145,15 @@ impl AwsStore {
                 base.to_builder().operation_attempt_timeout(attempt).build()
             }
         };
-        let dynamo = aws_sdk_dynamodb::config::Builder::from(config)
-            .timeout_config(timeouts(DYNAMODB_ATTEMPT_TIMEOUT))
-            .build();
-        let sqs = aws_sdk_sqs::config::Builder::from(config)
-            .timeout_config(timeouts(SQS_ATTEMPT_TIMEOUT))
-            .build();
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(config)
+            .timeout_config(timeouts(DYNAMODB_ATTEMPT_TIMEOUT));
+        let mut sqs = aws_sdk_sqs::config::Builder::from(config)
+            .timeout_config(timeouts(SQS_ATTEMPT_TIMEOUT));
+        if let Some(counter) = counter {
+            dynamo.push_interceptor(SharedInterceptor::new(counter.interceptor()));
+            sqs.push_interceptor(SharedInterceptor::new(counter.interceptor()));
+        }
+        let (dynamo, sqs) = (dynamo.build(), sqs.build());
         Self::from_clients(
             aws_sdk_dynamodb::Client::from_conf(dynamo),
             aws_sdk_sqs::Client::from_conf(sqs),

@@ -22,6 +22,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
+use super::held::Held;
 use super::item::{EXPIRES_AT, Item, PK, get_s, key, n, s, ttl_seconds};
 use super::{AwsStore, unavailable};
 use crate::model::{RunQuery, RunRecord, RunStatus};
@@ -128,10 +129,17 @@ impl RunLog for AwsStore {
     }
 
     async fn put(&self, run: &RunRecord) -> StoreResult<()> {
+        let mut item = to_item(run)?;
+        if let Some(held) = Held::current() {
+            match held.put(&self.dynamo, &self.names.table, item) {
+                Ok(()) => return Ok(()),
+                Err(not_held) => item = not_held,
+            }
+        }
         self.dynamo
             .put_item()
             .table_name(&self.names.table)
-            .set_item(Some(to_item(run)?))
+            .set_item(Some(item))
             .send()
             .await
             .map_err(|e| unavailable("run put", e))?;
@@ -139,6 +147,10 @@ impl RunLog for AwsStore {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<RunRecord>> {
+        let now = self.clock.now_ms();
+        if let Some(item) = Held::current().and_then(|h| h.get(&self.names.table, &key(KIND, id))) {
+            return Ok(Some(decode(&item)?).filter(|r| r.expiry() > now));
+        }
         let got = self
             .dynamo
             .get_item()
@@ -148,7 +160,6 @@ impl RunLog for AwsStore {
             .send()
             .await
             .map_err(|e| unavailable("run get", e))?;
-        let now = self.clock.now_ms();
         let run = got.item.as_ref().map(decode).transpose()?;
         Ok(run.filter(|r| r.expiry() > now))
     }
