@@ -6,9 +6,8 @@
 //! every instance share one bucket exactly. The arithmetic is the embedded
 //! adapter's (`store::bucket`). An item expires (DynamoDB TTL) an hour after
 //! its bucket would be full again and its pause over: forgetting it then
-//! changes nothing. A bucket that cannot run dry (a connection without a
-//! rate limit, asked only for its pause) is only read: its grants change
-//! nothing worth a write.
+//! changes nothing. A connection without a rate limit is never asked for
+//! a token, only for its pause (`paused_until`: one read; `crate::limits`).
 
 use std::time::Duration;
 
@@ -47,12 +46,6 @@ impl RateLimits for AwsStore {
             let (answer, next) = bucket::take(state, now, bucket, cost);
             if answer != Acquire::Granted {
                 // Nothing to write: a wait changes no state.
-                return Ok(answer);
-            }
-            if bottomless(bucket) {
-                // Nothing worth a write either: such a bucket (a connection
-                // without a rate limit, asked only for its pause) is as good
-                // as full again a microsecond later.
                 return Ok(answer);
             }
             let expires = bucket::idle_from(next, bucket).saturating_add(IDLE_MARGIN_MS);
@@ -188,15 +181,6 @@ fn decode(item: &Item) -> StoreResult<Stored> {
         ver: get_n(item, "ver")?,
         expires_at: opt_n::<Millis>(item, EXPIRES_AT)?.map_or(0, |s| s.saturating_mul(1000)),
     })
-}
-
-/// Whether `bucket` can never hold a caller back, only its pause can
-/// ([`crate::limits::UNLIMITED`] or larger): its grants are not stored, so a
-/// call on a connection without a rate limit costs one read, not a
-/// read-modify-write on one hot item shared by every caller.
-fn bottomless(bucket: Bucket) -> bool {
-    let unlimited = crate::limits::UNLIMITED;
-    bucket.burst >= unlimited.burst && bucket.rate_per_sec >= unlimited.rate_per_sec
 }
 
 /// A short, jittered pause before trying a contended key again.
