@@ -77,7 +77,7 @@ pub async fn scan<L: RunLog + ?Sized>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
@@ -87,7 +87,8 @@ mod tests {
     use crate::runlog::ReceivedEvent;
     use crate::store::sqlite::{SqliteOptions, SqliteStore};
 
-    fn run(i: i64, payload: serde_json::Value) -> RunRecord {
+    /// Run `r-<i>`, created at `T0 + i`, of an event with `payload`.
+    pub(crate) fn run(i: i64, payload: serde_json::Value) -> RunRecord {
         RunRecord {
             id: format!("r-{i}"),
             workflow: "wf".into(),

@@ -233,29 +233,7 @@ mod tests {
         let ports = store.ports();
         for i in 0..20_i64 {
             let text = if i == 0 { "the Needle" } else { "hay" };
-            let run = RunRecord {
-                id: format!("r-{i:02}"),
-                workflow: "wf".into(),
-                source: "form".into(),
-                event_id: format!("e-{i}"),
-                status: RunStatus::Succeeded,
-                attempts: 1,
-                created_at: T0 + i,
-                updated_at: T0 + i,
-                error: None,
-                failure: None,
-                steps: Vec::new(),
-                event: Some(crate::runlog::ReceivedEvent {
-                    received_at: T0 + i,
-                    headers: Default::default(),
-                    query: Default::default(),
-                    payload: serde_json::json!({ "t": text }),
-                    truncated: false,
-                }),
-                expires_at: None,
-                rerun_of: None,
-                reruns: Vec::new(),
-            };
+            let run = crate::run_search::tests::run(i, serde_json::json!({ "t": text }));
             ports.runs.put(&run).await.unwrap();
         }
         let query = RunQuery {
@@ -264,7 +242,7 @@ mod tests {
         };
         let ids = |rs: Vec<RunRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
         let all = search_within(&store, &query, "needle", 20).await.unwrap();
-        assert_eq!(ids(all), ["r-00"]);
+        assert_eq!(ids(all), ["r-0"]);
         let newest = search_within(&store, &query, "needle", 19).await.unwrap();
         assert!(newest.is_empty(), "{newest:?}");
         let older = RunQuery {
@@ -272,7 +250,7 @@ mod tests {
             ..query
         };
         let reached = search_within(&store, &older, "needle", 19).await.unwrap();
-        assert_eq!(ids(reached), ["r-00"]);
+        assert_eq!(ids(reached), ["r-0"]);
     }
 
     /// A workflow's day is counted from `runs_workflow` alone: the plan
