@@ -294,7 +294,7 @@ mod tests {
     use crate::ports::{RateLimits, StoreResult};
     use crate::store::{SqliteOptions, SqliteStore};
 
-    /// The store's rate limits, with an `acquire` that is held until released.
+    /// The store's rate limits, with `acquire` and `paused_until` held until released.
     struct Held {
         inner: Arc<dyn RateLimits>,
         entered: Notify,
@@ -312,6 +312,9 @@ mod tests {
             self.inner.pause(key, until).await
         }
         async fn paused_until(&self, key: &str) -> StoreResult<Millis> {
+            // A connection without a rate limit asks only for its pause.
+            self.entered.notify_one();
+            self.release.notified().await;
             self.inner.paused_until(key).await
         }
     }
