@@ -4,6 +4,8 @@
 //! the Lambda event source mapping delivers it) → the target HTTP server → the
 //! run log in DynamoDB. Run ad hoc without the emulator, it skips loudly.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,18 +79,7 @@ async fn setup_with(test: &str, target: &Target, config_text: &str) -> Option<Aw
 /// An HTTP API (payload v2) event for `POST /hooks/forms`.
 fn api_gateway(entry_id: &str) -> lambda_http::Request {
     let body = json!({ "entry_id": entry_id, "email": "ada@example.com" }).to_string();
-    let event = json!({
-        "version": "2.0", "routeKey": "POST /hooks/{source}", "rawPath": "/hooks/forms", "rawQueryString": "",
-        "headers": { "content-type": "application/json", "x-webhook-token": "forms-token-e2e" },
-        "pathParameters": { "source": "forms" },
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example", "domainPrefix": "api",
-            "http": { "method": "POST", "path": "/hooks/forms", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "FormTool" },
-            "requestId": "req", "routeKey": "POST /hooks/{source}", "stage": "$default", "time": "14/Nov/2023:22:13:20 +0000", "timeEpoch": 1700000000000u64
-        },
-        "body": body, "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("an HTTP API v2 event")
+    support::form_webhook(body, "forms-token-e2e")
 }
 
 async fn ingest(aws: &Aws, entry_id: &str) -> (u16, Value) {

@@ -12,6 +12,8 @@
 //! `scripts/emulators run -- cargo test --workspace --locked --test aws_requests -- --nocapture`.
 //! Run without the emulator, the test skips loudly.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,18 +137,7 @@ fn api_gateway(entry_id: &str) -> lambda_http::Request {
         "message": "x".repeat(900),
     })
     .to_string();
-    let event = json!({
-        "version": "2.0", "routeKey": "POST /hooks/{source}", "rawPath": "/hooks/forms", "rawQueryString": "",
-        "headers": { "content-type": "application/json", "x-webhook-token": "forms-token-requests" },
-        "pathParameters": { "source": "forms" },
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example", "domainPrefix": "api",
-            "http": { "method": "POST", "path": "/hooks/forms", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "FormTool" },
-            "requestId": "req", "routeKey": "POST /hooks/{source}", "stage": "$default", "time": "14/Nov/2023:22:13:20 +0000", "timeEpoch": 1700000000000u64
-        },
-        "body": body, "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("an HTTP API v2 event")
+    support::form_webhook(body, "forms-token-requests")
 }
 
 /// What the event source mapping does: receive up to ten, invoke the
