@@ -4,34 +4,18 @@
 //! in reverse — and PUTs the vector into a vector store, within the fake's
 //! requests and tokens per minute.
 
-use std::collections::BTreeMap;
-
 use ferry::model::{RunQuery, RunStatus};
+use ferry_testkit::bench::{env_file, recipe_text as recipe};
 use ferry_testkit::target::{Answer, Target};
 use ferry_testkit::vendors::openai::{self, Limits};
 use serde_json::{Value, json};
 
 use crate::support::{Env, drive};
 
-fn recipe(name: &str) -> String {
-    let path = format!("{}/../examples/recipes/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// `NAME=value` lines of an env file.
-fn env_file(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 /// The recipe loads with its `.env` placeholders (every reference has one).
 #[test]
 fn the_recipe_loads_with_its_env_file() {
-    let vars = env_file(&recipe("embed-articles.env"));
+    let vars = env_file(&ferry_testkit::repo_root().join("examples/recipes/embed-articles.env"));
     let loaded = ferry::config::load_str(&recipe("embed-articles.yaml"), &|n: &str| {
         vars.get(n).cloned()
     })

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry::call::{Called, call};
+use ferry::call::Called;
 use ferry::clock::{Clock, VirtualClock};
-use ferry::config::RequestSpec;
+use ferry::config::Method;
 use ferry::execute::{Disposition, execute};
 use ferry::hub::Hub;
-use ferry::retry::{Rules, Verdict};
-use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::{VISIBILITY, settle};
+pub use ferry_testkit::bench::last;
+use ferry_testkit::bench::{Bench, request};
 use ferry_testkit::vendors::openai::{Limits, OpenAi};
 use serde_json::json;
 
@@ -24,7 +24,7 @@ pub struct Env {
     pub hub: Arc<Hub>,
     pub clock: Arc<VirtualClock>,
     pub openai: OpenAi,
-    _dir: tempfile::TempDir,
+    bench: Bench,
 }
 
 impl Env {
@@ -33,31 +33,16 @@ impl Env {
     pub async fn start(yaml: &str, limits: Limits, vars: &[(&str, String)]) -> Env {
         let clock = VirtualClock::at(NOW);
         let openai = OpenAi::start(KEY, limits, clock.clone() as Arc<dyn Clock>).await;
-        let url = openai.url();
-        let env = |name: &str| match name {
-            "OPENAI_URL" | "OPENAI_BASE_URL" => Some(url.clone()),
-            "OPENAI_API_KEY" => Some(KEY.to_owned()),
-            other => vars
-                .iter()
-                .find(|(k, _)| *k == other)
-                .map(|(_, v)| v.clone()),
-        };
-        let loaded = ferry::config::load_str(yaml, &env).unwrap_or_else(|e| panic!("{e}"));
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(
-            &dir.path().join("ferry.db"),
-            SqliteOptions {
-                max_receives: 5,
-                clock: clock.clone() as Arc<dyn Clock>,
-            },
-        )
-        .unwrap();
-        let hub = Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
+        let mut vars = vars.to_vec();
+        vars.push(("OPENAI_URL", openai.url()));
+        vars.push(("OPENAI_BASE_URL", openai.url()));
+        vars.push(("OPENAI_API_KEY", KEY.to_owned()));
+        let bench = Bench::start(yaml, &vars, clock);
         Env {
-            hub,
-            clock,
+            hub: bench.hub.clone(),
+            clock: bench.clock.clone(),
             openai,
-            _dir: dir,
+            bench,
         }
     }
 }
@@ -65,22 +50,9 @@ impl Env {
 /// One `POST /v1/embeddings` of `inputs` on connection `openai`, as a step
 /// without its own `classify`.
 pub async fn embed(env: &Env, inputs: &[String]) -> Called {
-    let conn = env.hub.connection("openai").unwrap();
-    let spec = RequestSpec {
-        method: ferry::config::Method::Post,
-        path: "/v1/embeddings".into(),
-        query: Default::default(),
-        headers: Default::default(),
-        json: Some(json!({"model": "text-embedding-3-small", "input": inputs})),
-        form: None,
-    };
-    let ctx = ferry::template::context(&json!({}));
-    let req = ferry::outbound::prepare(&env.hub.templates, conn, &spec, &ctx).unwrap();
-    let rules = Rules {
-        step: None,
-        connection: Some(&conn.classify),
-    };
-    call(&env.hub, "openai", conn, &req, "key-1", rules, None).await
+    let mut spec = request(Method::Post, "/v1/embeddings");
+    spec.json = Some(json!({"model": "text-embedding-3-small", "input": inputs}));
+    env.bench.call("openai", spec, "key-1").await
 }
 
 /// [`embed`] until a call goes out: a `Later` is waited out on the clock,
@@ -93,17 +65,6 @@ pub async fn embed_when_allowed(env: &Env, inputs: &[String]) -> Called {
         }
     }
     panic!("the call never went out");
-}
-
-/// The last try's verdict and status.
-pub fn last(called: &Called) -> (Verdict, Option<u16>) {
-    match called {
-        Called::Done(tries) => {
-            let t = tries.last().unwrap();
-            (t.verdict.clone(), t.attempt.status_code)
-        }
-        other => panic!("no call was made: {other:?}"),
-    }
 }
 
 /// Receive, execute and settle every queued run (many at once, so batched

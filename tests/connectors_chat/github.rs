@@ -8,7 +8,7 @@ use ferry_testkit::target::Target;
 use ferry_testkit::vendors::github::{self, GitHub};
 use serde_json::json;
 
-use crate::support::{Bench, run_id, step};
+use crate::support::{self, Bench, run_id, step};
 
 const SECRET: &str = "It's a Secret to Everybody";
 
@@ -53,7 +53,7 @@ syncs:
 async fn bench(token: &str) -> (Bench, GitHub, Target) {
     let fake = GitHub::start().await;
     let sink = Target::start().await;
-    let bench = Bench::start(
+    let bench = support::start(
         CONFIG,
         &[
             ("GITHUB_URL", fake.url()),
@@ -77,7 +77,7 @@ async fn deliver(bench: &Bench, number: u64, delivery: &str, secret: &str) -> fe
     })
     .to_string();
     let headers = github::sign(secret, "issues", delivery, body.as_bytes());
-    bench.post("github", &headers, body.as_bytes()).await
+    bench.post_wire("github", &headers, body.as_bytes()).await
 }
 
 /// The comment goes out with the token, GitHub's media type and the pinned

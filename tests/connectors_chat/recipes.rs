@@ -11,7 +11,7 @@ use ferry_testkit::vendors::slack::{self, Slack};
 use ferry_testkit::vendors::zendesk::{self, Zendesk};
 use serde_json::json;
 
-use crate::support::{Bench, run_id, step};
+use crate::support::{self, Bench, run_id, step};
 
 const GITHUB_SECRET: &str = "recipe-6-webhook-secret";
 const ZENDESK_SECRET: &str = "recipe-5-webhook-secret";
@@ -19,7 +19,7 @@ const ZENDESK_SECRET: &str = "recipe-5-webhook-secret";
 async fn recipe_6() -> (Bench, GitHub, Slack) {
     let gh = GitHub::start().await;
     let slack = Slack::start().await;
-    let bench = Bench::recipe(
+    let bench = support::recipe(
         "github-issue-to-slack",
         &[
             ("GITHUB_API_URL", gh.url()),
@@ -44,7 +44,7 @@ async fn issue_event(bench: &Bench, event: &str, action: &str, number: u64) -> S
     .to_string();
     let delivery = format!("{event}-{action}-{number}");
     let headers = github::sign(GITHUB_SECRET, event, &delivery, body.as_bytes());
-    let wire = bench.post("github", &headers, body.as_bytes()).await;
+    let wire = bench.post_wire("github", &headers, body.as_bytes()).await;
     assert_eq!(wire.status, 202, "{:?}", wire.body);
     run_id(&wire)
 }
@@ -149,7 +149,7 @@ async fn recipe_5() -> (Bench, Zendesk, HubSpot, String) {
     let crm = HubSpot::start(HUBSPOT_TOKEN).await;
     let acme = crm.put_company(json!({ "name": "Acme", "domain": "acme.example" }));
     crm.put_company(json!({ "name": "Globex", "domain": "globex.example" }));
-    let bench = Bench::recipe(
+    let bench = support::recipe(
         "zendesk-ticket-to-crm-note",
         &[
             ("ZENDESK_URL", zd.url()),
@@ -184,7 +184,7 @@ async fn ticket_created(bench: &Bench, ticket: u64, requester: u64) -> String {
         &format!("inv-{ticket}"),
         body.as_bytes(),
     );
-    let wire = bench.post("zendesk", &headers, body.as_bytes()).await;
+    let wire = bench.post_wire("zendesk", &headers, body.as_bytes()).await;
     assert_eq!(wire.status, 202, "{:?}", wire.body);
     run_id(&wire)
 }

@@ -7,7 +7,7 @@ use ferry::model::{Failure, RunStatus};
 use ferry_testkit::vendors::slack::{self, Limited, Slack};
 use serde_json::{Value, json};
 
-use crate::support::{Bench, run_id, step};
+use crate::support::{self, Bench, run_id, step};
 
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
@@ -48,7 +48,7 @@ workflows:
 
 async fn bench(token: &str) -> (Bench, Slack) {
     let fake = Slack::start().await;
-    let bench = Bench::start(
+    let bench = support::start(
         CONFIG,
         &[
             ("SLACK_URL", fake.url()),
@@ -68,7 +68,7 @@ async fn notify(bench: &Bench, id: &str, channel: &str) -> String {
         ("content-type".to_owned(), "application/json".to_owned()),
     ];
     let wire = bench
-        .post("form", &headers, body.to_string().as_bytes())
+        .post_wire("form", &headers, body.to_string().as_bytes())
         .await;
     assert_eq!(wire.status, 202, "{:?}", wire.body);
     run_id(&wire)
@@ -198,7 +198,7 @@ async fn the_url_verification_challenge_is_echoed() {
     let body = json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
     let raw = body.to_string();
     let wire = bench
-        .post(
+        .post_wire(
             "slack",
             &signed(&bench, "application/json", raw.as_bytes()),
             raw.as_bytes(),
@@ -219,7 +219,7 @@ async fn a_slash_command_is_acknowledged_with_an_empty_200_and_runs_later() {
     let form = "token=x&team_id=T0FERRY&channel_id=C0GENERAL&user_id=U1&command=%2Fferry&text=deploy&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=13345224609.738474920.8088930838d88f008e0";
     let ctype = "application/x-www-form-urlencoded";
     let wire = bench
-        .post(
+        .post_wire(
             "slack",
             &signed(&bench, ctype, form.as_bytes()),
             form.as_bytes(),
@@ -229,7 +229,7 @@ async fn a_slash_command_is_acknowledged_with_an_empty_200_and_runs_later() {
     assert!(fake.messages().is_empty(), "nothing ran before the answer");
     let mut retry = signed(&bench, ctype, form.as_bytes());
     retry.push(("x-slack-retry-num".to_owned(), "1".to_owned()));
-    let again = bench.post("slack", &retry, form.as_bytes()).await;
+    let again = bench.post_wire("slack", &retry, form.as_bytes()).await;
     assert_eq!((again.status, again.body), (200, None));
     bench.drain(5).await;
     let posted = fake.messages_in("C0GENERAL");
@@ -248,7 +248,7 @@ async fn a_bad_signature_is_401() {
         "content-type".into(),
         "application/x-www-form-urlencoded".into(),
     ));
-    let wire = bench.post("slack", &h, form.as_bytes()).await;
+    let wire = bench.post_wire("slack", &h, form.as_bytes()).await;
     assert_eq!(wire.status, 401);
     assert_eq!(
         wire.body.unwrap()["error"],
@@ -269,7 +269,7 @@ async fn respond_with_a_body_answers_the_slash_command_at_once() {
         "    verify: { secret: \"${env:SLACK_SIGNING_SECRET}\" }\n    respond: { body: { response_type: ephemeral, text: \"Working on {{ body.text }} ({{ event.id }})\" } }\n  form:",
     );
     assert_ne!(yaml, CONFIG);
-    let bench = Bench::start(
+    let bench = support::start(
         &yaml,
         &[
             ("SLACK_URL", fake.url()),
@@ -281,7 +281,7 @@ async fn respond_with_a_body_answers_the_slash_command_at_once() {
     let form = "channel_id=C0GENERAL&command=%2Fferry&text=deploy&trigger_id=1.2.3";
     let ctype = "application/x-www-form-urlencoded";
     let wire = bench
-        .post(
+        .post_wire(
             "slack",
             &signed(&bench, ctype, form.as_bytes()),
             form.as_bytes(),
@@ -339,7 +339,7 @@ workflows:
       - { id: whoami, connection: slack, request: { method: GET, path: /auth.test } }
       - { id: form, connection: slack, request: { method: POST, path: /auth.test, form: { token: "x" } } }
 "#;
-    let bench = Bench::start(
+    let bench = support::start(
         yaml,
         &[
             ("SLACK_URL", fake.url()),

@@ -9,7 +9,7 @@ use ferry_testkit::target::Target;
 use ferry_testkit::vendors::zendesk::{self, Zendesk};
 use serde_json::json;
 
-use crate::support::{Bench, run_id, step};
+use crate::support::{self, Bench, run_id, step};
 
 const SECRET: &str = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==";
 
@@ -60,7 +60,7 @@ syncs:
 async fn bench(api_token: &str) -> (Bench, Zendesk, Target) {
     let fake = Zendesk::start().await;
     let sink = Target::start().await;
-    let bench = Bench::start(
+    let bench = support::start(
         CONFIG,
         &[
             ("ZENDESK_URL", fake.url()),
@@ -87,7 +87,7 @@ async fn created(bench: &Bench, invocation: &str, at_ms: i64) -> ferry::respond:
     })
     .to_string();
     let headers = zendesk::sign(SECRET, &zendesk::iso(at_ms), invocation, body.as_bytes());
-    bench.post("zendesk", &headers, body.as_bytes()).await
+    bench.post_wire("zendesk", &headers, body.as_bytes()).await
 }
 
 /// Zendesk's signature over `timestamp + body`, with an ISO-8601

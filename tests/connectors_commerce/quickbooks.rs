@@ -8,7 +8,7 @@ use ferry::retry::Verdict;
 use ferry_testkit::vendors::quickbooks::{self, QuickBooks};
 use serde_json::json;
 
-use crate::support::{Bench, last, request};
+use crate::support::{self, Bench, last, request};
 
 pub const CLIENT_ID: &str = "ABqbClientId";
 pub const CLIENT_SECRET: &str = "qb-client-secret";
@@ -67,7 +67,7 @@ workflows:
 async fn bench() -> (Bench, QuickBooks, ferry_testkit::target::Target) {
     let fake = QuickBooks::start(CLIENT_ID, CLIENT_SECRET, FIRST_RT).await;
     let sink = ferry_testkit::target::Target::start().await;
-    let b = Bench::start(
+    let b = support::start(
         CONFIG,
         &[
             ("QB_URL", fake.company_url(REALM)),
@@ -177,15 +177,15 @@ async fn intuit_signed_notifications_run_and_a_bad_signature_is_401() {
     .to_string();
     let sig = quickbooks::signature(VERIFIER, body.as_bytes());
     let reply = b
-        .webhook("qbo", &[("intuit-signature", &sig)], body.as_bytes())
+        .post("qbo", &[("intuit-signature", &sig)], body.as_bytes())
         .await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     let run = reply.body["run_id"].as_str().unwrap().to_owned();
-    b.drive(&[&run]).await;
+    b.drive_all(&[&run]).await;
     assert_eq!(sink.seen_at("/changes")[0].body["id"], "130");
     let bad = quickbooks::signature("another-token", body.as_bytes());
     assert_eq!(
-        b.webhook("qbo", &[("intuit-signature", &bad)], body.as_bytes())
+        b.post("qbo", &[("intuit-signature", &bad)], body.as_bytes())
             .await
             .status,
         401
@@ -205,13 +205,13 @@ async fn ready_runs_share_one_batch_call_and_a_faulted_item_fails_alone() {
     ] {
         let body = json!({"id": n, "customer": customer}).to_string();
         let reply = b
-            .webhook("orders", &[("x-key", VERIFIER)], body.as_bytes())
+            .post("orders", &[("x-key", VERIFIER)], body.as_bytes())
             .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
         runs.push(reply.body["run_id"].as_str().unwrap().to_owned());
     }
     let ids: Vec<&str> = runs.iter().map(String::as_str).collect();
-    let done = b.drive(&ids).await;
+    let done = b.drive_all(&ids).await;
     let statuses: Vec<_> = done.iter().map(|r| r.status).collect();
     use ferry::model::RunStatus::{DeadLettered, Succeeded};
     assert_eq!(statuses, [Succeeded, DeadLettered, Succeeded, Succeeded]);

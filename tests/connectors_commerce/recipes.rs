@@ -11,7 +11,7 @@ use ferry_testkit::vendors::stripe::{self, Stripe};
 use serde_json::{Value, json};
 
 use crate::quickbooks::{CLIENT_ID, CLIENT_SECRET, FIRST_RT, old_refresh_token_is_refused};
-use crate::support::{Bench, T0, recipe};
+use crate::support::{self, Bench, T0, recipe};
 
 const STRIPE_KEY: &str = "sk_test_recipe";
 const WHSEC: &str = "whsec_recipe";
@@ -28,7 +28,7 @@ async fn billing() -> Billing {
     let product = Target::start().await;
     let slack = Slack::start().await;
     slack.add_channel("C0BILLING", true);
-    let b = Bench::start(
+    let b = support::start(
         &recipe("stripe-provisioning.yaml"),
         &[
             ("STRIPE_API_URL", stripe.url()),
@@ -56,7 +56,7 @@ impl Billing {
         let sig = stripe::signature(WHSEC, T0 / 1000, body.as_bytes());
         let reply = self
             .b
-            .webhook("stripe", &[("stripe-signature", &sig)], body.as_bytes())
+            .post("stripe", &[("stripe-signature", &sig)], body.as_bytes())
             .await;
         let ids = reply.body["run_ids"]
             .as_array()
@@ -96,7 +96,7 @@ async fn recipe_2_invoice_paid_provisions_and_subscription_deleted_deprovisions(
     let (status, ids) = w.deliver(&invoice_paid()).await;
     assert_eq!(status, 202);
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let runs = w.b.drive(&ids).await;
+    let runs = w.b.drive_all(&ids).await;
     let by = |wf: &str| runs.iter().find(|r| r.workflow == wf).unwrap();
     assert_eq!(
         by("provision").status,
@@ -136,7 +136,7 @@ async fn recipe_2_invoice_paid_provisions_and_subscription_deleted_deprovisions(
     let (status, ids) = w.deliver(&subscription_deleted()).await;
     assert_eq!(status, 202);
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let runs = w.b.drive(&ids).await;
+    let runs = w.b.drive_all(&ids).await;
     let run = runs.iter().find(|r| r.workflow == "deprovision").unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let patch = &w.product.seen_at("/accounts/cus_Rada")[1];
@@ -166,7 +166,7 @@ async fn recipe_2_a_stripe_rate_limit_pauses_and_the_run_still_succeeds() {
     w.stripe.fail_next(2, stripe::Fault::RateLimit);
     let (_, ids) = w.deliver(&invoice_paid()).await;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let runs = w.b.drive(&ids).await;
+    let runs = w.b.drive_all(&ids).await;
     let run = runs.iter().find(|r| r.workflow == "provision").unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let statuses: Vec<Option<u16>> = run.steps[0]
@@ -189,7 +189,7 @@ struct Orders {
 
 async fn orders() -> Orders {
     let qb = QuickBooks::start(CLIENT_ID, CLIENT_SECRET, FIRST_RT).await;
-    let b = Bench::start(
+    let b = support::start(
         &recipe("shopify-quickbooks-invoice.yaml"),
         &[
             ("QUICKBOOKS_COMPANY_URL", qb.company_url(REALM)),
@@ -219,10 +219,10 @@ impl Orders {
         let webhook_id = format!("wh-{}", self.n.get());
         let reply = self
             .b
-            .webhook(
+            .post(
                 "shopify",
                 &[
-                    ("x-shopify-hmac-sha256", &hmac),
+                    ("x-shopify-hmac-sha256", hmac.as_str()),
                     ("x-shopify-topic", "orders/paid"),
                     ("x-shopify-event-id", &event_id),
                     ("x-shopify-webhook-id", &webhook_id),
@@ -232,7 +232,7 @@ impl Orders {
             .await;
         assert_eq!(reply.status, 202, "{}", reply.body);
         let run = reply.body["run_id"].as_str().unwrap().to_owned();
-        self.b.drive(&[&run]).await.remove(0)
+        self.b.drive_all(&[&run]).await.remove(0)
     }
 }
 

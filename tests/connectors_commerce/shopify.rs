@@ -62,7 +62,7 @@ async fn bench_with(token: &str) -> (Bench, Shopify, ferry_testkit::target::Targ
         }),
     )
     .await;
-    let b = Bench::start_on(
+    let b = Bench::start(
         CONFIG,
         &[
             ("SHOP_URL", fake.url()),
@@ -211,7 +211,7 @@ async fn signed_webhooks_run_once_per_event_id_and_a_bad_hmac_is_401() {
         let b = &b;
         async move {
             let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            b.webhook("shop", &h, body.as_bytes()).await
+            b.post("shop", &h, body.as_bytes()).await
         }
     };
     let first = send(headers("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", &hmac)).await;
@@ -225,7 +225,7 @@ async fn signed_webhooks_run_once_per_event_id_and_a_bad_hmac_is_401() {
     let again = send(headers("0b1e4d2c-0000-4000-8000-000000000001", &hmac)).await;
     assert_eq!(again.status, 200, "{}", again.body);
     let run = first.body["run_id"].as_str().unwrap().to_owned();
-    b.drive(&[&run]).await;
+    b.drive_all(&[&run]).await;
     assert_eq!(sink.count("/orders"), 1);
     let forged = send(headers("x", "AAAA")).await;
     assert_eq!(forged.status, 401, "{}", forged.body);

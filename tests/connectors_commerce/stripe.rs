@@ -14,7 +14,7 @@ use ferry::retry::Verdict;
 use ferry_testkit::vendors::stripe::{self, Fault, Stripe};
 use serde_json::json;
 
-use crate::support::{Bench, T0, last, request};
+use crate::support::{self, Bench, T0, last, request};
 
 const KEY: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
 const WHSEC: &str = "whsec_test_secret";
@@ -52,7 +52,7 @@ syncs:
 async fn bench() -> (Bench, Stripe, ferry_testkit::target::Target) {
     let fake = Stripe::start(KEY).await;
     let sink = ferry_testkit::target::Target::start().await;
-    let b = Bench::start(
+    let b = support::start(
         CONFIG,
         &[
             ("STRIPE_URL", fake.url()),
@@ -241,23 +241,23 @@ async fn webhooks_signed_by_stripe_run_and_a_bad_signature_is_401() {
     let t = (T0 / 1000).to_string();
     let good = stripe::signature(WHSEC, T0 / 1000, body.as_bytes());
     let reply = b
-        .webhook("stripe", &[("stripe-signature", &good)], body.as_bytes())
+        .post("stripe", &[("stripe-signature", &good)], body.as_bytes())
         .await;
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["event_id"], "evt_1");
     let run = reply.body["run_id"].as_str().unwrap().to_owned();
-    b.drive(&[&run]).await;
+    b.drive_all(&[&run]).await;
     assert_eq!(sink.seen_at("/events")[0].body["id"], "evt_1");
     // A redelivery is the same event.
     assert_eq!(
-        b.webhook("stripe", &[("stripe-signature", &good)], body.as_bytes())
+        b.post("stripe", &[("stripe-signature", &good)], body.as_bytes())
             .await
             .status,
         200
     );
     let forged = format!("t={t},v1={}", "0".repeat(64));
     let reply = b
-        .webhook("stripe", &[("stripe-signature", &forged)], body.as_bytes())
+        .post("stripe", &[("stripe-signature", &forged)], body.as_bytes())
         .await;
     assert_eq!(reply.status, 401);
 }

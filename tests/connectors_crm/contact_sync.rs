@@ -10,7 +10,7 @@ use ferry_testkit::vendors::hubspot::HubSpot;
 use ferry_testkit::vendors::salesforce::Salesforce;
 use serde_json::{Value, json};
 
-use crate::support::{Bench, recipe, recipe_env};
+use crate::support::{self, Bench, recipe, recipe_env};
 
 const SLUG: &str = "hubspot-salesforce-contacts";
 const HS_BATCH: &str = "/crm/v3/objects/contacts/batch/upsert";
@@ -47,7 +47,7 @@ async fn start() -> (Bench, HubSpot, Salesforce) {
         .replace("max_items: 100", "max_items: 2")
         .replace("max_items: 200", "max_items: 2")
         .replace("wait: 1s", "wait: 10s");
-    (Bench::start(&yaml, &vars), hubspot, sf)
+    (support::start(&yaml, &vars), hubspot, sf)
 }
 
 fn props(h: &HubSpot, email: &str) -> BTreeMap<String, Value> {

@@ -6,7 +6,7 @@ use ferry::model::{Failure, RunStatus};
 use ferry_testkit::vendors::hubspot::HubSpot;
 use serde_json::{Value, json};
 
-use crate::support::{Bench, T0, errors, hubspot_signed};
+use crate::support::{self, Bench, T0, errors, hubspot_signed};
 
 const TOKEN: &str = "pat-na1-test";
 const CLIENT_SECRET: &str = "hubspot-client-secret";
@@ -74,7 +74,7 @@ syncs:
 
 async fn bench(token: &str) -> (Bench, HubSpot) {
     let fake = HubSpot::start(TOKEN).await;
-    let b = Bench::start(
+    let b = support::start(
         CONFIG,
         &[
             ("HUBSPOT_API_URL", fake.url()),
@@ -89,11 +89,7 @@ async fn bench(token: &str) -> (Bench, HubSpot) {
 
 async fn send(b: &Bench, body: Value) -> String {
     let reply = b
-        .post(
-            "form",
-            &[("x-key".into(), "k".into())],
-            body.to_string().as_bytes(),
-        )
+        .post("form", &[("x-key", "k")], body.to_string().as_bytes())
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     reply.body["run_id"].as_str().unwrap().to_owned()
@@ -120,7 +116,7 @@ async fn hubspot_batch_upsert_207_errors_by_index_fail_only_their_items() {
         json!({"id": "3", "email": "cy@example.com", "name": "Cy"}),
     )
     .await;
-    b.until("three runs final", 500, || async {
+    b.until("three runs final", || async {
         let mut all = true;
         for id in [&a, &bad, &c] {
             all &= b.run(id).await.is_some_and(|r| r.status.is_final());

@@ -8,7 +8,7 @@ use ferry_testkit::vendors::postmark::Postmark;
 use ferry_testkit::vendors::slack::{self, Message, Slack};
 use serde_json::{Value, json};
 
-use crate::support::{Bench, T0, errors, form_signed, recipe, recipe_env};
+use crate::support::{self, Bench, T0, errors, form_signed, recipe, recipe_env};
 
 const SLUG: &str = "lead-chain";
 
@@ -45,7 +45,7 @@ async fn chain() -> Chain {
             _ => {}
         }
     }
-    let bench = Bench::start(&recipe(SLUG), &vars);
+    let bench = support::start(&recipe(SLUG), &vars);
     Chain {
         bench,
         hubspot,
@@ -191,7 +191,7 @@ async fn the_crm_down_for_a_minute_is_ridden_out() {
     let id = reply.body["run_id"].as_str().unwrap().to_owned();
     let back_at = T0 + 60_000;
     c.bench
-        .until("the run to finish", 500, || async {
+        .until("the run to finish", || async {
             use ferry::clock::Clock;
             if c.bench.clock.now_ms() >= back_at {
                 c.hubspot.set_down(false);

@@ -8,7 +8,7 @@ use ferry::model::{Failure, RunStatus};
 use ferry_testkit::vendors::salesforce::Salesforce;
 use serde_json::{Value, json};
 
-use crate::support::{Bench, T0, errors};
+use crate::support::{self, Bench, T0, errors};
 
 const CONFIG: &str = r#"
 version: 1
@@ -60,7 +60,7 @@ syncs:
 
 async fn bench() -> (Bench, Salesforce) {
     let fake = Salesforce::start("ferry-app", "sf-secret", "sf-refresh").await;
-    let b = Bench::start(
+    let b = support::start(
         CONFIG,
         &[
             ("SF_URL", fake.url()),
@@ -74,11 +74,7 @@ async fn bench() -> (Bench, Salesforce) {
 
 async fn send(b: &Bench, body: Value) -> String {
     let reply = b
-        .post(
-            "form",
-            &[("x-key".into(), "k".into())],
-            body.to_string().as_bytes(),
-        )
+        .post("form", &[("x-key", "k")], body.to_string().as_bytes())
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     reply.body["run_id"].as_str().unwrap().to_owned()
@@ -105,7 +101,7 @@ async fn salesforce_collection_results_in_order_fail_only_their_items() {
         )
         .await,
     ];
-    b.until("three runs final", 500, || async {
+    b.until("three runs final", || async {
         let mut all = true;
         for id in &ids {
             all &= b.run(id).await.is_some_and(|r| r.status.is_final());

@@ -4,158 +4,38 @@
 //! is driven by hand and the clock moved between rounds — so no test waits
 //! out a backoff, a pause or a rate-limit window in real time.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use base64::Engine as _;
 use ferry::clock::VirtualClock;
-use ferry::hub::Hub;
-use ferry::ingest::{Inbound, Reply, ingest};
 use ferry::model::RunRecord;
-use ferry::store::{SqliteOptions, SqliteStore};
+pub use ferry_testkit::bench::Bench;
+use ferry_testkit::bench::{env_file, recipe_text};
 use hmac::{KeyInit, Mac};
 
 /// When the manual clock starts: 2026-11-30T00:00:00Z.
 pub const T0: i64 = 1_795_996_800_000;
 
-pub struct Bench {
-    pub hub: Arc<Hub>,
-    pub clock: Arc<VirtualClock>,
-    _dir: tempfile::TempDir,
-}
-
-impl Bench {
-    /// A hub for `yaml` with the `${env:…}` values in `vars`, on a fresh store at [`T0`].
-    pub fn start(yaml: &str, vars: &[(&str, String)]) -> Bench {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        let env = move |name: &str| vars.get(name).cloned();
-        let loaded = ferry::config::load_str(yaml, &env).unwrap_or_else(|e| panic!("{e}"));
-        let dir = tempfile::tempdir().unwrap();
-        let clock = VirtualClock::at(T0);
-        let store = SqliteStore::open(
-            dir.path(),
-            SqliteOptions {
-                max_receives: 50,
-                clock: clock.clone(),
-            },
-        )
-        .unwrap();
-        let hub = Hub::new(loaded.config, loaded.secrets, store.ports()).unwrap();
-        Bench {
-            hub,
-            clock,
-            _dir: dir,
-        }
-    }
-
-    /// POST `body` with `headers` to `/hooks/<source>`.
-    pub async fn post(&self, source: &str, headers: &[(String, String)], body: &[u8]) -> Reply {
-        let mut map = http::HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        map.insert("content-type", "application/json".parse().unwrap());
-        ingest(
-            &self.hub,
-            Inbound {
-                method: http::Method::POST,
-                source: source.into(),
-                headers: map,
-                query: None,
-                body: bytes::Bytes::from(body.to_vec()),
-            },
-        )
-        .await
-    }
-
-    /// Receive and execute what is due now; how many messages there were.
-    pub async fn step(&self) -> usize {
-        ferry_testkit::drive::step(&self.hub).await
-    }
-
-    /// Run the queue, moving the clock `tick` ms after each round, until
-    /// `done` holds; panics after 60 s of real time.
-    pub async fn until<F, Fut>(&self, what: &str, tick: i64, mut done: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let started = Instant::now();
-        while !done().await {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "timed out waiting for {what}"
-            );
-            // The clock moves after every round, not only idle ones: a run
-            // held back (a rate-limit token, a pause) comes back due at once
-            // until time passes.
-            self.step().await;
-            self.clock.advance(tick);
-        }
-    }
-
-    /// Run the queue until run `id` is final; the run.
-    pub async fn drive(&self, id: &str) -> RunRecord {
-        self.until(&format!("run {id} to finish"), 500, || async {
-            self.run(id).await.is_some_and(|r| r.status.is_final())
-        })
-        .await;
-        self.run(id).await.unwrap()
-    }
-
-    /// Run the queue, moving the clock 500 ms after each round, until
-    /// nothing was due for `idle` rounds in a row.
-    pub async fn drain(&self, idle: u32) {
-        let mut quiet = 0;
-        let started = Instant::now();
-        while quiet < idle {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "queue never drained"
-            );
-            if self.step().await == 0 {
-                quiet += 1;
-            } else {
-                quiet = 0;
-            }
-            self.clock.advance(500);
-        }
-    }
-
-    pub async fn run(&self, id: &str) -> Option<RunRecord> {
-        self.hub.ports.runs.get(id).await.unwrap()
-    }
+/// A hub for `yaml` with the `${env:…}` values in `vars`, on a fresh store at
+/// [`T0`]; the clock moves 500 ms a round and a message goes to the dead
+/// letters after 50 receives.
+pub fn start(yaml: &str, vars: &[(&str, String)]) -> Bench {
+    let loaded = ferry::config::load_str(yaml, &|n: &str| {
+        vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut bench = Bench::on(loaded, VirtualClock::at(T0), 50);
+    bench.tick = 500;
+    bench
 }
 
 /// A recipe's YAML from `examples/recipes/`.
 pub fn recipe(slug: &str) -> String {
-    let path = format!(
-        "{}/../examples/recipes/{slug}.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    recipe_text(&format!("{slug}.yaml"))
 }
 
 /// The `${env:…}` names a recipe's `.env` file lists, with its values.
 pub fn recipe_env(slug: &str) -> Vec<(String, String)> {
-    let path = format!(
-        "{}/../examples/recipes/{slug}.env",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
+    let path = ferry_testkit::repo_root().join(format!("examples/recipes/{slug}.env"));
+    env_file(&path).into_iter().collect()
 }
 
 /// HMAC-SHA256 of `parts` with `secret` — computed here, independently of ferry.

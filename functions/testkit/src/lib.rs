@@ -26,6 +26,7 @@
 //!   from their public docs, built on the target.
 
 pub mod alert_receivers;
+pub mod bench;
 pub mod browser;
 pub mod drive;
 pub mod events;
