@@ -26,15 +26,7 @@ pub fn events_dir() -> PathBuf {
 
 /// `events/ferry.env`: the secrets the events are signed with, and URLs.
 pub fn env_file() -> BTreeMap<String, String> {
-    let path = events_dir().join("ferry.env");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
+    crate::bench::env_file(&events_dir().join("ferry.env"))
 }
 
 /// `events/ferry.yaml` loaded with `events/ferry.env`, `overrides` winning.

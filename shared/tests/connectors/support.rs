@@ -8,8 +8,9 @@ use ferry::clock::{Clock, ManualClock};
 use ferry::config::RequestSpec;
 use ferry::hub::Hub;
 use ferry::ports::Ports;
-use ferry::retry::{Rules, Verdict};
+use ferry::retry::Rules;
 use ferry::store::{SqliteOptions, SqliteStore};
+pub use ferry_testkit::bench::last;
 use ferry_testkit::target::Target;
 use serde_json::json;
 
@@ -87,17 +88,6 @@ pub async fn post_on(hub: &Hub, name: &str) -> Called {
         connection: Some(&conn.classify),
     };
     call(hub, name, conn, &req, "key-1", rules, None).await
-}
-
-/// The last try's verdict and status.
-pub fn last(called: &Called) -> (Verdict, Option<u16>) {
-    match called {
-        Called::Done(tries) => {
-            let t = tries.last().unwrap();
-            (t.verdict.clone(), t.attempt.status_code)
-        }
-        other => panic!("expected a call, got {other:?}"),
-    }
 }
 
 /// When the shared pause on connection `name` ends (0: never paused).
