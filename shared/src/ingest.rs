@@ -31,7 +31,7 @@ pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a concurrent copy of the same event waits for the first to finish.
 pub const DUPLICATE_WAIT: Duration = Duration::from_secs(5);
 /// Lease on an event id while its runs are being enqueued.
-const ACCEPT_LEASE: Duration = Duration::from_secs(30);
+pub const ACCEPT_LEASE: Duration = Duration::from_secs(30);
 
 /// A webhook request, as any HTTP front end (axum, API Gateway) received it.
 #[derive(Debug, Clone)]
