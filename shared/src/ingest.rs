@@ -244,7 +244,8 @@ pub async fn accept(
         };
         match claim {
             Ok(Claim::Claimed) if ports.intake.is_some() => {
-                // Enqueued, recorded and marked seen, all in one commit.
+                // Enqueued, recorded and marked seen by the intake (one
+                // commit on the embedded store; on AWS see store/aws/intake.rs).
                 tracing::info!(source, event_id, runs = ?run_ids, "accepted event");
                 return Accepted::New(run_ids);
             }

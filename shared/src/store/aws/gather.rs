@@ -20,9 +20,11 @@
 //! - a store without transactions (dynalite): every claim alone, as before.
 //!
 //! A task busy elsewhere (a call of an earlier step, a rate-limit wait) is
-//! not waited for beyond [`IDLE`] after the last claim arrived: the claims
-//! gathered so far go then. Gathering only ever delays a claim, never
-//! decides it differently.
+//! not waited for beyond [`IDLE`] after the last claim arrived (or the last
+//! read of the scope's tasks ended: a task reading its run or a pause is on
+//! its way to its claim, and none is waited out while a read is in flight):
+//! the claims gathered so far go then. Gathering only ever delays a claim,
+//! never decides it differently.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -81,6 +83,10 @@ pub(super) struct Gather {
 struct State {
     /// Tasks of the scope still running; below two nothing is gathered.
     live: usize,
+    /// Reads of the scope's tasks in flight ([`Gather::reading`]): a task
+    /// reading the store is on its way to its claim, so the gathered claims
+    /// wait for it, and the idle time counts from when its read ends.
+    reading: usize,
     /// Claims waiting, with where to answer.
     pending: Vec<(Pending, oneshot::Sender<Gathered>)>,
     /// When the latest pending claim arrived.
@@ -97,6 +103,21 @@ impl Gather {
     /// `n` more tasks run in the scope.
     pub(super) fn enter(&self, n: usize) {
         self.lock().live += n;
+    }
+
+    /// A read of the store starts (the run, a pause): until `done` is
+    /// called, gathered claims do not go for want of company.
+    pub(super) fn reading(&self) {
+        self.lock().reading += 1;
+    }
+
+    /// The read [`Gather::reading`] noted has ended.
+    pub(super) fn read_done(&self) {
+        let mut state = self.lock();
+        state.reading = state.reading.saturating_sub(1);
+        if !state.pending.is_empty() {
+            state.last = Some(Instant::now());
+        }
     }
 
     /// A task ended: if every task left has a claim waiting, they go now.
@@ -142,7 +163,7 @@ impl Gather {
                     let batch = {
                         let mut state = self.lock();
                         let idle = state.last.is_none_or(|t| t.elapsed() >= IDLE);
-                        if idle && !state.pending.is_empty() {
+                        if idle && state.reading == 0 && !state.pending.is_empty() {
                             state.last = None;
                             Some(std::mem::take(&mut state.pending))
                         } else {
@@ -214,6 +235,9 @@ async fn transact(chunk: Batch) {
     let sent = client
         .transact_write_items()
         .set_transact_items(Some(items))
+        // An SDK retry of a transaction that did commit then succeeds
+        // instead of failing every condition on its own items.
+        .client_request_token(uuid::Uuid::now_v7().to_string())
         .send()
         .await;
     let e = match sent {

@@ -153,6 +153,14 @@ impl Held {
         }
     }
 
+    /// Note that the current task of a scope reads the store until the
+    /// guard drops (see `gather.rs`); `None` outside a scope.
+    pub(super) fn reading() -> Option<Reading> {
+        let held = Self::current()?;
+        held.gather.reading();
+        Some(Reading(held))
+    }
+
     /// Note a claim made in this scope: the item it wrote.
     pub(super) fn claimed(&self, key_name: &str, item: Item) {
         self.lock().claims.insert(key_name.to_owned(), item);
@@ -189,6 +197,15 @@ impl Held {
             write_batch(&client, &table, chunk).await?;
         }
         Ok(())
+    }
+}
+
+/// A read of the store by a task of a scope ([`Held::reading`]).
+pub(super) struct Reading(Arc<Held>);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.0.gather.read_done();
     }
 }
 

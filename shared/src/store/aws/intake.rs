@@ -131,6 +131,8 @@ impl AwsStore {
             .dynamo
             .transact_write_items()
             .set_transact_items(Some(items))
+            // An SDK retry of a transaction that did commit then succeeds.
+            .client_request_token(uuid::Uuid::now_v7().to_string())
             .send()
             .await;
         match sent {

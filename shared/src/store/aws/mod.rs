@@ -238,6 +238,7 @@ impl AwsStore {
         name: &str,
         what: &str,
     ) -> StoreResult<Option<item::Item>> {
+        let _reading = held::Held::reading();
         let got = self
             .dynamo
             .get_item()

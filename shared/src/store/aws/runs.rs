@@ -155,6 +155,7 @@ impl RunLog for AwsStore {
         if let Some(item) = Held::current().and_then(|h| h.get(&self.names.table, &key(KIND, id))) {
             return Ok(Some(decode(&item)?).filter(|r| r.expiry() > now));
         }
+        let _reading = Held::reading();
         let got = self
             .dynamo
             .get_item()
