@@ -388,6 +388,16 @@ async fn gathered_claims() {
     contract::aws_batching::gathered_claims(&b, true).await;
 }
 
+/// A record busy elsewhere (making no claim) does not hold back the
+/// others' gathered claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_busy_elsewhere_is_not_waited_for() {
+    let Some(b) = backend("a_task_busy_elsewhere_is_not_waited_for").await else {
+        return;
+    };
+    contract::aws_batching::a_task_busy_elsewhere_is_not_waited_for(&b, true).await;
+}
+
 /// The item looks like Powertools' record: IN_PROGRESS with a lease, then
 /// COMPLETED with the result and a TTL; a different payload is reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

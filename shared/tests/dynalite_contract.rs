@@ -146,3 +146,13 @@ async fn gathered_claims_without_transactions() {
     };
     contract::aws_batching::gathered_claims(&b, false).await;
 }
+
+/// Without transactions too, a record busy elsewhere does not hold back the
+/// others' claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_busy_elsewhere_is_not_waited_for() {
+    let Some(b) = backend("a_task_busy_elsewhere_is_not_waited_for").await else {
+        return;
+    };
+    contract::aws_batching::a_task_busy_elsewhere_is_not_waited_for(&b, false).await;
+}

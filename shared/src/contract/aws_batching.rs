@@ -6,7 +6,9 @@
 //! - [`intake_in_two_writes`]: ingest's [`Intake`](crate::ports::Intake) on
 //!   DynamoDB + SQS — claim, send, then runs and mark in one transaction;
 //! - [`gathered_claims`]: the claims of [`hold_writes_each`]'s tasks in one
-//!   transaction, each answered as its own `PutItem` would be.
+//!   transaction, each answered as its own `PutItem` would be;
+//! - [`a_task_busy_elsewhere_is_not_waited_for`]: a task that makes no claim
+//!   does not hold the others' back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -250,4 +252,44 @@ pub async fn gathered_claims(b: &AwsBackend, transactions: bool) {
     assert_eq!(winners, 1, "one claim of the key twice wins: {claims:?}");
     assert_eq!(claims[5], Claim::Claimed);
     assert_eq!(claims[6], Claim::Claimed);
+}
+
+/// A task that makes no claim (busy elsewhere: here it waits until the
+/// other two tasks' claims are answered) is not waited for: after the idle
+/// wait the two claims go without it — in one `TransactWriteItems` on a
+/// store with transactions — and all three tasks end. Without the idle
+/// rule this would never end (the test gives up after a minute).
+pub async fn a_task_busy_elsewhere_is_not_waited_for(b: &AwsBackend, transactions: bool) {
+    let lease = Duration::from_secs(30);
+    let counter = RequestCounter::new();
+    let store = counted(b, ManualClock::at(T0), &counter).await;
+    let answered = Arc::new(tokio::sync::Semaphore::new(0));
+    let claim = |key: String| {
+        let (store, answered) = (store.clone(), answered.clone());
+        Box::pin(async move {
+            let c = store.claim(&key, "", "run", lease).await.unwrap();
+            answered.add_permits(1);
+            Some(c)
+        }) as futures::future::BoxFuture<'static, Option<Claim>>
+    };
+    let elsewhere = {
+        let answered = answered.clone();
+        Box::pin(async move {
+            let _ = answered.acquire_many(2).await;
+            None
+        }) as futures::future::BoxFuture<'static, Option<Claim>>
+    };
+    let tasks = vec![claim(unique("a")), elsewhere, claim(unique("b"))];
+    let (out, written) = tokio::time::timeout(Duration::from_secs(60), hold_writes_each(tasks))
+        .await
+        .expect("the claims went without the busy task");
+    written.unwrap();
+    assert_eq!(out, [Some(Claim::Claimed), None, Some(Claim::Claimed)]);
+    if transactions {
+        assert_eq!(
+            writes(&counter.snapshot()),
+            [("TransactWriteItems".to_owned(), 1)],
+            "the two claims, together"
+        );
+    }
 }
