@@ -377,6 +377,16 @@ async fn intake_in_two_writes() {
     contract::aws_batching::intake_in_two_writes(&b, true).await;
 }
 
+/// An event with more runs than one transaction holds is still recorded
+/// and marked whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_of_many_runs() {
+    let Some(b) = backend("intake_of_many_runs").await else {
+        return;
+    };
+    contract::aws_batching::intake_of_many_runs(&b).await;
+}
+
 /// The claims of an execute batch's records go in one `TransactWriteItems`;
 /// a cancelled one (done, busy, mismatched, twice-claimed keys) answers each
 /// claim as its own `PutItem` would.

@@ -293,3 +293,38 @@ pub async fn a_task_busy_elsewhere_is_not_waited_for(b: &AwsBackend, transaction
         );
     }
 }
+
+/// An event with more runs than one transaction holds (30 workflows) is
+/// still accepted whole: its runs and mark are written one by one.
+pub async fn intake_of_many_runs(b: &AwsBackend) {
+    let store = b.store(ManualClock::at(T0)).await;
+    let intake = store.ports().intake.expect("the AWS store has an intake");
+    let key = unique("ingest:forms");
+    let runs: Vec<RunRecord> = (0..30).map(|_| queued_run(&key)).collect();
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let result = serde_json::to_string(&ids).unwrap();
+    let messages: Vec<(String, Duration)> = (0..30)
+        .map(|i| (format!("{{\"job\":{i}}}"), Duration::ZERO))
+        .collect();
+    let event = NewEvent {
+        key: &key,
+        payload_hash: "h",
+        result: &result,
+        window: Duration::from_secs(3600),
+        messages: &messages,
+        runs: &runs,
+    };
+    assert_eq!(intake.accept(&event).await.unwrap(), Claim::Claimed);
+    for run in &runs {
+        assert!(
+            store.get(&run.id).await.unwrap().is_some(),
+            "{} recorded",
+            run.id
+        );
+    }
+    let marked = store
+        .claim(&key, "h", "x", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(marked, Claim::Completed { result });
+}

@@ -14,8 +14,10 @@
 //!    [`RunLog::create`](crate::ports::RunLog::create) puts it (only when
 //!    absent or expired). The work is enqueued by now, so the answer is
 //!    `Claimed` whatever this step does; when the transaction is cancelled (a
-//!    run already exists: the event came back after its dedupe window) or the
-//!    store has no transactions (dynalite), the same writes go one by one;
+//!    run already exists: the event came back after its dedupe window), the
+//!    store has no transactions (dynalite), or the runs do not fit one (24
+//!    runs, 3 MiB of records; with no run the mark is a plain `UpdateItem`),
+//!    the same writes go one by one;
 //!    when they fail, it is logged, as on the composed path: a lost run record
 //!    is written by execute, and a lost mark makes a redelivery enqueue the
 //!    same run ids again, which the step claims make a no-op.
@@ -44,6 +46,12 @@ use crate::ports::{
 /// The error code of a server that does not know an operation (dynalite has
 /// no transactions).
 pub(super) const UNKNOWN_OPERATION: &str = "UnknownOperationException";
+/// Items in one `TransactWriteItems` (DynamoDB allows 100; moto 25): an
+/// event with more runs than fit next to its mark is written one by one.
+const MAX_TX_ITEMS: usize = 25;
+/// Bytes of run records in one transaction, under DynamoDB's 4 MB per
+/// transaction with room for the keys and index attributes.
+const MAX_TX_RECORD_BYTES: usize = 3 * 1024 * 1024;
 
 #[async_trait]
 impl Intake for AwsStore {
@@ -74,7 +82,7 @@ impl AwsStore {
     /// Step 3: the runs created and the key completed, in one transaction
     /// when the store has them, else one write each.
     async fn record_and_mark(&self, event: &NewEvent<'_>) -> StoreResult<()> {
-        if self.transactions.load(Ordering::Relaxed) {
+        if self.transactions.load(Ordering::Relaxed) && fits_one_transaction(event) {
             match self.record_and_mark_at_once(event).await {
                 Ok(()) => return Ok(()),
                 Err(Fallback::OneByOne) => {}
@@ -115,10 +123,19 @@ impl AwsStore {
             .build()
             .map_err(|e| Fallback::Failed(StoreError::Corrupt(format!("intake mark: {e}"))))?;
         let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+        let mut record_bytes = 0;
         for run in event.runs {
+            let item = to_item(run).map_err(Fallback::Failed)?;
+            record_bytes += item
+                .get("record")
+                .and_then(|v| v.as_s().ok())
+                .map_or(0, String::len);
+            if record_bytes > MAX_TX_RECORD_BYTES {
+                return Err(Fallback::OneByOne);
+            }
             let put = Put::builder()
                 .table_name(table)
-                .set_item(Some(to_item(run).map_err(Fallback::Failed)?))
+                .set_item(Some(item))
                 .condition_expression(CREATE_CONDITION)
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#exp", EXPIRES_AT)
@@ -154,6 +171,12 @@ impl AwsStore {
             },
         }
     }
+}
+
+/// Whether the mark and the runs fit one transaction worth sending: with no
+/// run, the mark alone is a plain `UpdateItem` (half the write units).
+fn fits_one_transaction(event: &NewEvent<'_>) -> bool {
+    !event.runs.is_empty() && event.runs.len() < MAX_TX_ITEMS
 }
 
 /// Why the transaction did not do it.
