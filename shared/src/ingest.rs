@@ -31,7 +31,7 @@ pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a concurrent copy of the same event waits for the first to finish.
 pub const DUPLICATE_WAIT: Duration = Duration::from_secs(5);
 /// Lease on an event id while its runs are being enqueued.
-const ACCEPT_LEASE: Duration = Duration::from_secs(30);
+pub const ACCEPT_LEASE: Duration = Duration::from_secs(30);
 
 /// A webhook request, as any HTTP front end (axum, API Gateway) received it.
 #[derive(Debug, Clone)]
@@ -244,7 +244,8 @@ pub async fn accept(
         };
         match claim {
             Ok(Claim::Claimed) if ports.intake.is_some() => {
-                // Enqueued, recorded and marked seen, all in one commit.
+                // Enqueued, recorded and marked seen by the intake (one
+                // commit on the embedded store; on AWS see store/aws/intake.rs).
                 tracing::info!(source, event_id, runs = ?run_ids, "accepted event");
                 return Accepted::New(run_ids);
             }

@@ -105,16 +105,23 @@ pub struct NewEvent<'a> {
 }
 
 /// Accept an event in one durable step, where a store can write several
-/// tables atomically (the embedded store: one SQLite transaction). Without
-/// it ingest composes [`Idempotency`], [`WorkQueue`] and [`RunLog`], each a
-/// write of its own.
+/// tables atomically (the embedded store: one SQLite transaction), or in
+/// fewer requests than the composed path (DynamoDB + SQS: claim, send, then
+/// the runs and the mark in one transaction; see `store/aws/intake.rs`).
+/// Without it ingest composes [`Idempotency`], [`WorkQueue`] and
+/// [`RunLog`], each a write of its own.
 #[async_trait]
 pub trait Intake: Send + Sync {
     /// When `event.key` is free (absent or expired): send its messages,
     /// create its runs and store the key completed with its result for its
     /// window — all of it or nothing — and answer [`Claim::Claimed`] once
     /// durable. Otherwise write nothing and answer what holds the key, as
-    /// [`Idempotency::claim`] would.
+    /// [`Idempotency::claim`] would. A store that cannot send and write in
+    /// one step (SQS and DynamoDB) holds the key with a lease while it
+    /// sends, and answers `Claimed` once the messages are sent: a failure
+    /// to record the runs or complete the key after that is what the
+    /// composed path tolerates too (execute records the run; a redelivery
+    /// maps to the same runs).
     async fn accept(&self, event: &NewEvent<'_>) -> StoreResult<Claim>;
 }
 

@@ -365,6 +365,49 @@ async fn concurrent_claims_across_instances() {
     contract::aws::claims_across_instances(&b).await;
 }
 
+/// Ingest's intake on AWS: claim, send, then the runs and the "seen" mark
+/// in one `TransactWriteItems` — two DynamoDB write requests per event —
+/// with duplicates, mismatches and an event back after its window answered
+/// as on the composed path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_in_two_writes() {
+    let Some(b) = backend("intake_in_two_writes").await else {
+        return;
+    };
+    contract::aws_batching::intake_in_two_writes(&b, true).await;
+}
+
+/// An event with more runs than one transaction holds is still recorded
+/// and marked whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_of_many_runs() {
+    let Some(b) = backend("intake_of_many_runs").await else {
+        return;
+    };
+    contract::aws_batching::intake_of_many_runs(&b).await;
+}
+
+/// The claims of an execute batch's records go in one `TransactWriteItems`;
+/// a cancelled one (done, busy, mismatched, twice-claimed keys) answers each
+/// claim as its own `PutItem` would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gathered_claims() {
+    let Some(b) = backend("gathered_claims").await else {
+        return;
+    };
+    contract::aws_batching::gathered_claims(&b, true).await;
+}
+
+/// A record busy elsewhere (making no claim) does not hold back the
+/// others' gathered claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_busy_elsewhere_is_not_waited_for() {
+    let Some(b) = backend("a_task_busy_elsewhere_is_not_waited_for").await else {
+        return;
+    };
+    contract::aws_batching::a_task_busy_elsewhere_is_not_waited_for(&b, true).await;
+}
+
 /// The item looks like Powertools' record: IN_PROGRESS with a lease, then
 /// COMPLETED with the result and a TTL; a different payload is reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,3 +125,34 @@ fn a_missing_dynalite_skips_when_not_required() {
         Some("http://127.0.0.1:2".to_owned())
     );
 }
+
+/// dynalite has no `TransactWriteItems`: ingest's intake falls back to one
+/// write each, with the same answers (claim, duplicate, mismatch, an event
+/// back after its window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn intake_without_transactions() {
+    let Some(b) = backend("intake_without_transactions").await else {
+        return;
+    };
+    contract::aws_batching::intake_in_two_writes(&b, false).await;
+}
+
+/// dynalite has no `TransactWriteItems`: the claims of an execute batch go
+/// one `PutItem` each, with the same answers as gathered ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gathered_claims_without_transactions() {
+    let Some(b) = backend("gathered_claims_without_transactions").await else {
+        return;
+    };
+    contract::aws_batching::gathered_claims(&b, false).await;
+}
+
+/// Without transactions too, a record busy elsewhere does not hold back the
+/// others' claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_busy_elsewhere_is_not_waited_for() {
+    let Some(b) = backend("a_task_busy_elsewhere_is_not_waited_for").await else {
+        return;
+    };
+    contract::aws_batching::a_task_busy_elsewhere_is_not_waited_for(&b, false).await;
+}

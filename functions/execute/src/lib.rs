@@ -33,7 +33,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessa
 use ferry::execute::{Disposition, execute};
 use ferry::hub::Hub;
 use ferry::ports::{Delivery, Message};
-use ferry::store::aws::hold_writes;
+use ferry::store::aws::hold_writes_each;
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::{Instrument, field};
@@ -69,28 +69,34 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> Option<Instant> {
 ///
 /// Two phases: every record runs (together) to its disposition with the
 /// run log's writes held back and then written in a few `BatchWriteItem`
-/// requests ([`ferry::store::aws::hold_writes`]; on the embedded store
-/// nothing is held); then each disposition is applied. If the held writes
+/// requests, and the step claims the records make together sent in one
+/// `TransactWriteItems` ([`ferry::store::aws::hold_writes_each`]; on the
+/// embedded store nothing is held or gathered); then each disposition is
+/// applied. If the held writes
 /// could not be written, no record is acknowledged: each is retried.
 pub async fn handle(hub: &Hub, batch: Batch, deadline: Option<Instant>) -> SqsBatchResponse {
     let late = deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d);
-    let records = batch.records.iter().map(|record| async move {
-        let parsed = parse_record(hub, record);
-        // SQS's own id: the one the event source mapping knows the record by.
-        let id = record
-            .get("messageId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let span = record_span(&parsed.message);
-        let disposition = if late {
-            None
-        } else {
-            Some(decide(hub, &parsed).instrument(span.clone()).await)
-        };
-        (id, parsed.message, span, disposition)
-    });
-    let (decided, written) = hold_writes(futures::future::join_all(records)).await;
+    let records: Vec<_> = batch
+        .records
+        .iter()
+        .map(|record| async move {
+            let parsed = parse_record(hub, record);
+            // SQS's own id: the one the event source mapping knows the record by.
+            let id = record
+                .get("messageId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let span = record_span(&parsed.message);
+            let disposition = if late {
+                None
+            } else {
+                Some(decide(hub, &parsed).instrument(span.clone()).await)
+            };
+            (id, parsed.message, span, disposition)
+        })
+        .collect();
+    let (decided, written) = hold_writes_each(records).await;
     if let Err(e) = &written {
         tracing::error!(error = %e, "the batch's run-log writes failed; every record is retried");
     }

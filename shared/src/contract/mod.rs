@@ -24,6 +24,7 @@
 //! [`QueueTime`]. Queue cases therefore use whole seconds.
 
 pub mod aws;
+pub mod aws_batching;
 mod breakers;
 mod idempotency;
 mod queue;

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
+use super::gather::Gather;
 use super::item::{Item, PK, SK};
 use super::unavailable;
 use crate::ports::{StoreError, StoreResult};
@@ -62,10 +63,40 @@ pub async fn hold_writes<F: Future>(fut: F) -> (F::Output, StoreResult<()>) {
     (out, written)
 }
 
+/// [`hold_writes`] over `tasks`, run together: their outputs in order, and
+/// whether everything held was written. The idempotency claims the tasks
+/// make at about the same time are also sent together, in one
+/// `TransactWriteItems` (see `gather.rs`): a claim waits until every task
+/// still running has made one, or [`IDLE_CLAIM_WAIT`] after the last one
+/// arrived.
+pub async fn hold_writes_each<F: Future>(tasks: Vec<F>) -> (Vec<F::Output>, StoreResult<()>) {
+    let held = Arc::new(Held::default());
+    held.gather.enter(tasks.len());
+    let each = tasks.into_iter().map(|task| {
+        let held = held.clone();
+        async move {
+            let out = task.await;
+            held.gather.leave().await;
+            out
+        }
+    });
+    let out = HELD
+        .scope(held.clone(), futures::future::join_all(each))
+        .await;
+    let written = held.flush().await;
+    (out, written)
+}
+
+/// How long gathered claims wait for the other tasks' claims, after the
+/// last one arrived, before they go without them.
+pub const IDLE_CLAIM_WAIT: Duration = super::gather::IDLE;
+
 /// What a scope holds.
 #[derive(Default)]
 pub(super) struct Held {
     inner: Mutex<Inner>,
+    /// The claims of [`hold_writes_each`]'s tasks.
+    pub(super) gather: Gather,
 }
 
 #[derive(Default)]
@@ -122,6 +153,14 @@ impl Held {
         }
     }
 
+    /// Note that the current task of a scope reads the store until the
+    /// guard drops (see `gather.rs`); `None` outside a scope.
+    pub(super) fn reading() -> Option<Reading> {
+        let held = Self::current()?;
+        held.gather.reading();
+        Some(Reading(held))
+    }
+
     /// Note a claim made in this scope: the item it wrote.
     pub(super) fn claimed(&self, key_name: &str, item: Item) {
         self.lock().claims.insert(key_name.to_owned(), item);
@@ -158,6 +197,15 @@ impl Held {
             write_batch(&client, &table, chunk).await?;
         }
         Ok(())
+    }
+}
+
+/// A read of the store by a task of a scope ([`Held::reading`]).
+pub(super) struct Reading(Arc<Held>);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.0.gather.read_done();
     }
 }
 

@@ -22,17 +22,18 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
+use super::gather::{Gathered, Pending};
 use super::held::Held;
 use super::item::{EXPIRES_AT, Item, PK, get_n, get_s, key, n, opt_s, s, ttl_seconds};
 use super::{AwsStore, after, unavailable};
 use crate::clock::Millis;
 use crate::ports::{Claim, Idempotency, StoreError, StoreResult};
 
-const KIND: &str = "idem";
+pub(super) const KIND: &str = "idem";
 const IN_PROGRESS: &str = "IN_PROGRESS";
-const COMPLETED: &str = "COMPLETED";
+pub(super) const COMPLETED: &str = "COMPLETED";
 /// How long DynamoDB keeps an expired key before its TTL may delete it.
-const GRACE_MS: Millis = 10 * 60 * 1000;
+pub(super) const GRACE_MS: Millis = 10 * 60 * 1000;
 /// Claims retried when a key changed between a failed claim and the read of
 /// its holder (it expired or was released in between).
 const CLAIM_ATTEMPTS: usize = 5;
@@ -54,20 +55,30 @@ impl Idempotency for AwsStore {
             // Completed in this scope, not written yet.
             return holder(&item, payload_hash);
         }
+        if let Some(held) = &held {
+            // With the other tasks of the scope, in one request.
+            let now = self.now();
+            let item = claim_item(key_name, payload_hash, data, after(now, lease));
+            let pending = Pending {
+                client: self.dynamo.clone(),
+                table: self.names.table.clone(),
+                item: item.clone(),
+                payload_hash: payload_hash.to_owned(),
+                now,
+                transactions: self.transactions.clone(),
+            };
+            match held.gather.claim(pending).await {
+                Gathered::Done(Ok(Claim::Claimed)) => {
+                    held.claimed(key_name, item);
+                    return Ok(Claim::Claimed);
+                }
+                Gathered::Done(other) => return other,
+                Gathered::Alone => {}
+            }
+        }
         for _ in 0..CLAIM_ATTEMPTS {
             let now = self.now();
-            let lease_until = after(now, lease);
-            let mut item = key(KIND, key_name);
-            item.extend([
-                ("status".to_owned(), s(IN_PROGRESS)),
-                ("payload_hash".to_owned(), s(payload_hash)),
-                ("data".to_owned(), s(data)),
-                ("valid_until".to_owned(), n(lease_until)),
-                (
-                    EXPIRES_AT.to_owned(),
-                    ttl_seconds(lease_until.saturating_add(GRACE_MS)),
-                ),
-            ]);
+            let item = claim_item(key_name, payload_hash, data, after(now, lease));
             let put = self
                 .dynamo
                 .put_item()
@@ -81,7 +92,7 @@ impl Idempotency for AwsStore {
                 )
                 .send()
                 .await;
-            let held = match put {
+            let held_by = match put {
                 Ok(_) => {
                     if let Some(held) = &held {
                         held.claimed(key_name, item);
@@ -94,14 +105,14 @@ impl Idempotency for AwsStore {
                 },
             };
             // The condition failed on a live key; older servers do not return it.
-            let held = match held {
+            let held_by = match held_by {
                 Some(item) => Some(item),
                 None => self.read_item(KIND, key_name, "idempotency read").await?,
             };
-            if let Some(held) = held
-                && get_n::<Millis>(&held, "valid_until")? > now
+            if let Some(held_by) = held_by
+                && get_n::<Millis>(&held_by, "valid_until")? > now
             {
-                return holder(&held, payload_hash);
+                return holder(&held_by, payload_hash);
             }
         }
         Err(StoreError::Unavailable(format!(
@@ -174,8 +185,24 @@ impl Idempotency for AwsStore {
     }
 }
 
+/// The item a claim of `key_name` puts: in progress until `lease_until`.
+fn claim_item(key_name: &str, payload_hash: &str, data: &str, lease_until: Millis) -> Item {
+    let mut item = key(KIND, key_name);
+    item.extend([
+        ("status".to_owned(), s(IN_PROGRESS)),
+        ("payload_hash".to_owned(), s(payload_hash)),
+        ("data".to_owned(), s(data)),
+        ("valid_until".to_owned(), n(lease_until)),
+        (
+            EXPIRES_AT.to_owned(),
+            ttl_seconds(lease_until.saturating_add(GRACE_MS)),
+        ),
+    ]);
+    item
+}
+
 /// What a claim with `hash` sees on the live key `held`.
-fn holder(held: &Item, hash: &str) -> StoreResult<Claim> {
+pub(super) fn holder(held: &Item, hash: &str) -> StoreResult<Claim> {
     let stored_hash = get_s(held, "payload_hash")?;
     if stored_hash != hash {
         return Ok(Claim::PayloadMismatch {

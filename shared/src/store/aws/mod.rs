@@ -12,7 +12,11 @@
 //!   request counter ([`requests`]) for tests and benchmarks.
 //! - Inside [`hold_writes`] (the execute Lambda's batches), run-log puts and
 //!   the results of the scope's own claims are held and sent together in
-//!   `BatchWriteItem` requests when the scope ends.
+//!   `BatchWriteItem` requests when the scope ends; inside
+//!   [`hold_writes_each`] the claims its tasks make together are also sent
+//!   together, in one `TransactWriteItems` (`gather.rs`).
+//! - Ingest's [`Intake`](crate::ports::Intake): claim, send, then the runs
+//!   and the "seen" mark in one transaction (`intake.rs`).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,8 +37,10 @@ mod batch;
 mod breakers;
 mod cursors;
 mod dlq;
+mod gather;
 mod held;
 mod idempotency;
+mod intake;
 mod item;
 pub mod kms;
 mod limits;
@@ -47,6 +53,7 @@ mod runs;
 mod tallies;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -57,7 +64,7 @@ use tokio::sync::OnceCell;
 use crate::clock::{Clock, Millis};
 use crate::ports::{DataKeys, Ports, StoreError, StoreResult};
 
-pub use held::hold_writes;
+pub use held::{IDLE_CLAIM_WAIT, hold_writes, hold_writes_each};
 pub use message::{
     ID_ATTRIBUTE, MAX_DELAY, NOT_BEFORE_ATTRIBUTE, SqsRecord, due_in, message_from_sqs,
 };
@@ -92,6 +99,10 @@ pub struct AwsStore {
     max_receives: OnceCell<Option<u32>>,
     /// Envelope keys for the token cache ([`AwsStore::with_data_keys`]).
     data_keys: Option<Arc<dyn DataKeys>>,
+    /// Whether to try `TransactWriteItems`: cleared, for every clone, the
+    /// first time the endpoint does not know it (dynalite); the same items
+    /// are then written one request each.
+    transactions: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AwsStore {
@@ -176,6 +187,7 @@ impl AwsStore {
             clock,
             max_receives: OnceCell::new(),
             data_keys: None,
+            transactions: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -193,7 +205,9 @@ impl AwsStore {
         &self.names
     }
 
-    /// The store as every port, sharing this store's clock.
+    /// The store as every port, sharing this store's clock; with an
+    /// [`Intake`](crate::ports::Intake) that accepts an event in two
+    /// DynamoDB write requests (see `intake.rs`).
     pub fn ports(self: &Arc<Self>) -> Ports {
         Ports {
             idempotency: self.clone(),
@@ -205,7 +219,7 @@ impl AwsStore {
             tallies: self.clone(),
             clock: self.clock.clone(),
             data_keys: self.data_keys.clone(),
-            intake: None,
+            intake: Some(self.clone()),
         }
     }
 
@@ -224,6 +238,7 @@ impl AwsStore {
         name: &str,
         what: &str,
     ) -> StoreResult<Option<item::Item>> {
+        let _reading = held::Held::reading();
         let got = self
             .dynamo
             .get_item()

@@ -37,6 +37,9 @@ pub(super) const BY_STATUS: &str = "by_status";
 pub(super) const BY_SOURCE: &str = "by_source";
 /// The index for "runs of an event".
 pub(super) const BY_EVENT: &str = "by_event";
+/// `create`'s condition: no run, or one past its expiry (`#exp < :now`, in
+/// seconds) that DynamoDB has not deleted yet.
+pub(super) const CREATE_CONDITION: &str = "attribute_not_exists(#pk) OR #exp < :now";
 /// Runs listed when a query's `limit` is 0.
 const DEFAULT_LIST_LIMIT: usize = 100;
 /// Items read per page when a status filter drops some of them.
@@ -71,7 +74,8 @@ fn sort_key(run: &RunRecord) -> String {
     format!("{:020}#{}", run.created_at.max(0), run.id)
 }
 
-fn to_item(run: &RunRecord) -> StoreResult<Item> {
+/// The item of `run`, with its index keys and TTL.
+pub(super) fn to_item(run: &RunRecord) -> StoreResult<Item> {
     let json = crate::runlog::encode(run)
         .map_err(|e| StoreError::Corrupt(format!("run {:?} cannot be encoded: {e}", run.id)))?;
     let mut item = key(KIND, &run.id);
@@ -113,7 +117,7 @@ impl RunLog for AwsStore {
             .table_name(&self.names.table)
             .set_item(Some(to_item(run)?))
             // An expired run DynamoDB has not deleted yet is gone already.
-            .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
+            .condition_expression(CREATE_CONDITION)
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#exp", EXPIRES_AT)
             .expression_attribute_values(":now", n(self.clock.now_ms().max(0) / 1000))
@@ -151,6 +155,7 @@ impl RunLog for AwsStore {
         if let Some(item) = Held::current().and_then(|h| h.get(&self.names.table, &key(KIND, id))) {
             return Ok(Some(decode(&item)?).filter(|r| r.expiry() > now));
         }
+        let _reading = Held::reading();
         let got = self
             .dynamo
             .get_item()
