@@ -44,6 +44,13 @@ mod store_opt;
 mod sync;
 mod test;
 
+/// mimalloc instead of glibc's malloc: ferry dev allocates per request on
+/// the tokio workers and frees much of it on the store's writer thread, where
+/// glibc spent ~27 % of the hub's CPU per accepted webhook (arena locks,
+/// `malloc_consolidate`); see docs/performance.md (2026-12-01).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// ferry — a serverless integration hub.
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about, long_about = None)]

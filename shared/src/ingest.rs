@@ -203,7 +203,7 @@ pub async fn accept(
         .collect();
     let messages: Vec<(String, Duration)> = jobs
         .iter()
-        .map(|j| (Job::Run(j.clone()).encode(), Duration::ZERO))
+        .map(|j| (Job::encode_run(j), Duration::ZERO))
         .collect();
     if let Some(too_big) = messages
         .iter()

@@ -68,7 +68,7 @@ pub struct ReceivedEvent {
 impl ReceivedEvent {
     /// `event` as a run record shows it.
     pub fn new(hub: &Hub, event: &Event) -> Self {
-        let (payload, truncated) = capped(&hub.redact_json(&event.body), MAX_PAYLOAD_BYTES);
+        let (payload, truncated) = capped(hub.redact_json(&event.body), MAX_PAYLOAD_BYTES);
         ReceivedEvent {
             received_at: event.received_at,
             headers: shown_headers(hub, &event.headers),
@@ -116,7 +116,7 @@ impl SentRequest {
                     .collect(),
             ),
         };
-        let (body, truncated) = capped(&hub.redact_json(&body), MAX_BODY_BYTES);
+        let (body, truncated) = capped(hub.redact_json(&body), MAX_BODY_BYTES);
         SentRequest {
             method: req.method.to_string(),
             url: hub.redact(&url),
@@ -146,7 +146,7 @@ pub struct GotResponse {
 impl GotResponse {
     /// `resp` as a run record shows it.
     pub fn new(hub: &Hub, resp: &Response) -> Self {
-        let (body, truncated) = capped(&hub.redact_json(&resp.body), MAX_BODY_BYTES);
+        let (body, truncated) = capped(hub.redact_json(&resp.body), MAX_BODY_BYTES);
         GotResponse {
             status: resp.status,
             headers: shown_headers(hub, &resp.headers),
@@ -199,12 +199,29 @@ impl std::fmt::Display for Decided {
 
 /// `v`, or — when its JSON is over `max` bytes — the first `max` bytes of
 /// that JSON as a string (valid JSON either way), and whether it was cut.
-pub fn capped(v: &Value, max: usize) -> (Value, bool) {
-    let json = v.to_string();
-    if json.len() <= max {
-        return (v.clone(), false);
+pub fn capped(v: Value, max: usize) -> (Value, bool) {
+    if json_len(&v) <= max {
+        return (v, false);
     }
+    let json = v.to_string();
     (Value::String(cut(&json, max).to_owned()), true)
+}
+
+/// The length of `v`'s JSON, counted without building the string.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, v).expect("a JSON value always serializes");
+    count.0
 }
 
 /// The longest prefix of `s` of at most `max` bytes, on a character boundary.
@@ -311,9 +328,12 @@ mod tests {
     #[test]
     fn caps_keep_valid_json_with_a_marker() {
         let small = serde_json::json!({ "a": 1 });
-        assert_eq!(capped(&small, 100), (small.clone(), false));
+        assert_eq!(capped(small.clone(), 100), (small.clone(), false));
+        let exact = small.to_string().len();
+        assert_eq!(capped(small.clone(), exact), (small.clone(), false));
+        assert!(capped(small.clone(), exact - 1).1, "one byte over is cut");
         let big = serde_json::json!({ "text": "é".repeat(100) });
-        let (v, cut) = capped(&big, 51);
+        let (v, cut) = capped(big, 51);
         assert!(cut);
         let s = v.as_str().unwrap();
         assert!(s.len() <= 51 && s.starts_with("{\"text\":\"é"), "{s}");

@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -19,8 +19,11 @@ const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 /// writer's own checkpoints (see `writer`).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 256;
 /// Size the WAL file is cut back to when it starts over after a checkpoint
-/// (it would otherwise keep the size of its largest burst).
-const WAL_SIZE_LIMIT_BYTES: i64 = 1024 * 1024;
+/// (it would otherwise keep the size of its largest burst). Above the size an
+/// autocheckpoint leaves (256 frames of 4 KiB plus headers, a batch more at
+/// most): a limit below it cut the WAL at every restart, and the next commits
+/// grew the file again (a truncate and new blocks every few commits).
+const WAL_SIZE_LIMIT_BYTES: i64 = 2 * 1024 * 1024;
 
 /// How long a connection waits for another one (another process, e.g. the CLI)
 /// holding the write lock before giving up with `Unavailable`.
@@ -133,6 +136,29 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX runs_workflow;
     CREATE INDEX runs_workflow ON runs (workflow, created_at, id, status, expires_at);
     "#,
+    // 6 -> 7: a queued message writes two B-trees instead of four. No query
+    // looks a message up by `id` (its uniqueness came from the UUID, not the
+    // index), and a message not yet received has no receipt: the receipts'
+    // unique index only holds the messages in flight.
+    r#"
+    CREATE TABLE queue_v7 (
+        seq           INTEGER PRIMARY KEY,
+        id            TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        sent_at       INTEGER NOT NULL,
+        visible_at    INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        -- handle of the latest receive; NULL before the first
+        receipt       TEXT,
+        in_flight     INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO queue_v7 (seq, id, body, sent_at, visible_at, receive_count, receipt, in_flight)
+        SELECT seq, id, body, sent_at, visible_at, receive_count, receipt, in_flight FROM queue;
+    DROP TABLE queue;
+    ALTER TABLE queue_v7 RENAME TO queue;
+    CREATE UNIQUE INDEX queue_receipt ON queue (receipt) WHERE receipt IS NOT NULL;
+    CREATE INDEX queue_visible ON queue (visible_at, seq);
+    "#,
 ];
 
 /// Open the write connection: WAL, `synchronous=FULL`, schema migrated.
@@ -231,4 +257,120 @@ fn migrate_step(conn: &Connection, path: &Path) -> StoreResult<bool> {
 
 fn open_err(path: &Path, e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of `sql` (with `?1` bound to a receipt).
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(["r"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Version 7: a queued message is in two B-trees (the table and
+    /// `queue_visible`); receipts stay unique, and every lookup by receipt
+    /// still uses an index.
+    #[test]
+    fn a_queued_message_writes_the_table_and_one_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("ferry.db")).unwrap();
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'queue' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(indexes, ["queue_receipt", "queue_visible"]);
+        for sql in [
+            "DELETE FROM queue WHERE receipt = ?1",
+            "SELECT seq FROM queue WHERE receipt = ?1",
+            "UPDATE queue SET visible_at = 1, in_flight = 0 WHERE receipt = ?1",
+        ] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.iter().any(|s| s.contains("INDEX queue_receipt")),
+                "{sql}: {plan:?}"
+            );
+        }
+        let insert =
+            "INSERT INTO queue (id, body, sent_at, visible_at, receipt) VALUES (?1, 'b', 0, 0, ?2)";
+        conn.execute(insert, ["m1", "r1"]).unwrap();
+        conn.execute(insert, ["m2", "r2"]).unwrap();
+        assert!(
+            conn.execute(insert, ["m3", "r1"]).is_err(),
+            "a receipt names one message"
+        );
+        // Messages not received yet (no receipt) do not collide.
+        conn.execute("INSERT INTO queue (id, body, sent_at, visible_at) VALUES ('m4', 'b', 0, 0), ('m5', 'b', 0, 0)", [])
+            .unwrap();
+    }
+
+    /// seq, id, body, sent_at, visible_at, receive_count, receipt, in_flight.
+    type QueueRow = (i64, String, String, i64, i64, i64, Option<String>, i64);
+
+    /// Migrating 6 → 7 keeps every message as it was: queued, in flight
+    /// (receipt, receive count, `in_flight`) and its place in line (`seq`).
+    #[test]
+    fn migrating_to_7_keeps_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..6] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 6;
+                 INSERT INTO queue (seq, id, body, sent_at, visible_at, receive_count, receipt, in_flight)
+                 VALUES (7, 'm1', 'one', 10, 20, 0, NULL, 0), (9, 'm2', 'two', 11, 90, 2, 'r2', 1);",
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 7);
+        let rows: Vec<QueueRow> = conn
+            .prepare("SELECT seq, id, body, sent_at, visible_at, receive_count, receipt, in_flight FROM queue ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (7, "m1".into(), "one".into(), 10, 20, 0, None, 0),
+                (
+                    9,
+                    "m2".into(),
+                    "two".into(),
+                    11,
+                    90,
+                    2,
+                    Some("r2".into()),
+                    1
+                ),
+            ]
+        );
+        // A new message goes after the migrated ones.
+        conn.execute(
+            "INSERT INTO queue (id, body, sent_at, visible_at) VALUES ('m3', 'b', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let seq: i64 = conn
+            .query_row("SELECT seq FROM queue WHERE id = 'm3'", [], |r| r.get(0))
+            .unwrap();
+        assert!(seq > 9, "{seq}");
+    }
 }
