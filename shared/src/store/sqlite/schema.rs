@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -132,6 +132,18 @@ const MIGRATIONS: &[&str] = &[
     r#"
     DROP INDEX runs_workflow;
     CREATE INDEX runs_workflow ON runs (workflow, created_at, id, status, expires_at);
+    "#,
+    // 6 -> 7: every filter combination of a listing is an index range
+    // (`run_branches`): a workflow's runs by status, a source's runs by
+    // workflow. A listing by status or source without a workflow reads one
+    // range per workflow and merges them, so no filter walks runs it drops.
+    // `source` becomes a column (it was only in the record).
+    r#"
+    ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET source = COALESCE(record ->> '$.source', '');
+    DROP INDEX runs_status;
+    CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at, id);
+    CREATE INDEX runs_source ON runs (source, workflow, created_at, id);
     "#,
 ];
 
