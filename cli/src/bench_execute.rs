@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// Sequential runs timed one by one for the per-call overhead.
     #[arg(long, default_value_t = 2_000)]
     pub samples: usize,
+    /// Run on the embedded store in this directory (e.g. one filled by
+    /// `ferry bench seed`) instead of a fresh one; it is kept afterwards.
+    #[arg(long)]
+    pub data: Option<std::path::PathBuf>,
 }
 
 const CONFIG: &str = r#"version: 1
@@ -55,7 +59,10 @@ workflows:
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let calls = Arc::new(AtomicU64::new(0));
     let target = start_target(calls.clone()).await?;
-    let dir = tempdir()?;
+    let dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None => tempdir()?,
+    };
     let url = format!("http://{target}");
     let env = move |name: &str| (name == "BENCH_TARGET").then(|| url.clone());
     let loaded = ferry::config::load_str(CONFIG, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -72,6 +79,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     // Throughput: queue every run, then let the workers drain them.
+    let since = hub.ports.clock.now_ms();
     enqueue(&hub, args.runs, 0).await?;
     let before = store.write_stats();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -89,7 +97,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     // Every call answered; wait for the last runs to be recorded as succeeded.
     let done = loop {
-        let n = succeeded(&hub.ports, args.runs).await?;
+        let n = succeeded(&hub.ports, args.runs, since).await?;
         if n >= args.runs {
             break started.elapsed();
         }
@@ -184,7 +192,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         ms(f99.saturating_sub(b99))
     );
     drop(hub);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(store);
+    if args.data.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -216,12 +227,15 @@ async fn enqueue(hub: &Hub, n: usize, offset: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn succeeded(ports: &Ports, limit: usize) -> anyhow::Result<usize> {
+/// This bench's runs created since `since` that succeeded (up to `limit`).
+async fn succeeded(ports: &Ports, limit: usize, since: i64) -> anyhow::Result<usize> {
     let runs = ports
         .runs
         .list(&RunQuery {
-            workflow: None,
+            // Only this bench's runs: a seeded store holds others.
+            workflow: Some("bench".into()),
             status: Some(RunStatus::Succeeded),
+            since: Some(since),
             limit,
             ..RunQuery::default()
         })

@@ -21,6 +21,7 @@ mod aws;
 mod bench;
 mod bench_console;
 mod bench_execute;
+mod bench_seed;
 mod bench_stats;
 mod bins;
 mod connections;
@@ -138,6 +139,10 @@ enum BenchCommand {
     Execute(bench_execute::BenchArgs),
     /// The web console's server time per page with 100,000 runs in a fresh embedded store.
     Console(bench_console::BenchArgs),
+    /// Fill an embedded store with N runs in minutes (for the growth figures).
+    Seed(bench_seed::SeedArgs),
+    /// Time `ferry runs list` with each filter on a (seeded) store.
+    List(bench_seed::ListArgs),
 }
 
 fn main() -> ExitCode {
@@ -182,6 +187,12 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Console(args),
             } => bench_console::run(args).await,
+            Command::Bench {
+                command: BenchCommand::Seed(args),
+            } => bench_seed::seed(args).await,
+            Command::Bench {
+                command: BenchCommand::List(args),
+            } => bench_seed::list(args).await,
         }
     });
     match result {

@@ -20,9 +20,11 @@
 
 mod breakers;
 mod idempotency;
+mod import;
 mod intake;
 mod limits;
 mod queue;
+mod run_branches;
 mod run_reads;
 mod runs;
 mod schema;

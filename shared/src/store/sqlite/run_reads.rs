@@ -4,6 +4,7 @@
 
 use rusqlite::{params_from_iter, types::Value};
 
+use super::run_branches::{branches, newest};
 use super::runs::decode;
 use super::{SqliteStore, sql_err};
 use crate::clock::Millis;
@@ -35,15 +36,19 @@ pub(super) fn run_filter(query: &RunQuery, now: Millis) -> (String, Vec<Value>) 
         args.push(Value::Text(status.as_str().to_owned()));
         filters.push(format!("status = ?{}", args.len()));
     }
-    // Source and event id live in the record's JSON (no column yet): the
-    // runs_created order bounds the walk by the limit and time range.
     if let Some(source) = &query.source {
         args.push(Value::Text(source.clone()));
-        filters.push(format!(
-            "json_extract(record, '$.source') = ?{}",
-            args.len()
-        ));
+        // With a status, the (workflow, status) range is the one to read
+        // (`run_branches`) and the source a check on it: `+` keeps SQLite
+        // from reading the source's range instead.
+        let column = if query.status.is_some() {
+            "+source"
+        } else {
+            "source"
+        };
+        filters.push(format!("{column} = ?{}", args.len()));
     }
+    // The event id lives in the record's JSON only: checked within the range.
     if let Some(event_id) = &query.event_id {
         args.push(Value::Text(event_id.clone()));
         filters.push(format!(
@@ -73,24 +78,16 @@ pub(super) async fn summaries(
     query: &RunQuery,
 ) -> StoreResult<Vec<(Millis, RunStatus)>> {
     // The columns only: no record is decoded.
-    let (filter, args) = run_filter(query, store.clock.now_ms());
-    let sql = format!(
-        "SELECT created_at, status FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?{}",
-        args.len()
-    );
+    let now = store.clock.now_ms();
+    let query = query.clone();
     store
         .read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(sql_err)?;
-            rows.map(|row| {
-                let (at, status) = row.map_err(sql_err)?;
-                Ok((at, status_of(&status)?))
-            })
-            .collect()
+            let rows = newest(conn, &query, now, "status", |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?))
+            })?;
+            rows.into_iter()
+                .map(|(at, status)| Ok((at, status_of(&status)?)))
+                .collect()
         })
         .await
 }
@@ -106,27 +103,31 @@ pub(super) async fn counts(
     at: Millis,
     width: Millis,
 ) -> StoreResult<RunCounts> {
-    let (sql, args) = counts_sql(query, store.clock.now_ms());
+    let now = store.clock.now_ms();
+    let query = query.clone();
     store
         .read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-            let mut rows = stmt.query(params_from_iter(args)).map_err(sql_err)?;
             let mut counts = RunCounts {
                 complete: true,
                 ..RunCounts::default()
             };
-            while let Some(row) = rows.next().map_err(sql_err)? {
-                let created_at: i64 = row.get(0).map_err(sql_err)?;
-                let status = row.get_ref(1).map_err(sql_err)?;
-                let status = status_of(
-                    status
-                        .as_str()
-                        .map_err(|e| StoreError::Corrupt(format!("run status: {e}")))?,
-                )?;
-                *counts
-                    .cells
-                    .entry((slice_of(at, created_at, width), status))
-                    .or_insert(0) += 1;
+            for part in branches(conn, &query)? {
+                let (sql, args) = counts_sql(&part, now);
+                let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+                let mut rows = stmt.query(params_from_iter(args)).map_err(sql_err)?;
+                while let Some(row) = rows.next().map_err(sql_err)? {
+                    let created_at: i64 = row.get(0).map_err(sql_err)?;
+                    let status = row.get_ref(1).map_err(sql_err)?;
+                    let status = status_of(
+                        status
+                            .as_str()
+                            .map_err(|e| StoreError::Corrupt(format!("run status: {e}")))?,
+                    )?;
+                    *counts
+                        .cells
+                        .entry((slice_of(at, created_at, width), status))
+                        .or_insert(0) += 1;
+                }
             }
             Ok(counts)
         })
@@ -162,7 +163,42 @@ pub(super) async fn search_within(
     text: &str,
     bound: usize,
 ) -> StoreResult<Vec<RunRecord>> {
-    let (filter, mut args) = run_filter(query, store.clock.now_ms());
+    let now = store.clock.now_ms();
+    let (query, text) = (query.clone(), text.to_owned());
+    store
+        .read(move |conn| {
+            let parts = branches(conn, &query)?;
+            // Split among the branches (the newest of each workflow), so the
+            // search reads `bound` runs in all.
+            let bound = (bound / parts.len().max(1)).max(1);
+            let mut found: Vec<(i64, String, String)> = Vec::new();
+            let mut limit = 0;
+            for part in &parts {
+                let (sql, args) = search_sql(part, now, &text, bound);
+                limit = match args.last() {
+                    Some(Value::Integer(n)) => usize::try_from(*n).unwrap_or(usize::MAX),
+                    _ => usize::MAX,
+                };
+                let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(params_from_iter(args), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(sql_err)?;
+                for row in rows {
+                    found.push(row.map_err(sql_err)?);
+                }
+            }
+            found.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+            found.truncate(limit);
+            found.iter().map(|(_, _, json)| decode(json)).collect()
+        })
+        .await
+}
+
+/// The statement of one branch of [`search_within`] and its arguments.
+fn search_sql(query: &RunQuery, now: Millis, text: &str, bound: usize) -> (String, Vec<Value>) {
+    let (filter, mut args) = run_filter(query, now);
     let limit = args.pop().unwrap_or(Value::Integer(0));
     args.push(Value::Integer(i64::try_from(bound).unwrap_or(i64::MAX)));
     args.push(Value::Text(like_anywhere(text)));
@@ -170,7 +206,7 @@ pub(super) async fn search_within(
     args.push(limit);
     let n = args.len();
     let sql = format!(
-        "SELECT record FROM (
+        "SELECT created_at, id, record FROM (
            SELECT record, created_at, id FROM runs {filter}
            ORDER BY created_at DESC, id DESC LIMIT ?{})
          WHERE record LIKE ?{} ESCAPE '\\'
@@ -180,15 +216,7 @@ pub(super) async fn search_within(
         n - 2,
         n - 1,
     );
-    store
-        .read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
-                .map_err(sql_err)?;
-            rows.map(|json| decode(&json.map_err(sql_err)?)).collect()
-        })
-        .await
+    (sql, args)
 }
 
 /// A `status` column's value as a status.

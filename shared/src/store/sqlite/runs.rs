@@ -6,9 +6,9 @@
 //! few seconds of writes) deletes it.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::run_reads::run_filter;
+use super::run_branches::newest;
 use super::{SqliteStore, sql_err};
 use crate::clock::Millis;
 use crate::model::{RunQuery, RunRecord, RunStatus};
@@ -21,8 +21,8 @@ use crate::run_counts::RunCounts;
 /// Most expired runs one housekeeping pass deletes (keeps a batch's commit short).
 const PURGE_LIMIT: i64 = 1_000;
 
-/// A `runs` row: id, workflow, status, created_at, expires_at, JSON.
-pub(super) type Row = (String, String, &'static str, i64, i64, String);
+/// A `runs` row: id, workflow, status, created_at, expires_at, JSON, source.
+pub(super) type Row = (String, String, &'static str, i64, i64, String, String);
 
 /// The row for `run`.
 pub(super) fn row(run: &RunRecord) -> StoreResult<Row> {
@@ -35,6 +35,7 @@ pub(super) fn row(run: &RunRecord) -> StoreResult<Row> {
         run.created_at,
         run.expiry(),
         json,
+        run.source.clone(),
     ))
 }
 
@@ -57,12 +58,16 @@ pub(super) fn decode(json: &str) -> StoreResult<RunRecord> {
 }
 
 pub(super) fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult<usize> {
-    let (id, workflow, status, created_at, expires_at, json) = run;
+    let (id, workflow, status, created_at, expires_at, json, source) = run;
     conn.prepare_cached(&format!(
-        "{verb} INTO runs (id, workflow, status, created_at, expires_at, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        "{verb} INTO runs (id, workflow, status, created_at, expires_at, record, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
     ))
-    .and_then(|mut s| s.execute(params![id, workflow, status, created_at, expires_at, json]))
+    .and_then(|mut s| {
+        s.execute(params![
+            id, workflow, status, created_at, expires_at, json, source
+        ])
+    })
     .map_err(sql_err)
 }
 
@@ -122,17 +127,11 @@ impl RunLog for SqliteStore {
     }
 
     async fn list(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>> {
-        let (filter, args) = run_filter(query, self.clock.now_ms());
-        let sql = format!(
-            "SELECT record FROM runs {filter} ORDER BY created_at DESC, id DESC LIMIT ?{}",
-            args.len()
-        );
+        let now = self.clock.now_ms();
+        let query = query.clone();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
-                .map_err(sql_err)?;
-            rows.map(|json| decode(&json.map_err(sql_err)?)).collect()
+            let records = newest(conn, &query, now, "record", |r| r.get::<_, String>(2))?;
+            records.iter().map(|json| decode(json)).collect()
         })
         .await
     }
@@ -299,7 +298,10 @@ mod tests {
         // Back to version 3: no `expires_at` column.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE tallies; DROP INDEX runs_expires;
+            "DROP INDEX runs_source; DROP INDEX runs_workflow_status;
+             CREATE INDEX runs_status ON runs (status, created_at, id);
+             ALTER TABLE runs DROP COLUMN source;
+             DROP TABLE tallies; DROP INDEX runs_expires;
              DROP INDEX runs_workflow; CREATE INDEX runs_workflow ON runs (workflow, created_at, id);
              ALTER TABLE runs DROP COLUMN expires_at; PRAGMA user_version = 3;",
         )

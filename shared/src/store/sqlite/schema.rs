@@ -9,7 +9,7 @@ use super::sql_err;
 use crate::ports::{StoreError, StoreResult};
 
 /// The schema version this code writes. Bump it and add a step to [`MIGRATIONS`].
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -158,6 +158,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue_v7 RENAME TO queue;
     CREATE UNIQUE INDEX queue_receipt ON queue (receipt) WHERE receipt IS NOT NULL;
     CREATE INDEX queue_visible ON queue (visible_at, seq);
+    "#,
+    // 7 -> 8: every filter combination of a listing is an index range
+    // (`run_branches`): a workflow's runs by status, a source's runs by
+    // workflow. A listing by status or source without a workflow reads one
+    // range per workflow and merges them, so no filter walks runs it drops.
+    // `source` becomes a column (it was only in the record).
+    r#"
+    ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET source = COALESCE(record ->> '$.source', '');
+    DROP INDEX runs_status;
+    CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at, id);
+    CREATE INDEX runs_source ON runs (source, workflow, created_at, id);
     "#,
 ];
 
@@ -336,7 +348,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 7);
+        assert_eq!(version, SCHEMA_VERSION);
         let rows: Vec<QueueRow> = conn
             .prepare("SELECT seq, id, body, sent_at, visible_at, receive_count, receipt, in_flight FROM queue ORDER BY seq")
             .unwrap()
