@@ -1,11 +1,17 @@
 //! `ferry bench execute`: how many single-step runs per second `ferry dev`'s engine
-//! executes against a fast local target with no rate limit, and the time
-//! ferry adds to each call (p50/p99) over the bare HTTP round trip.
+//! executes against a fast local target with no rate limit, the CPU each run
+//! costs, and the time ferry adds to each call over the bare HTTP round trip.
 //!
 //! Everything runs in this process on 127.0.0.1: a target that answers
 //! `200 {"ok":true}` at once, a fresh store in a temporary directory, the
 //! same hub and workers `ferry dev` runs. Runs are queued first (as ingest
 //! would), then the clock starts and the workers drain them.
+//!
+//! The per-call figures time each message one at a time from its receive to
+//! its settlement (receive, run, call, record, ack), and split ferry's
+//! overhead (that time less the bare call's median) into the time the
+//! store spent in `COMMIT` (writing and syncing the WAL: the disk's share)
+//! and the rest (ferry's own work).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,7 +26,9 @@ use ferry::ports::Ports;
 use ferry::store::WriteStats;
 use tokio::sync::watch;
 
+use crate::bench_stats::Latency;
 use crate::dev::open_store;
+use crate::proc_cpu;
 
 /// `ferry bench execute` options.
 #[derive(Debug, Args)]
@@ -82,6 +90,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let since = hub.ports.clock.now_ms();
     enqueue(&hub, args.runs, 0).await?;
     let before = store.write_stats();
+    let cpu_before = proc_cpu::read(std::process::id())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
     let workers = tokio::spawn(ferry::worker::run_workers(
@@ -106,6 +115,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(true);
     let _ = workers.await;
     let drained = store.write_stats();
+    let cpu = cpu_before.until(proc_cpu::read(std::process::id())?);
     let rate = args.runs as f64 / done.as_secs_f64();
     out!(
         "throughput: {} single-step runs in {:.2}s = {:.0} runs/s (each: claim, call, record; every run succeeded)",
@@ -116,6 +126,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     out!(
         "  store writes per run: {}",
         per_run(before, drained, args.runs)
+    );
+    out!(
+        "  process CPU per run: {:.0} µs (user + system, the in-process target and HTTP client included), {:.1} context switches",
+        proc_cpu::micros_per_event(
+            cpu.cpu.user + cpu.cpu.system,
+            proc_cpu::ticks_per_second(),
+            args.runs
+        ),
+        cpu.switches as f64 / args.runs.max(1) as f64
     );
 
     // Overhead: the same runs one at a time, against the bare HTTP call.
@@ -147,17 +166,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     enqueue(&hub, args.samples, args.runs).await?;
     let before = store.write_stats();
-    let mut full = Vec::with_capacity(args.samples);
+    let (mut full, mut commit) = (Vec::new(), Vec::new());
     while full.len() < args.samples {
+        let (t, stats) = (Instant::now(), store.write_stats());
         let msgs = hub
             .ports
             .queue
             .receive(1, ferry::worker::VISIBILITY, Duration::from_secs(1))
             .await?;
         for msg in msgs {
-            let t = Instant::now();
             let ran = ferry::execute::execute_acking(&hub, &msg).await;
-            full.push(t.elapsed());
             let d = ran.disposition;
             anyhow::ensure!(
                 d == ferry::execute::Disposition::Done,
@@ -166,31 +184,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             if !ran.acked {
                 ferry::worker::settle(hub.ports.queue.as_ref(), &msg, d).await;
             }
+            full.push(t.elapsed());
+            let micros = store.write_stats().commit_micros - stats.commit_micros;
+            commit.push(Duration::from_micros(micros));
         }
     }
     let alone = store.write_stats();
-    let (b50, b99) = (pct(&mut bare, 50.0), pct(&mut bare, 99.0));
-    let (f50, f99) = (pct(&mut full, 50.0), pct(&mut full, 99.0));
+    let bare50 = Latency::of(&mut bare.clone()).p50;
+    // Per sample: what ferry adds over the bare call, and of that what is not
+    // the store's COMMIT.
+    let over: Vec<Duration> = full.iter().map(|f| f.saturating_sub(bare50)).collect();
+    let own: Vec<Duration> = over
+        .iter()
+        .zip(&commit)
+        .map(|(o, c)| o.saturating_sub(*c))
+        .collect();
+    let line = |name: &str, v: &[Duration]| {
+        let l = Latency::of(&mut v.to_vec());
+        out!(
+            "  {name:<34} p50 {:>8.3} ms   p99 {:>8.3} ms   max {:>8.3} ms",
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max)
+        );
+        anyhow::Ok(())
+    };
     out!("per run, one at a time ({} samples):", args.samples);
     out!(
         "  store writes per run: {} (receive and ack included)",
         per_run(before, alone, args.samples)
     );
-    out!(
-        "  bare HTTP call     p50 {:>8.3} ms   p99 {:>8.3} ms",
-        ms(b50),
-        ms(b99)
-    );
-    out!(
-        "  run through ferry  p50 {:>8.3} ms   p99 {:>8.3} ms",
-        ms(f50),
-        ms(f99)
-    );
-    out!(
-        "  ferry's overhead   p50 {:>8.3} ms   p99 {:>8.3} ms  (templates, claim, run log, rate-limit/pause check, result; durable commits)",
-        ms(f50.saturating_sub(b50)),
-        ms(f99.saturating_sub(b99))
-    );
+    line("bare HTTP call", &bare)?;
+    line("receive → settled, through ferry", &full)?;
+    line("ferry's overhead (less bare p50)", &over)?;
+    line("  of which in COMMIT (WAL, sync)", &commit)?;
+    line("  ferry's own (overhead − COMMIT)", &own)?;
     drop(hub);
     drop(store);
     if args.data.is_none() {
@@ -199,30 +227,36 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn enqueue(hub: &Hub, n: usize, offset: usize) -> anyhow::Result<()> {
-    let ports = &hub.ports;
-    let now = ports.clock.now_ms();
+/// Queue `n` runs as ingest would (the run recorded, then its message),
+/// 1,000 at a time and concurrently, so their writes share group commits.
+async fn enqueue(hub: &Arc<Hub>, n: usize, offset: usize) -> anyhow::Result<()> {
+    let now = hub.ports.clock.now_ms();
     for chunk in (offset..offset + n).collect::<Vec<_>>().chunks(1000) {
-        let mut bodies = Vec::with_capacity(chunk.len());
-        for i in chunk {
-            let job = RunJob {
-                run_id: new_run_id(),
-                workflow: "bench".into(),
-                source: "bench".into(),
-                event_id: format!("bench-{i}"),
-                event: Event {
-                    body: serde_json::json!({ "n": i, "email": format!("User{i}@Example.com") }),
-                    received_at: now,
-                    ..Event::default()
-                },
-            };
-            ports
-                .runs
-                .create(&ferry::execute::new_record(hub, &job, now))
-                .await?;
-            bodies.push((Job::Run(job).encode(), Duration::ZERO));
+        let mut created = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let hub = hub.clone();
+            created.spawn(async move {
+                let job = RunJob {
+                    run_id: new_run_id(),
+                    workflow: "bench".into(),
+                    source: "bench".into(),
+                    event_id: format!("bench-{i}"),
+                    event: Event {
+                        body: serde_json::json!({ "n": i, "email": format!("User{i}@Example.com") }),
+                        received_at: now,
+                        ..Event::default()
+                    },
+                };
+                let record = ferry::execute::new_record(&hub, &job, now);
+                hub.ports.runs.create(&record).await?;
+                anyhow::Ok((Job::Run(job).encode(), Duration::ZERO))
+            });
         }
-        ports.queue.send_batch(&bodies).await?;
+        let mut bodies = Vec::with_capacity(chunk.len());
+        while let Some(body) = created.join_next().await {
+            bodies.push(body??);
+        }
+        hub.ports.queue.send_batch(&bodies).await?;
     }
     Ok(())
 }
@@ -265,21 +299,17 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// Durable commits and operations per run between two readings of the
-/// store's writer.
+/// Transactions, durable commits and operations per run between two
+/// readings of the store's writer.
 fn per_run(before: WriteStats, after: WriteStats, runs: usize) -> String {
     let n = runs.max(1) as f64;
+    let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / n;
     format!(
-        "{:.2} durable commits, {:.2} operations",
-        after.commits.saturating_sub(before.commits) as f64 / n,
-        after.operations.saturating_sub(before.operations) as f64 / n
+        "{:.2} durable commits, {:.2} operations, {:.2} transactions",
+        per(before.synced, after.synced),
+        per(before.operations, after.operations),
+        per(before.commits, after.commits)
     )
-}
-
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort_unstable();
-    let i = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
-    v[i.min(v.len() - 1)]
 }
 
 fn ms(d: Duration) -> f64 {

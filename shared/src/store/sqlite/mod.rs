@@ -30,6 +30,7 @@ mod runs;
 mod schema;
 mod settle;
 mod tallies;
+mod write_stats;
 mod writer;
 
 #[cfg(test)]
@@ -47,7 +48,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::ports::{Ports, StoreError, StoreResult};
 pub use queue::Recovered;
-pub use writer::WriteStats;
+pub use write_stats::WriteStats;
 use writer::Writer;
 
 /// The file name used when [`SqliteStore::open`] is given a directory.
@@ -151,8 +152,8 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Transactions (durable commits) and operations the writer has
-    /// committed since the store opened; for benchmarks.
+    /// Transactions (and of those, durable commits) and operations the
+    /// writer has committed since the store opened; for benchmarks.
     pub fn write_stats(&self) -> WriteStats {
         self.writer.stats()
     }
@@ -180,6 +181,16 @@ impl SqliteStore {
         F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
     {
         self.writer.call(f).await
+    }
+
+    /// [`SqliteStore::write`] without a sync of its own: durable with the
+    /// next durable write (`writer`'s doc, "lazy"). For the queue's receive.
+    async fn write_lazily<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.call_lazily(f).await
     }
 
     /// Run a read on a pooled read connection, off the async runtime.

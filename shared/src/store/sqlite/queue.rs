@@ -81,8 +81,10 @@ impl WorkQueue for SqliteStore {
             changed.as_mut().enable();
 
             let max_receives = self.max_receives;
+            // Lazy: a receive undone by a power cut only delivers the message
+            // again; whoever runs it writes durably before any effect.
             let (messages, next_visible_at) = self
-                .write(move |conn, now| {
+                .write_lazily(move |conn, now| {
                     receive(conn, now, max, after(now, visibility), max_receives)
                 })
                 .await?;

@@ -170,4 +170,58 @@ mod tests {
         assert_eq!(since(before, store.write_stats()), (1, 1));
         assert_eq!(p.runs.get(&r.id).await.unwrap(), Some(r));
     }
+
+    /// A run one at a time: the receive commits unsynced (lazy), the two
+    /// combined writes synced — two durable commits, receive and ack included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_alone_is_two_durable_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteOptions {
+            max_receives: 5,
+            clock: ManualClock::at(T0),
+        };
+        let store = SqliteStore::open(&dir.path().join("hub.db"), opts).unwrap();
+        let p = store.ports();
+        p.queue.send("job", Duration::ZERO).await.unwrap();
+        let synced = |a: WriteStats, b: WriteStats| (b.commits - a.commits, b.synced - a.synced);
+
+        let before = store.write_stats();
+        let msg = p.queue.receive(1, Duration::from_secs(60), Duration::ZERO);
+        let msg = msg.await.unwrap().remove(0);
+        assert_eq!(synced(before, store.write_stats()), (1, 0), "receive");
+
+        let mut r = run();
+        let args = ClaimArgs {
+            key: "k",
+            payload_hash: "",
+            data: &r.id,
+            lease: Duration::from_secs(60),
+        };
+        p.runs
+            .put_claiming(&r, &*p.idempotency, args)
+            .await
+            .unwrap();
+        r.status = RunStatus::Succeeded;
+        let done = Completion {
+            key: "k",
+            result: "{}",
+            ttl: Duration::from_secs(60),
+        };
+        let settled = p
+            .runs
+            .put_settling(
+                &r,
+                &*p.idempotency,
+                Some(done),
+                &*p.queue,
+                Some(&msg.receipt),
+            )
+            .await;
+        assert!(settled.unwrap());
+        assert_eq!(synced(before, store.write_stats()), (3, 2), "the whole run");
+        // The lazy receive took effect like any other: the message is gone
+        // with its receipt, nothing is left to deliver.
+        let left = p.queue.receive(1, Duration::from_secs(60), Duration::ZERO);
+        assert!(left.await.unwrap().is_empty());
+    }
 }

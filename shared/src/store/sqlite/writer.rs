@@ -8,6 +8,16 @@
 //! queue up and form the next batch, so throughput grows with concurrency
 //! instead of being capped at one fsync per operation.
 //!
+//! An operation may be *lazy* ([`Writer::call_lazily`]): a batch of only lazy
+//! operations commits with `synchronous=NORMAL`, without a sync of its own.
+//! In WAL mode that commit is consistent and survives a crash of the process
+//! (its frames are in the WAL file); a power loss can undo it, but only
+//! together with every commit after it up to the next synced one, whose sync
+//! covers the whole WAL. So a lazy write is durable as soon as any later
+//! durable write is. The queue's receive is lazy: a receive lost to a power
+//! loss is a message delivered again, and a run always writes durably
+//! (its step's claim) before it calls out.
+//!
 //! The writer also keeps the WAL from eating the disk: every
 //! [`MAINTENANCE_EVERY_MS`] it checkpoints the WAL into the database file
 //! (`PASSIVE`: it never waits for readers), and at start and after any write
@@ -21,13 +31,13 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sql_err;
+use super::write_stats::{Counters, WriteStats};
 use crate::clock::{Clock, Millis};
 use crate::ports::{StoreError, StoreResult};
 
@@ -42,23 +52,6 @@ const MAINTENANCE_EVERY_MS: Millis = 10_000;
 /// expired idempotency keys). Errors are logged and otherwise ignored.
 pub(super) type Maintenance = fn(&Connection, Millis) -> rusqlite::Result<()>;
 
-/// What the writer has durably committed since the store opened: read by
-/// `ferry bench execute` to show durable commits per run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteStats {
-    /// Transactions committed (each one sync of the WAL).
-    pub commits: u64,
-    /// Operations (port writes) in those transactions.
-    pub operations: u64,
-}
-
-/// The writer's running totals behind [`WriteStats`].
-#[derive(Debug, Default)]
-struct Counters {
-    commits: AtomicU64,
-    operations: AtomicU64,
-}
-
 /// How an operation ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ran {
@@ -72,6 +65,9 @@ enum Ran {
 
 /// One queued write: run inside the batch's transaction, answered after commit.
 trait Op: Send {
+    /// Whether its commit must be synced before it is answered (see the
+    /// module's doc on lazy operations).
+    fn durable(&self) -> bool;
     /// Run the operation (when it fails, its savepoint is rolled back).
     fn run(&mut self, conn: &Connection, now: Millis) -> Ran;
     /// Answer the caller: with the operation's own result when the batch
@@ -80,6 +76,7 @@ trait Op: Send {
 }
 
 struct Call<T, F> {
+    durable: bool,
     f: Option<F>,
     out: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
@@ -90,6 +87,10 @@ where
     T: Send,
     F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send,
 {
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
     fn run(&mut self, conn: &Connection, now: Millis) -> Ran {
         let Some(f) = self.f.take() else {
             return Ran::Refused;
@@ -148,10 +149,7 @@ impl Writer {
 
     /// Transactions and operations committed so far.
     pub(super) fn stats(&self) -> WriteStats {
-        WriteStats {
-            commits: self.counters.commits.load(Ordering::Relaxed),
-            operations: self.counters.operations.load(Ordering::Relaxed),
-        }
+        self.counters.snapshot()
     }
 
     /// Run `f` on the write connection, inside the next batch, and return its
@@ -161,10 +159,31 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
     {
+        self.submit(true, f).await
+    }
+
+    /// [`Writer::call`] for a lazy operation: answered once committed, its
+    /// sync left to the next durable commit (see the module's doc). Only for
+    /// writes whose loss to a power cut is harmless until a durable write
+    /// follows them.
+    pub(super) async fn call_lazily<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(false, f).await
+    }
+
+    async fn submit<T, F>(&self, durable: bool, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+    {
         let stopped = || StoreError::Unavailable("the store's writer has stopped".into());
         let tx = self.tx.as_ref().ok_or_else(stopped)?;
         let (reply, answer) = oneshot::channel();
         let op = Box::new(Call {
+            durable,
             f: Some(f),
             out: None,
             reply,
@@ -195,6 +214,8 @@ fn writer_loop(
     let mut last_maintenance: Millis = clock.now_ms();
     // A previous process may have left a long WAL behind (a crash, a full disk).
     let mut wal = Wal::Unknown;
+    // `open_writer` leaves the connection at `synchronous=FULL`.
+    let mut synced = true;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -218,12 +239,33 @@ fn writer_loop(
         if maintain {
             last_maintenance = now;
         }
+        let durable = batch.iter().any(|op| op.durable());
+        if durable != synced {
+            // Only outside a transaction. A failure leaves the level as it
+            // was: a durable batch is then refused below, never run unsynced.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            let level = if durable { "FULL" } else { "NORMAL" };
+            if conn
+                .execute_batch(&format!("PRAGMA synchronous = {level}"))
+                .is_ok()
+            {
+                synced = durable;
+            }
+        }
+        if durable && !synced {
+            let why = "cannot make the store's commits durable (PRAGMA synchronous = FULL failed)";
+            batch.drain(..).for_each(|op| op.answer(Some(why)));
+            continue;
+        }
         let healthy = run_batch(
             &conn,
             &mut batch,
             &*clock,
             maintain.then_some(maintenance),
             counters,
+            synced,
         );
         if !healthy {
             wal = checkpoint(&conn, "TRUNCATE");
@@ -280,6 +322,7 @@ fn run_batch(
     clock: &dyn Clock,
     maintenance: Option<Maintenance>,
     counters: &Counters,
+    synced: bool,
 ) -> bool {
     // Operations that ran in the open transaction, waiting for its commit.
     let mut ran: Vec<Box<dyn Op>> = Vec::with_capacity(batch.len());
@@ -329,12 +372,12 @@ fn run_batch(
             return false;
         }
     }
-    match conn.execute_batch("COMMIT") {
+    let started = std::time::Instant::now();
+    let committed = conn.execute_batch("COMMIT");
+    counters.timed(started.elapsed());
+    match committed {
         Ok(()) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters
-                .operations
-                .fetch_add(ran.len() as u64, Ordering::Relaxed);
+            counters.committed(ran.len(), synced);
             ran.drain(..).for_each(|op| op.answer(None));
         }
         Err(e) => {
