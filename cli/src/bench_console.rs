@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use clap::Args;
 use ferry::hub::Hub;
-use ferry::model::{
-    Attempt, Event, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus, new_run_id,
-};
-use ferry::runlog::ReceivedEvent;
+use ferry::model::{Event, Job, RunJob, RunRecord, RunStatus, new_run_id};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -189,49 +186,17 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn record(i: usize, workflow: &str, source: &str, status: RunStatus, at: i64) -> RunRecord {
-    let failed = status == RunStatus::DeadLettered;
     let step = if workflow == "new-lead" {
         "contact"
     } else {
         "notify"
     };
-    RunRecord {
-        id: new_run_id(),
-        workflow: workflow.into(),
-        source: source.into(),
-        event_id: format!("evt-{i}"),
+    crate::bench_seed::finished_run(
+        new_run_id(),
+        (workflow, source, step),
+        format!("evt-{i}"),
         status,
-        attempts: 1,
-        created_at: at,
-        updated_at: at + 200,
-        error: failed.then(|| "step contact: HTTP 400 (rejected)".to_owned()),
-        failure: failed.then_some(ferry::model::Failure::Rejected),
-        steps: vec![StepRecord {
-            id: step.into(),
-            status: if failed {
-                StepStatus::Failed
-            } else {
-                StepStatus::Succeeded
-            },
-            attempts: vec![Attempt {
-                n: 1,
-                started_at: at + 10,
-                duration_ms: 120,
-                status_code: Some(if failed { 400 } else { 200 }),
-                ..Attempt::default()
-            }],
-            budget_from: 0,
-            last_error: None,
-        }],
-        rerun_of: None,
-        reruns: Vec::new(),
-        event: Some(ReceivedEvent {
-            received_at: at,
-            headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
-            query: Default::default(),
-            payload: serde_json::json!({ "id": format!("lead-{i}"), "email": format!("p{i}@example.com"), "name": "A Person" }),
-            truncated: false,
-        }),
-        expires_at: None,
-    }
+        (at, at + 200),
+        serde_json::json!({ "id": format!("lead-{i}"), "email": format!("p{i}@example.com"), "name": "A Person" }),
+    )
 }

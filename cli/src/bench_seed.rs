@@ -129,7 +129,6 @@ fn record(i: u64, at: i64) -> RunRecord {
     let (workflow, source) = wf;
     let status = pick(&STATUSES, mix(i, 2));
     let event_id = format!("evt-{i:09}");
-    let failed = matches!(status, RunStatus::DeadLettered | RunStatus::AuthFailed);
     let updated_at = at + 150 + (mix(i, 3) % 400) as i64;
     let notes: String = (0..40)
         .map(|k| format!("{:016x}", mix(i, 10 + k)))
@@ -146,8 +145,32 @@ fn record(i: u64, at: i64) -> RunRecord {
         "notes": notes,
         "consent": true,
     });
+    let mut run = finished_run(
+        run_id_for(source, &event_id, workflow),
+        (workflow, source, "contact"),
+        event_id,
+        status,
+        (at, updated_at),
+        payload,
+    );
+    run.expires_at = Some(ferry::runlog::expiry(updated_at, DEFAULT_RETENTION));
+    run
+}
+
+/// A finished single-step run `id` of `(workflow, source, step)`, created
+/// and last updated at `times`: its step answered 201, or 400 five times
+/// over when `status` is a failure (dead-lettered, auth failed).
+pub(crate) fn finished_run(
+    id: String,
+    (workflow, source, step): (&str, &str, &str),
+    event_id: String,
+    status: RunStatus,
+    (at, updated_at): (i64, i64),
+    payload: serde_json::Value,
+) -> RunRecord {
+    let failed = matches!(status, RunStatus::DeadLettered | RunStatus::AuthFailed);
     RunRecord {
-        id: run_id_for(source, &event_id, workflow),
+        id,
         workflow: workflow.into(),
         source: source.into(),
         event_id,
@@ -155,10 +178,10 @@ fn record(i: u64, at: i64) -> RunRecord {
         attempts: if failed { 5 } else { 1 },
         created_at: at,
         updated_at,
-        error: failed.then(|| "step contact: HTTP 400 (rejected)".to_owned()),
+        error: failed.then(|| format!("step {step}: HTTP 400 (rejected)")),
         failure: failed.then_some(ferry::model::Failure::Rejected),
         steps: vec![StepRecord {
-            id: "contact".into(),
+            id: step.into(),
             status: if failed {
                 StepStatus::Failed
             } else {
@@ -183,7 +206,7 @@ fn record(i: u64, at: i64) -> RunRecord {
             payload,
             truncated: false,
         }),
-        expires_at: Some(ferry::runlog::expiry(updated_at, DEFAULT_RETENTION)),
+        expires_at: None,
     }
 }
 
