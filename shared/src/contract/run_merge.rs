@@ -14,23 +14,11 @@ pub(super) fn cases() -> Vec<Case> {
     )
 }
 
+/// [`super::runs::run`] on `source`.
 fn run(workflow: &str, source: &str, status: RunStatus, created_at: i64) -> RunRecord {
     RunRecord {
-        id: crate::model::new_run_id(),
-        workflow: workflow.into(),
         source: source.into(),
-        event_id: unique("evt"),
-        status,
-        attempts: 0,
-        created_at,
-        updated_at: created_at,
-        error: None,
-        failure: None,
-        steps: Vec::new(),
-        event: None,
-        expires_at: None,
-        rerun_of: None,
-        reruns: Vec::new(),
+        ..super::runs::run(workflow, status, created_at)
     }
 }
 

@@ -20,7 +20,8 @@ pub(super) fn cases() -> Vec<Case> {
     )
 }
 
-fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
+/// A run of `workflow` from source `github` with `status`, created at `created_at`.
+pub(super) fn run(workflow: &str, status: RunStatus, created_at: i64) -> RunRecord {
     RunRecord {
         id: crate::model::new_run_id(),
         workflow: workflow.into(),
