@@ -531,3 +531,52 @@ where
         w.await.unwrap();
     }
 }
+
+/// A write that fails after changing rows leaves nothing behind — alone in
+/// its batch (run in the transaction itself, which is rolled back whole) or
+/// among others (in its own savepoint) — and the writes around it land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_leaves_nothing_alone_or_among_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.db");
+    let opts = SqliteOptions {
+        max_receives: 5,
+        clock: ManualClock::at(1_800_000_000_000),
+    };
+    let store = Arc::new(SqliteStore::open(&path, opts).unwrap());
+    let put = |name: &'static str, fail: bool| {
+        let store = store.clone();
+        async move {
+            store
+                .write(move |conn, _| {
+                    conn.execute(
+                        "INSERT INTO cursors (name, value, version, updated_at) VALUES (?1, 'v', 1, 0)",
+                        [name],
+                    )
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    if fail {
+                        Err(StoreError::NotFound(name.into()))
+                    } else {
+                        Ok(())
+                    }
+                })
+                .await
+        }
+    };
+    assert!(matches!(put("a", true).await, Err(StoreError::NotFound(_))));
+    put("b", false).await.unwrap();
+    let (c, d, e) = tokio::join!(put("c", true), put("d", false), put("e", true));
+    assert!(matches!(c, Err(StoreError::NotFound(_))));
+    d.unwrap();
+    assert!(matches!(e, Err(StoreError::NotFound(_))));
+    put("f", false).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM cursors ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(names, ["b", "d", "f"]);
+}

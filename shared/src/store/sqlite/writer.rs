@@ -3,8 +3,10 @@
 //! Every write goes through one thread that owns the write connection. It takes
 //! whatever operations are queued (up to [`MAX_BATCH`]), runs them in ONE
 //! transaction, each in its own `SAVEPOINT` so that a failing operation rolls
-//! back only its own changes, commits once (one fsync for the whole batch), and
-//! only then answers each caller. While a commit is syncing, new operations
+//! back only its own changes (an operation alone in its batch runs in the
+//! transaction itself: rolling that back is rolling back the operation, and
+//! SQLite keeps no savepoint journal for it), commits once (one fsync for the
+//! whole batch), and only then answers each caller. While a commit is syncing, new operations
 //! queue up and form the next batch, so throughput grows with concurrency
 //! instead of being capped at one fsync per operation.
 //!
@@ -337,10 +339,22 @@ fn run_batch(
         ops.for_each(|op| op.answer(Some(&why)));
         return false;
     }
+    let alone = ops.len() == 1 && maintenance.is_none();
     while let Some(mut op) = ops.next() {
-        let outcome = in_savepoint(conn, |conn| op.run(conn, clock.now_ms()));
+        let outcome = if alone {
+            op.run(conn, clock.now_ms())
+        } else {
+            in_savepoint(conn, |conn| op.run(conn, clock.now_ms()))
+        };
         healthy &= outcome != Ran::StoreFailed;
         let ok = outcome == Ran::Ok;
+        if alone && !ok && !conn.is_autocommit() {
+            // Its changes are the transaction's: rolling it back undoes them,
+            // as its savepoint would have; nothing was written to commit.
+            let _ = conn.execute_batch("ROLLBACK");
+            op.answer(None);
+            return healthy;
+        }
         ran.push(op);
         if !ok && conn.is_autocommit() {
             // SQLite rolled the whole transaction back (I/O error, disk full,
