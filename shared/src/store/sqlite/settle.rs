@@ -96,7 +96,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::contract::T0;
     use crate::model::{RunRecord, RunStatus};
-    use crate::ports::{Claim, ClaimArgs, Completion};
+    use crate::ports::{Claim, ClaimArgs, Completion, Message, Ports};
     use crate::store::{SqliteOptions, SqliteStore, WriteStats};
 
     fn run() -> RunRecord {
@@ -119,13 +119,13 @@ mod tests {
         }
     }
 
-    fn since(a: WriteStats, b: WriteStats) -> (u64, u64) {
-        (b.commits - a.commits, b.operations - a.operations)
-    }
-
-    /// On its own ports, each combined write is one operation, one commit.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn each_combined_write_is_one_commit() {
+    /// A fresh store, its ports, and one message received from its queue.
+    async fn store_with_a_message() -> (
+        tempfile::TempDir,
+        std::sync::Arc<SqliteStore>,
+        Ports,
+        Message,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let opts = SqliteOptions {
             max_receives: 5,
@@ -136,37 +136,56 @@ mod tests {
         p.queue.send("job", Duration::ZERO).await.unwrap();
         let msg = p.queue.receive(1, Duration::from_secs(60), Duration::ZERO);
         let msg = msg.await.unwrap().remove(0);
-        let mut r = run();
+        (dir, store, p, msg)
+    }
 
-        let before = store.write_stats();
+    /// `r` marked running with its step's key `k` claimed, in one write.
+    async fn claim(p: &Ports, r: &RunRecord) -> Claim {
         let args = ClaimArgs {
             key: "k",
             payload_hash: "",
             data: &r.id,
             lease: Duration::from_secs(60),
         };
-        let claimed = p.runs.put_claiming(&r, &*p.idempotency, args).await;
-        assert_eq!(claimed.unwrap(), Claim::Claimed);
-        assert_eq!(since(before, store.write_stats()), (1, 1));
+        p.runs.put_claiming(r, &*p.idempotency, args).await.unwrap()
+    }
 
-        r.status = RunStatus::Succeeded;
-        let before = store.write_stats();
+    /// `r` recorded final, key `k` completed and `msg` acknowledged, in one write.
+    async fn settle(p: &Ports, r: &RunRecord, msg: &Message) -> bool {
         let done = Completion {
             key: "k",
             result: "{}",
             ttl: Duration::from_secs(60),
         };
-        let acked = p
-            .runs
+        p.runs
             .put_settling(
-                &r,
+                r,
                 &*p.idempotency,
                 Some(done),
                 &*p.queue,
                 Some(&msg.receipt),
             )
-            .await;
-        assert!(acked.unwrap());
+            .await
+            .unwrap()
+    }
+
+    fn since(a: WriteStats, b: WriteStats) -> (u64, u64) {
+        (b.commits - a.commits, b.operations - a.operations)
+    }
+
+    /// On its own ports, each combined write is one operation, one commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_combined_write_is_one_commit() {
+        let (_dir, store, p, msg) = store_with_a_message().await;
+        let mut r = run();
+
+        let before = store.write_stats();
+        assert_eq!(claim(&p, &r).await, Claim::Claimed);
+        assert_eq!(since(before, store.write_stats()), (1, 1));
+
+        r.status = RunStatus::Succeeded;
+        let before = store.write_stats();
+        assert!(settle(&p, &r, &msg).await);
         assert_eq!(since(before, store.write_stats()), (1, 1));
         assert_eq!(p.runs.get(&r.id).await.unwrap(), Some(r));
     }
@@ -191,33 +210,9 @@ mod tests {
         assert_eq!(synced(before, store.write_stats()), (1, 0), "receive");
 
         let mut r = run();
-        let args = ClaimArgs {
-            key: "k",
-            payload_hash: "",
-            data: &r.id,
-            lease: Duration::from_secs(60),
-        };
-        p.runs
-            .put_claiming(&r, &*p.idempotency, args)
-            .await
-            .unwrap();
+        claim(&p, &r).await;
         r.status = RunStatus::Succeeded;
-        let done = Completion {
-            key: "k",
-            result: "{}",
-            ttl: Duration::from_secs(60),
-        };
-        let settled = p
-            .runs
-            .put_settling(
-                &r,
-                &*p.idempotency,
-                Some(done),
-                &*p.queue,
-                Some(&msg.receipt),
-            )
-            .await;
-        assert!(settled.unwrap());
+        assert!(settle(&p, &r, &msg).await);
         assert_eq!(synced(before, store.write_stats()), (3, 2), "the whole run");
         // The lazy receive took effect like any other: the message is gone
         // with its receipt, nothing is left to deliver.
