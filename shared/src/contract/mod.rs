@@ -29,6 +29,7 @@ mod breakers;
 mod idempotency;
 mod queue;
 mod records;
+mod run_lists;
 mod run_merge;
 mod run_search;
 mod runs;

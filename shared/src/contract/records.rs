@@ -10,6 +10,7 @@ use crate::ports::{Acquire, Bucket};
 
 pub(super) fn cases() -> Vec<Case> {
     let mut all = super::runs::cases();
+    all.extend(super::run_lists::cases());
     all.extend(super::run_search::cases());
     all.extend(super::run_merge::cases());
     all.extend(case_list!("cursors":
