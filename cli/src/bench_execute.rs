@@ -300,15 +300,16 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Transactions, durable commits and operations per run between two
-/// readings of the store's writer.
+/// readings of the store's writer, and the batches it redid (in all).
 fn per_run(before: WriteStats, after: WriteStats, runs: usize) -> String {
     let n = runs.max(1) as f64;
     let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / n;
     format!(
-        "{:.2} durable commits, {:.2} operations, {:.2} transactions",
+        "{:.2} durable commits, {:.2} operations, {:.2} transactions ({} batches redone)",
         per(before.synced, after.synced),
         per(before.operations, after.operations),
-        per(before.commits, after.commits)
+        per(before.commits, after.commits),
+        after.redone.saturating_sub(before.redone)
     )
 }
 

@@ -56,7 +56,7 @@ impl Breakers for SqliteStore {
         let name = name.to_owned();
         self.write(move |conn, _| {
             conn.prepare_cached("UPDATE breakers SET probe_until = 0 WHERE name = ?1")
-                .and_then(|mut s| s.execute([name]))
+                .and_then(|mut s| s.execute([&name]))
                 .map_err(sql_err)?;
             Ok(())
         })
@@ -67,7 +67,7 @@ impl Breakers for SqliteStore {
         let name = name.to_owned();
         self.write(move |conn, _| {
             conn.prepare_cached("DELETE FROM breakers WHERE name = ?1")
-                .and_then(|mut s| s.execute([name]))
+                .and_then(|mut s| s.execute([&name]))
                 .map_err(sql_err)?;
             Ok(())
         })

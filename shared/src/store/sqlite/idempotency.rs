@@ -41,7 +41,7 @@ impl Idempotency for SqliteStore {
         let key = key.to_owned();
         self.write(move |conn, _| {
             conn.prepare_cached("DELETE FROM idempotency WHERE key = ?1")
-                .and_then(|mut s| s.execute([key]))
+                .and_then(|mut s| s.execute([&key]))
                 .map_err(sql_err)?;
             Ok(())
         })

@@ -1,5 +1,5 @@
 //! [`Intake`] on SQLite: a new event's dedupe key, queue messages and runs
-//! in one write — one savepoint in the writer's next group commit — where
+//! in one write — one operation in the writer's next group commit — where
 //! composing the ports takes three (claim, send, record and complete), each
 //! waiting for a commit of its own. The key is stored completed at once: no
 //! lease is ever left behind, since nothing is written unless all of it is.

@@ -175,10 +175,11 @@ impl SqliteStore {
     }
 
     /// Run a write in the next group commit; answered once it is durable.
+    /// `f` may run more than once (`writer::batch`): no effect outside SQLite.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, Millis) -> StoreResult<T> + Send + 'static,
     {
         self.writer.call(f).await
     }
@@ -188,7 +189,7 @@ impl SqliteStore {
     async fn write_lazily<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, Millis) -> StoreResult<T> + Send + 'static,
     {
         self.writer.call_lazily(f).await
     }

@@ -32,11 +32,8 @@ impl WorkQueue for SqliteStore {
 
     async fn send(&self, body: &str, delay: Duration) -> StoreResult<String> {
         let (id, body) = (new_id(), body.to_owned());
-        let id = self
-            .write(move |conn, now| {
-                insert(conn, &id, &body, now, after(now, delay), 0)?;
-                Ok(id)
-            })
+        let sent = id.clone();
+        self.write(move |conn, now| insert(conn, &sent, &body, now, after(now, delay), 0))
             .await?;
         self.queue_changed.notify_waiters();
         Ok(id)
@@ -50,15 +47,15 @@ impl WorkQueue for SqliteStore {
             .iter()
             .map(|(body, delay)| (new_id(), body.clone(), *delay))
             .collect();
-        let ids = self
-            .write(move |conn, now| {
-                // One savepoint for the whole batch: all or nothing.
-                for (id, body, delay) in &items {
-                    insert(conn, id, body, now, after(now, *delay), 0)?;
-                }
-                Ok(items.into_iter().map(|(id, ..)| id).collect())
-            })
-            .await?;
+        let ids = items.iter().map(|(id, ..)| id.clone()).collect();
+        self.write(move |conn, now| {
+            // One operation for the whole batch: all or nothing.
+            for (id, body, delay) in &items {
+                insert(conn, id, body, now, after(now, *delay), 0)?;
+            }
+            Ok(())
+        })
+        .await?;
         self.queue_changed.notify_waiters();
         Ok(ids)
     }
@@ -182,25 +179,24 @@ impl WorkQueue for SqliteStore {
 
     async fn redrive(&self, id: &str) -> StoreResult<String> {
         let id = id.to_owned();
-        let id = self
-            .write(move |conn, now| {
-                let row: Option<(String, Millis)> = conn
-                    .prepare_cached("SELECT body, sent_at FROM dead_letters WHERE id = ?1")
-                    .and_then(|mut s| {
-                        s.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-                            .optional()
-                    })
-                    .map_err(sql_err)?;
-                let (body, sent_at) =
-                    row.ok_or_else(|| StoreError::NotFound(format!("dead letter {id:?}")))?;
-                conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")
-                    .and_then(|mut s| s.execute([&id]))
-                    .map_err(sql_err)?;
-                // Same id, receive count reset, visible now.
-                insert(conn, &id, &body, sent_at, now, 0)?;
-                Ok(id)
-            })
-            .await?;
+        let key = id.clone();
+        self.write(move |conn, now| {
+            let row: Option<(String, Millis)> = conn
+                .prepare_cached("SELECT body, sent_at FROM dead_letters WHERE id = ?1")
+                .and_then(|mut s| {
+                    s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(sql_err)?;
+            let (body, sent_at) =
+                row.ok_or_else(|| StoreError::NotFound(format!("dead letter {key:?}")))?;
+            conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")
+                .and_then(|mut s| s.execute([&key]))
+                .map_err(sql_err)?;
+            // Same id, receive count reset, visible now.
+            insert(conn, &key, &body, sent_at, now, 0)
+        })
+        .await?;
         self.queue_changed.notify_waiters();
         Ok(id)
     }

@@ -69,7 +69,7 @@ pub(super) async fn put_settling(
 }
 
 /// The one operation of [`put_settling`]. A failed completion fails it
-/// whole (its savepoint is rolled back); a stale receipt only goes unacked.
+/// whole (its changes are rolled back); a stale receipt only goes unacked.
 fn settle(
     conn: &Connection,
     now: Millis,

@@ -533,8 +533,8 @@ where
 }
 
 /// A write that fails after changing rows leaves nothing behind — alone in
-/// its batch (run in the transaction itself, which is rolled back whole) or
-/// among others (in its own savepoint) — and the writes around it land.
+/// its batch or among others (the batch is rolled back and redone without
+/// it: `writer::batch`) — and the writes around it land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_leaves_nothing_alone_or_among_others() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,9 @@ pub struct WriteStats {
     /// Time spent in `COMMIT` (writing the WAL frames and, when synced,
     /// the sync), in microseconds.
     pub commit_micros: u64,
+    /// Batches rolled back and run again because an operation failed
+    /// without a savepoint after others had run (the writer's redo).
+    pub redone: u64,
 }
 
 /// The writer's running totals behind [`WriteStats`].
@@ -28,6 +31,7 @@ pub(super) struct Counters {
     synced: AtomicU64,
     operations: AtomicU64,
     commit_micros: AtomicU64,
+    redone: AtomicU64,
 }
 
 impl Counters {
@@ -38,6 +42,7 @@ impl Counters {
             synced: self.synced.load(Ordering::Relaxed),
             operations: self.operations.load(Ordering::Relaxed),
             commit_micros: self.commit_micros.load(Ordering::Relaxed),
+            redone: self.redone.load(Ordering::Relaxed),
         }
     }
 
@@ -45,6 +50,11 @@ impl Counters {
     pub(super) fn timed(&self, d: Duration) {
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// A batch was rolled back to be run again.
+    pub(super) fn redone(&self) {
+        self.redone.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A transaction of `operations` committed, `synced` or not.

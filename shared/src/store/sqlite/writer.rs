@@ -2,13 +2,12 @@
 //!
 //! Every write goes through one thread that owns the write connection. It takes
 //! whatever operations are queued (up to [`MAX_BATCH`]), runs them in ONE
-//! transaction, each in its own `SAVEPOINT` so that a failing operation rolls
-//! back only its own changes (an operation alone in its batch runs in the
-//! transaction itself: rolling that back is rolling back the operation, and
-//! SQLite keeps no savepoint journal for it), commits once (one fsync for the
-//! whole batch), and only then answers each caller. While a commit is syncing, new operations
-//! queue up and form the next batch, so throughput grows with concurrency
-//! instead of being capped at one fsync per operation.
+//! transaction (without a `SAVEPOINT` each; when one fails, the batch is
+//! rolled back and redone so that only the failing one loses its changes: see
+//! `batch`), commits once (one fsync for the whole batch), and only then
+//! answers each caller. While a commit is syncing, new operations queue up and
+//! form the next batch, so throughput grows with concurrency instead of being
+//! capped at one fsync per operation.
 //!
 //! An operation may be *lazy* ([`Writer::call_lazily`]): a batch of only lazy
 //! operations commits with `synchronous=NORMAL`, without a sync of its own.
@@ -31,7 +30,6 @@
 //! pages (4 MB): on a small volume the WAL would never reach it and never
 //! shrink, and every write would eat returning space, so the store stayed full.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -43,6 +41,12 @@ use super::write_stats::{Counters, WriteStats};
 use crate::clock::{Clock, Millis};
 use crate::ports::{StoreError, StoreResult};
 
+mod batch;
+#[cfg(test)]
+mod batch_tests;
+
+use batch::{Call, Op, run_batch};
+
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 2048;
 /// Operations that may wait for the writer before senders are held back.
@@ -53,72 +57,6 @@ const MAINTENANCE_EVERY_MS: Millis = 10_000;
 /// Housekeeping run inside a batch's transaction now and then (e.g. purging
 /// expired idempotency keys). Errors are logged and otherwise ignored.
 pub(super) type Maintenance = fn(&Connection, Millis) -> rusqlite::Result<()>;
-
-/// How an operation ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ran {
-    /// It succeeded.
-    Ok,
-    /// It refused (a stale receipt, bad data): its savepoint is rolled back.
-    Refused,
-    /// The store failed it (disk full, I/O): rolled back, and the WAL is checkpointed.
-    StoreFailed,
-}
-
-/// One queued write: run inside the batch's transaction, answered after commit.
-trait Op: Send {
-    /// Whether its commit must be synced before it is answered (see the
-    /// module's doc on lazy operations).
-    fn durable(&self) -> bool;
-    /// Run the operation (when it fails, its savepoint is rolled back).
-    fn run(&mut self, conn: &Connection, now: Millis) -> Ran;
-    /// Answer the caller: with the operation's own result when the batch
-    /// committed, else with the commit's failure.
-    fn answer(self: Box<Self>, commit_failure: Option<&str>);
-}
-
-struct Call<T, F> {
-    durable: bool,
-    f: Option<F>,
-    out: Option<StoreResult<T>>,
-    reply: oneshot::Sender<StoreResult<T>>,
-}
-
-impl<T, F> Op for Call<T, F>
-where
-    T: Send,
-    F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send,
-{
-    fn durable(&self) -> bool {
-        self.durable
-    }
-
-    fn run(&mut self, conn: &Connection, now: Millis) -> Ran {
-        let Some(f) = self.f.take() else {
-            return Ran::Refused;
-        };
-        let out = catch_unwind(AssertUnwindSafe(|| f(conn, now)))
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("store operation panicked".into())));
-        let ran = match &out {
-            Ok(_) => Ran::Ok,
-            Err(e) if e.is_retryable() => Ran::StoreFailed,
-            Err(_) => Ran::Refused,
-        };
-        self.out = Some(out);
-        ran
-    }
-
-    fn answer(self: Box<Self>, commit_failure: Option<&str>) {
-        let out = match (commit_failure, self.out) {
-            (_, Some(Err(e))) => Err(e),
-            (None, Some(ok)) => ok,
-            (Some(why), _) => Err(StoreError::Unavailable(why.to_string())),
-            (None, None) => Err(StoreError::Unavailable("operation did not run".into())),
-        };
-        // The caller may have gone away (timeout, cancelled request): nothing to do.
-        let _ = self.reply.send(out);
-    }
-}
 
 /// Handle to the writer thread. Dropping it lets the thread finish what is
 /// queued, close the connection and exit; drop waits for that.
@@ -156,10 +94,13 @@ impl Writer {
 
     /// Run `f` on the write connection, inside the next batch, and return its
     /// result once the batch is durably committed. `f` gets the clock's now.
+    /// `f` may run more than once (the batch is redone when another operation
+    /// in it fails; the last run's result is returned), so it must be a pure
+    /// function of the connection: no effect outside SQLite.
     pub(super) async fn call<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, Millis) -> StoreResult<T> + Send + 'static,
     {
         self.submit(true, f).await
     }
@@ -171,7 +112,7 @@ impl Writer {
     pub(super) async fn call_lazily<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, Millis) -> StoreResult<T> + Send + 'static,
     {
         self.submit(false, f).await
     }
@@ -179,17 +120,12 @@ impl Writer {
     async fn submit<T, F>(&self, durable: bool, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, Millis) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, Millis) -> StoreResult<T> + Send + 'static,
     {
         let stopped = || StoreError::Unavailable("the store's writer has stopped".into());
         let tx = self.tx.as_ref().ok_or_else(stopped)?;
         let (reply, answer) = oneshot::channel();
-        let op = Box::new(Call {
-            durable,
-            f: Some(f),
-            out: None,
-            reply,
-        });
+        let op = Box::new(Call::new(durable, f, reply));
         tx.send(op).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -314,114 +250,4 @@ fn checkpoint(conn: &Connection, mode: &str) -> Wal {
             Wal::Stuck(why)
         }
     }
-}
-
-/// Run `batch` in one transaction and answer every operation after the commit.
-/// Returns false when the store failed something (a write, the commit).
-fn run_batch(
-    conn: &Connection,
-    batch: &mut Vec<Box<dyn Op>>,
-    clock: &dyn Clock,
-    maintenance: Option<Maintenance>,
-    counters: &Counters,
-    synced: bool,
-) -> bool {
-    // Operations that ran in the open transaction, waiting for its commit.
-    let mut ran: Vec<Box<dyn Op>> = Vec::with_capacity(batch.len());
-    let mut ops = batch.drain(..);
-    let mut healthy = true;
-    if !conn.is_autocommit() {
-        // Left open by a failure nothing could roll back: never build on it.
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let why = format!("cannot begin a transaction: {}", sql_err(e));
-        ops.for_each(|op| op.answer(Some(&why)));
-        return false;
-    }
-    let alone = ops.len() == 1 && maintenance.is_none();
-    while let Some(mut op) = ops.next() {
-        let outcome = if alone {
-            op.run(conn, clock.now_ms())
-        } else {
-            in_savepoint(conn, |conn| op.run(conn, clock.now_ms()))
-        };
-        healthy &= outcome != Ran::StoreFailed;
-        let ok = outcome == Ran::Ok;
-        if alone && !ok && !conn.is_autocommit() {
-            // Its changes are the transaction's: rolling it back undoes them,
-            // as its savepoint would have; nothing was written to commit.
-            let _ = conn.execute_batch("ROLLBACK");
-            op.answer(None);
-            return healthy;
-        }
-        ran.push(op);
-        if !ok && conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (I/O error, disk full,
-            // ...): everything that ran in it is lost. Fail those and go on in a
-            // new transaction.
-            let why = "the store rolled back the transaction (I/O error?)";
-            ran.drain(..).for_each(|op| op.answer(Some(why)));
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-                let why = format!("cannot begin a transaction: {}", sql_err(e));
-                ops.by_ref().for_each(|op| op.answer(Some(&why)));
-                return false;
-            }
-        }
-    }
-    drop(ops);
-    if let Some(maintain) = maintenance {
-        let now = clock.now_ms();
-        let outcome = in_savepoint(conn, |conn| match maintain(conn, now) {
-            Ok(()) => Ran::Ok,
-            Err(e) => {
-                tracing::warn!(error = %e, "sqlite store housekeeping failed");
-                Ran::StoreFailed
-            }
-        });
-        healthy &= outcome == Ran::Ok;
-        if outcome != Ran::Ok && conn.is_autocommit() {
-            let why = "the store rolled back the transaction (I/O error?)";
-            ran.drain(..).for_each(|op| op.answer(Some(why)));
-            return false;
-        }
-    }
-    let started = std::time::Instant::now();
-    let committed = conn.execute_batch("COMMIT");
-    counters.timed(started.elapsed());
-    match committed {
-        Ok(()) => {
-            counters.committed(ran.len(), synced);
-            ran.drain(..).for_each(|op| op.answer(None));
-        }
-        Err(e) => {
-            // Nothing of the batch is durable: every caller hears so, and the
-            // connection leaves the transaction before the next batch.
-            let why = format!("commit failed: {}", sql_err(e));
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            ran.drain(..).for_each(|op| op.answer(Some(&why)));
-            return false;
-        }
-    }
-    healthy
-}
-
-/// Run `f` inside a savepoint: released when `f` succeeds, rolled back otherwise.
-fn in_savepoint(conn: &Connection, f: impl FnOnce(&Connection) -> Ran) -> Ran {
-    let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
-    if exec("SAVEPOINT op").is_err() {
-        return Ran::StoreFailed;
-    }
-    let ran = f(conn);
-    if conn.is_autocommit() {
-        // The transaction (and the savepoint with it) is already gone.
-        return ran;
-    }
-    if ran != Ran::Ok {
-        let _ = exec("ROLLBACK TO op");
-    }
-    let _ = exec("RELEASE op");
-    ran
 }
