@@ -73,13 +73,13 @@ impl Job {
     /// The message body of [`Job::Run`] for `job`, encoded from a borrow:
     /// the same bytes as `Job::Run(job.clone()).encode()`, without copying
     /// the event first (ingest encodes one per accepted event).
-    pub fn encode_run(job: &RunJob) -> String {
+    pub fn encode_run(job: RunJobRef<'_>) -> String {
         /// [`Job`]'s wire format over a borrowed job.
         #[derive(Serialize)]
         #[serde(tag = "type")]
         enum Borrowed<'a> {
             #[serde(rename = "run.v1")]
-            Run(&'a RunJob),
+            Run(RunJobRef<'a>),
         }
         serde_json::to_string(&Borrowed::Run(job)).expect("a job always serializes")
     }
@@ -103,6 +103,35 @@ pub struct RunJob {
     pub event_id: String,
     /// The event.
     pub event: Event,
+}
+
+impl RunJob {
+    /// This job over borrowed parts.
+    pub fn borrowed(&self) -> RunJobRef<'_> {
+        RunJobRef {
+            run_id: &self.run_id,
+            workflow: &self.workflow,
+            source: &self.source,
+            event_id: &self.event_id,
+            event: &self.event,
+        }
+    }
+}
+
+/// A [`RunJob`] over borrowed parts (it serializes as one): ingest encodes
+/// and records each workflow's run of an event without copying the event.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RunJobRef<'a> {
+    /// The run id.
+    pub run_id: &'a str,
+    /// Workflow name.
+    pub workflow: &'a str,
+    /// Source name.
+    pub source: &'a str,
+    /// Event id used for dedupe.
+    pub event_id: &'a str,
+    /// The event.
+    pub event: &'a Event,
 }
 
 /// Status of a run.
@@ -358,7 +387,7 @@ mod tests {
                 received_at: 42,
             },
         };
-        let body = Job::encode_run(&job);
+        let body = Job::encode_run(job.borrowed());
         assert_eq!(body, Job::Run(job.clone()).encode());
         assert!(body.starts_with(r#"{"type":"run.v1","#), "{body}");
         assert_eq!(Job::decode(&body).unwrap(), Job::Run(job));

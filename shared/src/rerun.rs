@@ -43,7 +43,7 @@ pub async fn rerun(hub: &Hub, id: &str) -> Result<String, String> {
     ports.runs.put(&old).await.map_err(|e| e.to_string())?;
     ports
         .queue
-        .send(&Job::encode_run(&job), Duration::ZERO)
+        .send(&Job::encode_run(job.borrowed()), Duration::ZERO)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(run_id = %job.run_id, rerun_of = %old.id, "re-run queued");

@@ -7,8 +7,10 @@
 //! One rule decides which headers are credentials: [`is_credential_header`].
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -38,11 +40,16 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// `x-hub-signature-256`, `x-auth-token`…). Case-insensitive. A source's own
 /// verification headers are removed before this (see `ingest`).
 pub fn is_credential_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    matches!(name.as_str(), "cookie" | "set-cookie")
-        || ["signature", "token", "secret", "key", "auth"]
-            .iter()
-            .any(|w| name.contains(w))
+    /// The words, found in one case-insensitive pass over a name.
+    static WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(["signature", "token", "secret", "key", "auth"])
+            .expect("five short words make a small automaton")
+    });
+    name.eq_ignore_ascii_case("cookie")
+        || name.eq_ignore_ascii_case("set-cookie")
+        || WORDS.is_match(name)
 }
 
 /// The event as received, on its run record (the source and event id are the
@@ -237,11 +244,12 @@ fn cut(s: &str, max: usize) -> &str {
 /// [`is_credential_header`]), at most [`MAX_HEADERS`], values cut at
 /// [`MAX_HEADER_VALUE`] and redacted.
 fn shown_headers(hub: &Hub, headers: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let redact = hub.redactor();
     headers
         .iter()
         .filter(|(k, _)| !is_credential_header(k))
         .take(MAX_HEADERS)
-        .map(|(k, v)| (hub.redact(k), hub.redact(cut(v, MAX_HEADER_VALUE))))
+        .map(|(k, v)| (redact(k), redact(cut(v, MAX_HEADER_VALUE))))
         .collect()
 }
 
@@ -312,6 +320,9 @@ mod tests {
             "x-api-key",
             "x-auth-token",
             "x-client-secret",
+            "X-API-KEY",
+            "COOKIE",
+            "X-Hub-Signature",
         ] {
             assert!(is_credential_header(h), "{h}");
         }
@@ -320,6 +331,8 @@ mod tests {
             "user-agent",
             "x-github-event",
             "retry-after",
+            "Cookies-Seen",
+            "X-Request-Id",
         ] {
             assert!(!is_credential_header(h), "{h}");
         }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::concurrency::{self, Entered};
 use crate::hub::{Flow, Hub};
-use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::model::{Failure, Job, RunJob, RunJobRef, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::pause;
 use crate::ports::Message;
 use crate::runlog::ReceivedEvent;
@@ -298,11 +298,16 @@ pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> D
 /// The run record ingest writes (and execute writes if ingest's write was
 /// lost), with the event as received ([`ReceivedEvent`]: capped, redacted).
 pub fn new_record(hub: &Hub, job: &RunJob, now: i64) -> RunRecord {
+    new_record_of(hub, job.borrowed(), now)
+}
+
+/// [`new_record`] for a borrowed job (ingest's: the event is not copied).
+pub fn new_record_of(hub: &Hub, job: RunJobRef<'_>, now: i64) -> RunRecord {
     RunRecord {
-        id: job.run_id.clone(),
-        workflow: job.workflow.clone(),
-        source: job.source.clone(),
-        event_id: job.event_id.clone(),
+        id: job.run_id.to_owned(),
+        workflow: job.workflow.to_owned(),
+        source: job.source.to_owned(),
+        event_id: job.event_id.to_owned(),
         status: RunStatus::Queued,
         attempts: 0,
         created_at: now,
@@ -310,7 +315,7 @@ pub fn new_record(hub: &Hub, job: &RunJob, now: i64) -> RunRecord {
         error: None,
         failure: None,
         steps: Vec::new(),
-        event: Some(ReceivedEvent::new(hub, &job.event)),
+        event: Some(ReceivedEvent::new(hub, job.event)),
         expires_at: Some(crate::runlog::expiry(now, hub.retention())),
         rerun_of: None,
         reruns: Vec::new(),

@@ -17,7 +17,9 @@ use crate::template::Templates;
 use crate::verify::Verifier;
 
 mod conn;
+mod redact;
 pub use conn::{Conn, step_lease};
+use redact::{Secrets, redact_json_with};
 
 /// Steps to run for a run's `workflow` name: a workflow, or a sync's per-record steps.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +59,7 @@ pub struct Hub {
     verifiers: HashMap<String, Verifier>,
     connections: HashMap<String, Conn>,
     triggers: HashMap<String, Vec<String>>,
-    secrets: Vec<String>,
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for Hub {
@@ -108,7 +110,7 @@ impl Hub {
             verifiers,
             connections,
             triggers,
-            secrets,
+            secrets: Secrets::new(secrets),
         }))
     }
 
@@ -181,39 +183,21 @@ impl Hub {
     /// Replace every known secret value in `text` with `[redacted]`: the
     /// config's secrets and every access token obtained since the start.
     pub fn redact(&self, text: &str) -> String {
-        redact_with(text, &self.secrets, &self.tokens.secrets())
+        self.secrets.redact(text, &self.tokens.secrets())
     }
 
     /// [`Hub::redact`] applied to every string and key of a JSON value: a
     /// step's output is stored (and handed to later steps) redacted, exactly
     /// as the run log is.
     pub fn redact_json(&self, v: &serde_json::Value) -> serde_json::Value {
+        redact_json_with(v, &self.redactor())
+    }
+
+    /// [`Hub::redact`] with the tokens read once: for redacting many strings
+    /// (a record's headers) without taking the tokens' lock for each.
+    pub fn redactor(&self) -> impl Fn(&str) -> String + '_ {
         let tokens = self.tokens.secrets();
-        redact_json_with(v, &|s| redact_with(s, &self.secrets, &tokens))
-    }
-}
-
-fn redact_with(text: &str, secrets: &[String], tokens: &[String]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets.iter().chain(tokens) {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "[redacted]");
-        }
-    }
-    out
-}
-
-fn redact_json_with(v: &serde_json::Value, r: &dyn Fn(&str) -> String) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        J::String(s) => J::String(r(s)),
-        J::Array(items) => J::Array(items.iter().map(|i| redact_json_with(i, r)).collect()),
-        J::Object(map) => J::Object(
-            map.iter()
-                .map(|(k, i)| (r(k), redact_json_with(i, r)))
-                .collect(),
-        ),
-        other => other.clone(),
+        move |text| self.secrets.redact(text, &tokens)
     }
 }
 

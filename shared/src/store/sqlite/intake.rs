@@ -154,6 +154,60 @@ mod tests {
         assert_eq!(intake.accept(&other).await.unwrap(), Claim::Claimed);
     }
 
+    /// A key leased by a claim (the composed path) is held: the intake
+    /// answers in progress and writes nothing; once the lease is over the
+    /// key is free again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leased_key_is_held_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(1_000_000);
+        let store = SqliteStore::open(
+            &dir.path().join("t.db"),
+            SqliteOptions {
+                max_receives: 3,
+                clock: clock.clone(),
+            },
+        )
+        .unwrap();
+        let ports = store.ports();
+        let intake = ports.intake.clone().unwrap();
+        assert_eq!(
+            ports
+                .idempotency
+                .claim("ingest/src/e1", "h1", "lease", Duration::from_secs(30))
+                .await
+                .unwrap(),
+            Claim::Claimed
+        );
+        let messages = vec![("job-1".to_owned(), Duration::ZERO)];
+        let records = vec![run("r1", clock.now_ms())];
+        let event = NewEvent {
+            key: "ingest/src/e1",
+            payload_hash: "h1",
+            result: r#"["r1"]"#,
+            window: Duration::from_secs(60),
+            messages: &messages,
+            runs: &records,
+        };
+        assert!(matches!(
+            intake.accept(&event).await.unwrap(),
+            Claim::InProgress { .. }
+        ));
+        assert!(
+            ports.runs.get("r1").await.unwrap().is_none(),
+            "no run written"
+        );
+        let got = ports
+            .queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(got.is_empty(), "no message written: {got:?}");
+        clock.advance(31_000);
+        assert_eq!(intake.accept(&event).await.unwrap(), Claim::Claimed);
+        assert!(ports.runs.get("r1").await.unwrap().is_some());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_nothing_when_a_part_fails() {
         let dir = tempfile::tempdir().unwrap();

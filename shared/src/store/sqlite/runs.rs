@@ -72,12 +72,27 @@ pub(super) fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult
 }
 
 /// Insert `run` unless a live run has its id; whether it was inserted.
+///
+/// One statement: an expired run not purged yet is gone already, so its row
+/// is overwritten (the `WHERE` of the upsert); a live one is left alone.
 pub(super) fn create(conn: &Connection, now: Millis, run: &Row) -> StoreResult<bool> {
-    // An expired run not purged yet is gone already: make room.
-    conn.prepare_cached("DELETE FROM runs WHERE id = ?1 AND expires_at <= ?2")
-        .and_then(|mut s| s.execute(params![run.0, now]))
-        .map_err(sql_err)?;
-    Ok(write_run(conn, "INSERT OR IGNORE", run)? == 1)
+    let (id, workflow, status, created_at, expires_at, json, source) = run;
+    conn.prepare_cached(
+        "INSERT INTO runs (id, workflow, status, created_at, expires_at, record, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET
+           workflow = excluded.workflow, status = excluded.status,
+           created_at = excluded.created_at, expires_at = excluded.expires_at,
+           record = excluded.record, source = excluded.source
+         WHERE runs.expires_at <= ?8",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id, workflow, status, created_at, expires_at, json, source, now
+        ])
+    })
+    .map(|changed| changed == 1)
+    .map_err(sql_err)
 }
 
 #[async_trait]

@@ -12,12 +12,15 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Source;
-use crate::execute::new_record;
+use crate::execute::new_record_of;
 use crate::hub::Hub;
-use crate::model::{Event, Job, RunJob, RunRecord, run_id_for};
+use crate::model::{Event, Job, RunJobRef, RunRecord, run_id_for};
 use crate::ports::{Claim, NewEvent};
 use crate::template::context;
-use crate::verify::{Verified, Verifier};
+use crate::verify::Verified;
+
+mod parse;
+pub(crate) use parse::{parse_body, parse_query, visible_headers};
 
 /// Largest body accepted when a source does not set `max_body_bytes`.
 pub const DEFAULT_MAX_BODY: u64 = 200 * 1024;
@@ -190,20 +193,22 @@ pub async fn accept(
         .map(|wf| run_id_for(source, event_id, wf))
         .collect();
     let data = serde_json::to_string(&run_ids).expect("strings serialize");
-    let jobs: Vec<RunJob> = flows
+    // Each workflow's job over the one event, borrowed: it is encoded (and
+    // its run recorded) without a copy of the event per workflow.
+    let jobs: Vec<RunJobRef<'_>> = flows
         .iter()
         .zip(&run_ids)
-        .map(|(wf, id)| RunJob {
-            run_id: id.clone(),
-            workflow: wf.clone(),
-            source: source.to_owned(),
-            event_id: event_id.to_owned(),
-            event: event.clone(),
+        .map(|(workflow, run_id)| RunJobRef {
+            run_id,
+            workflow,
+            source,
+            event_id,
+            event,
         })
         .collect();
     let messages: Vec<(String, Duration)> = jobs
         .iter()
-        .map(|j| (Job::encode_run(j), Duration::ZERO))
+        .map(|j| (Job::encode_run(*j), Duration::ZERO))
         .collect();
     if let Some(too_big) = messages
         .iter()
@@ -216,7 +221,7 @@ pub async fn accept(
     let records: Vec<RunRecord> = match &ports.intake {
         Some(_) => {
             let now = ports.clock.now_ms();
-            jobs.iter().map(|j| new_record(hub, j, now)).collect()
+            jobs.iter().map(|j| new_record_of(hub, *j, now)).collect()
         }
         None => Vec::new(),
     };
@@ -280,7 +285,7 @@ pub async fn accept(
     let now = ports.clock.now_ms();
     let record = async {
         for job in &jobs {
-            if let Err(e) = ports.runs.create(&new_record(hub, job, now)).await {
+            if let Err(e) = ports.runs.create(&new_record_of(hub, *job, now)).await {
                 tracing::warn!(run_id = %job.run_id, error = %e, "could not record queued run");
             }
         }
@@ -331,88 +336,6 @@ fn reply(event_id: &str, accepted: Accepted) -> Reply {
             ),
         ),
     }
-}
-
-/// The body as templates see it, by declared content type.
-pub(crate) fn parse_body(headers: &http::HeaderMap, raw: &[u8]) -> Result<Value, Reply> {
-    let ctype = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let malformed = |what: &str, e: String| {
-        Reply::error(
-            400,
-            "malformed_body",
-            format!("the body is not valid {what}: {e}"),
-        )
-    };
-    match ctype.as_str() {
-        "application/json" => {
-            serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string()))
-        }
-        t if t.starts_with("application/") && t.ends_with("+json") => {
-            serde_json::from_slice(raw).map_err(|e| malformed("JSON", e.to_string()))
-        }
-        "application/x-www-form-urlencoded" => {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw)
-                .map_err(|e| malformed("form data", e.to_string()))?;
-            Ok(Value::Object(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
-            ))
-        }
-        "text/plain" | "" if raw.is_empty() => Ok(Value::Null),
-        "text/plain" => std::str::from_utf8(raw)
-            .map(|s| Value::String(s.to_owned()))
-            .map_err(|e| malformed("UTF-8 text", e.to_string())),
-        // No declared type: JSON if it parses, else text.
-        "" => Ok(serde_json::from_slice(raw)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))),
-        other => Err(Reply::error(
-            415,
-            "unsupported_media_type",
-            format!(
-                "content type {other:?} is not supported; send application/json, application/x-www-form-urlencoded or text/plain"
-            ),
-        )),
-    }
-}
-
-/// Headers templates may see: lower-case names, without credentials or signatures.
-pub(crate) fn visible_headers(
-    headers: &http::HeaderMap,
-    verifier: &Verifier,
-) -> BTreeMap<String, String> {
-    let secret = verifier.secret_headers();
-    headers
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "authorization" | "cookie" | "proxy-authorization"
-            ) && !secret.contains(&k.as_str())
-        })
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect()
-}
-
-pub(crate) fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
-    q.map(|q| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
-    })
-    .unwrap_or_default()
 }
 
 fn event_id(
