@@ -58,3 +58,96 @@ impl Pauses {
         Ok(until)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::super::{Gate, Limit, Limiter};
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::keys;
+    use crate::ports::{Acquire, Bucket, RateLimits, StoreResult};
+    use crate::store::{SqliteOptions, SqliteStore};
+
+    /// The store's rate limits, counting the reads of a pause.
+    struct Counted {
+        inner: Arc<dyn RateLimits>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl RateLimits for Counted {
+        async fn acquire_n(&self, key: &str, bucket: Bucket, cost: f64) -> StoreResult<Acquire> {
+            self.inner.acquire_n(key, bucket, cost).await
+        }
+        async fn pause(&self, key: &str, until: Millis) -> StoreResult<()> {
+            self.inner.pause(key, until).await
+        }
+        async fn paused_until(&self, key: &str) -> StoreResult<Millis> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.paused_until(key).await
+        }
+    }
+
+    /// A pause another instance stored holds this process's calls within
+    /// [`STORE_REFRESH`]: a connection without a rate limit reads the
+    /// store's pause at most that often, and not on every call.
+    #[tokio::test]
+    async fn a_stored_pause_holds_calls_within_the_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(crate::contract::T0);
+        let store = SqliteStore::open(
+            &dir.path().join("hub.db"),
+            SqliteOptions {
+                max_receives: 5,
+                clock: clock.clone(),
+            },
+        )
+        .unwrap();
+        let mut ports = store.ports();
+        let counted = Arc::new(Counted {
+            inner: ports.limits.clone(),
+            reads: AtomicUsize::new(0),
+        });
+        ports.limits = counted.clone();
+        let (limiter, conn) = (Limiter::default(), Limit::default());
+        let reads = || counted.reads.load(Ordering::SeqCst);
+        assert!(matches!(
+            limiter.pass(&ports, "crm", &conn, None, None).await,
+            Gate::Go
+        ));
+        assert!(matches!(
+            limiter.pass(&ports, "crm", &conn, None, None).await,
+            Gate::Go
+        ));
+        assert_eq!(reads(), 1, "the second call read the store again");
+        // Another instance pauses the connection for 10 s (after a 429).
+        let until = clock.now_ms() + 10_000;
+        ports
+            .limits
+            .pause(&keys::connection("crm"), until)
+            .await
+            .unwrap();
+        // This process's copy is trusted until it is STORE_REFRESH old...
+        let refresh = crate::clock::millis(STORE_REFRESH);
+        clock.advance(refresh - 1);
+        assert!(matches!(
+            limiter.pass(&ports, "crm", &conn, None, None).await,
+            Gate::Go
+        ));
+        assert_eq!(reads(), 1);
+        // ...and no longer: the pause holds the next call.
+        clock.advance(1);
+        match limiter.pass(&ports, "crm", &conn, None, None).await {
+            Gate::Later(wait) => {
+                assert_eq!(wait, Duration::from_millis((10_000 - refresh) as u64));
+            }
+            other => panic!("the stored pause did not hold the call: {other:?}"),
+        }
+        assert_eq!(reads(), 2);
+    }
+}
