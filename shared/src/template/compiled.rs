@@ -3,7 +3,7 @@
 //! [`CACHE_MAX`] entries.
 
 use std::collections::HashSet;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
@@ -75,12 +75,17 @@ impl Rendered {
     }
 }
 
+/// The names admitted to the engine's cache (see [`Kind::name`]).
+type Kept = Arc<RwLock<HashSet<String>>>;
+
 /// The engine with ferry's settings, and the names it keeps compiled.
 #[derive(Debug)]
 pub(super) struct Compiled {
     env: Environment<'static>,
-    /// The names kept in `env`'s cache (see [`Kind::name`]), at most [`CACHE_MAX`].
-    kept: RwLock<HashSet<String>>,
+    /// The names kept in `env`'s cache, at most [`CACHE_MAX`]. The loader
+    /// answers only these: an `{% include %}` or `{% import %}` (of a name
+    /// an event could choose) finds nothing, as without a loader.
+    kept: Kept,
 }
 
 impl Compiled {
@@ -97,16 +102,18 @@ impl Compiled {
         });
         env.set_formatter(format_output);
         env.set_fuel(Some(FUEL));
-        env.set_loader(|name| Ok(Kind::source(name)));
-        Self {
-            env,
-            kept: RwLock::new(HashSet::new()),
-        }
+        let kept = Kept::default();
+        let admitted = kept.clone();
+        env.set_loader(move |name| {
+            let known = read(&admitted).contains(name);
+            Ok(known.then(|| Kind::source(name)).flatten())
+        });
+        Self { env, kept }
     }
 
     /// How many templates are kept compiled.
     pub fn len(&self) -> usize {
-        self.kept.read().unwrap_or_else(|p| p.into_inner()).len()
+        read(&self.kept).len()
     }
 
     /// Render `src` as `kind` with `ctx`, with [`FUEL`]: compiled the first
@@ -114,24 +121,23 @@ impl Compiled {
     /// this render alone.
     pub fn render(&self, kind: Kind, src: &str, ctx: &Value) -> Result<Rendered, minijinja::Error> {
         let name = kind.name(src);
-        let known = self
-            .kept
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&name);
-        let kept = known || {
+        let admitted = read(&self.kept).contains(&name) || {
             let mut kept = self.kept.write().unwrap_or_else(|p| p.into_inner());
-            // Compiled before it is counted: a template that does not
-            // compile is not kept and takes no room.
             kept.len() < CACHE_MAX && {
-                self.env.get_template(&name)?;
                 kept.insert(name.clone());
                 true
             }
         };
-        if kept {
-            let template = self.env.get_template(&name)?;
-            return Ok(Rendered::of(template.render_captured(ctx)?));
+        if admitted {
+            return match self.env.get_template(&name) {
+                Ok(template) => Ok(Rendered::of(template.render_captured(ctx)?)),
+                Err(e) => {
+                    // It does not compile: it is not kept and takes no room.
+                    let mut kept = self.kept.write().unwrap_or_else(|p| p.into_inner());
+                    kept.remove(&name);
+                    Err(e)
+                }
+            };
         }
         let text = Kind::source(&name).unwrap_or_default();
         let template = self.env.template_from_named_str(&name, &text)?;
@@ -139,14 +145,20 @@ impl Compiled {
     }
 }
 
+fn read(kept: &Kept) -> std::sync::RwLockReadGuard<'_, HashSet<String>> {
+    kept.read().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A template is compiled once and kept; the same text as a path and as
-    /// text are two templates, and the cache stops growing at its bound.
+    /// text are two templates; an `{% include %}` or `{% import %}` loads
+    /// nothing (the loader answers only the names it was asked to keep); and
+    /// the cache stops growing at its bound.
     #[test]
-    fn templates_are_kept_up_to_the_bound() {
+    fn templates_are_kept_up_to_the_bound_and_include_nothing() {
         let c = Compiled::new();
         let ctx = super::super::context(&serde_json::json!({"id": "a/b"}));
         let text = c.render(Kind::Text, "/x/{{ id }}", &ctx).unwrap();
@@ -162,6 +174,19 @@ mod tests {
         // A template that does not compile takes no room.
         assert!(c.render(Kind::Text, "{{ id", &ctx).is_err());
         assert_eq!(c.len(), 2);
+        // An include finds nothing, whatever name the event gives it.
+        let event = super::super::context(&serde_json::json!({"n": "t{{ 1 + 1 }}"}));
+        let e = c
+            .render(Kind::Text, "{% include n %}", &event)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), minijinja::ErrorKind::TemplateNotFound);
+        let e = c
+            .render(Kind::Text, "{% import 'e2' as m %}", &event)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), minijinja::ErrorKind::TemplateNotFound);
+        assert_eq!(c.len(), 4);
         for i in 0..CACHE_MAX + 10 {
             let e = c.render(Kind::Expr, &format!("{i} + 1"), &ctx).unwrap();
             assert_eq!(e.value, Value::from(i + 1));
