@@ -121,7 +121,9 @@ impl Compiled {
     /// this render alone.
     pub fn render(&self, kind: Kind, src: &str, ctx: &Value) -> Result<Rendered, minijinja::Error> {
         let name = kind.name(src);
-        let admitted = read(&self.kept).contains(&name) || {
+        // The read guard is dropped here, before any write below.
+        let known = read(&self.kept).contains(&name);
+        let admitted = known || {
             let mut kept = self.kept.write().unwrap_or_else(|p| p.into_inner());
             kept.len() < CACHE_MAX && {
                 kept.insert(name.clone());
