@@ -5,7 +5,8 @@
 //! - Every call first passes its connection's key, `conn:<name>`: that is where
 //!   a `429` pauses the whole connection. Without a `rate_limit` (or with a
 //!   per-key one) there is no bucket there, so only a pause can hold a call:
-//!   its end is read, nothing written.
+//!   its end is read, nothing written, and at most every [`STORE_REFRESH`]
+//!   per process (a pause this process set holds its calls at once).
 //! - A `rate_limit` without `key` is a token bucket on `conn:<name>` at the
 //!   headroom ([`bucket`]); with `key` the bucket is per rendered
 //!   value, `conn:<name>:key:<value>`.
@@ -33,6 +34,9 @@ use crate::clock::Millis;
 use crate::config::RateLimit;
 use crate::keys;
 use crate::ports::{Acquire, Bucket, Ports, StoreError};
+
+mod paused;
+pub use paused::STORE_REFRESH;
 
 /// Fraction of a documented rate limit ferry spends by default.
 pub const DEFAULT_HEADROOM: f64 = 0.8;
@@ -110,13 +114,14 @@ pub enum Gate {
 }
 
 /// Per-process fairness for the buckets (the buckets themselves live in the
-/// store), and this process's copy of the pauses it set: a `429` holds every
+/// store), this process's copy of the pauses it set (a `429` holds every
 /// worker here at once, before the store write that tells other instances
-/// has even committed.
+/// has even committed), and its copy of the store's pauses (read again at
+/// most every [`STORE_REFRESH`]).
 #[derive(Debug, Default)]
 pub struct Limiter {
     lines: Mutex<HashMap<String, Arc<Line>>>,
-    paused: Mutex<HashMap<String, Millis>>,
+    pauses: paused::Pauses,
 }
 
 #[derive(Debug)]
@@ -129,16 +134,12 @@ impl Limiter {
     /// Pause connection `name` until `until` for every caller in this process
     /// (the store's pause, which other instances read, is set separately).
     pub fn pause_here(&self, name: &str, until: Millis) {
-        let mut paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
-        let at = paused.entry(keys::connection(name)).or_insert(until);
-        *at = (*at).max(until);
+        self.pauses.set_here(keys::connection(name), until);
     }
 
     /// How long connection key `key` is still paused in this process.
     fn paused_for(&self, key: &str, now: Millis) -> Option<Duration> {
-        let paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
-        let until = *paused.get(key)?;
-        (until > now).then(|| Duration::from_millis((until - now) as u64))
+        self.pauses.here_for(key, now)
     }
 
     /// Spend what a call on connection `name` needs; `key` is the rendered
@@ -185,7 +186,7 @@ impl Limiter {
             // The connection's own bucket.
             (Some(b), false, _) => self.in_line(ports, conn_key, b).await,
             // A pause on the connection's key, then the rendered key's bucket.
-            (Some(b), true, Some(k)) => match unpaused(ports, conn_key).await {
+            (Some(b), true, Some(k)) => match self.unpaused(ports, conn_key).await {
                 Gate::Go => {
                     self.in_line(ports, &keys::connection_value(name, k), b)
                         .await
@@ -193,7 +194,7 @@ impl Limiter {
                 other => other,
             },
             // No rate limit: only a pause can hold the call.
-            _ => unpaused(ports, conn_key).await,
+            _ => self.unpaused(ports, conn_key).await,
         }
     }
 
@@ -223,26 +224,27 @@ impl Limiter {
             })
             .clone()
     }
-}
 
-/// Wait out a pause on `key`, sleeping through short ones: only a read
-/// (there is no token to take), where taking from an [`UNLIMITED`] bucket
-/// would be a write per call.
-async fn unpaused(ports: &Ports, key: &str) -> Gate {
-    loop {
-        let until = match ports.limits.paused_until(key).await {
-            Ok(until) => until,
-            Err(e) => return Gate::Unavailable(e),
-        };
-        let left = until.saturating_sub(ports.clock.now_ms());
-        if left <= 0 {
-            return Gate::Go;
+    /// Wait out the store's pause on `key`, sleeping through short ones:
+    /// only a read (there is no token to take), where taking from an
+    /// [`UNLIMITED`] bucket would be a write per call; and the read is
+    /// this process's copy while it is younger than [`STORE_REFRESH`].
+    async fn unpaused(&self, ports: &Ports, key: &str) -> Gate {
+        loop {
+            let until = match self.pauses.stored_until(ports, key).await {
+                Ok(until) => until,
+                Err(e) => return Gate::Unavailable(e),
+            };
+            let left = until.saturating_sub(ports.clock.now_ms());
+            if left <= 0 {
+                return Gate::Go;
+            }
+            let d = Duration::from_millis(left.unsigned_abs());
+            if d > MAX_INLINE_WAIT {
+                return Gate::Later(d);
+            }
+            ports.clock.sleep(d).await;
         }
-        let d = Duration::from_millis(left.unsigned_abs());
-        if d > MAX_INLINE_WAIT {
-            return Gate::Later(d);
-        }
-        ports.clock.sleep(d).await;
     }
 }
 

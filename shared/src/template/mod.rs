@@ -10,13 +10,17 @@
 //!
 //! A request path is rendered with [`Templates::render_path`]: there every
 //! `{{ }}` output is one path segment (see [`crate::destination::segment`]).
+//!
+//! Each template and expression is compiled the first time it is rendered
+//! and kept compiled (see [`CACHE_MAX`]).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
-use minijinja::{AutoEscape, Environment, ErrorKind, Output, State, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, ErrorKind, Output, State, Value};
 
-/// The name path templates are compiled under; it selects segment escaping.
-const PATH_TEMPLATE: &str = "<path>";
+mod compiled;
+use compiled::{Compiled, Kind, Rendered};
+
 /// The auto-escape mode of path templates.
 const PATH_SEGMENT: &str = "path-segment";
 
@@ -24,10 +28,19 @@ const PATH_SEGMENT: &str = "path-segment";
 /// and body), or one expression or template rendered on its own. minijinja
 /// charges one fuel per instruction and one per 64 bytes of data a template
 /// creates or writes, so this bounds a render's time and memory (about 12 MiB).
+/// A render may run up to this much on its own, and fails its request when
+/// it used more than the renders before it left: a request's templates do at
+/// most twice this work before it fails.
 pub const FUEL: u64 = 200_000;
 
 /// The largest rendered request (URL, query, headers and body), in bytes.
 pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
+/// Most distinct templates and expressions kept compiled. A config's
+/// templates are a few dozen; past this (expressions typed at run time,
+/// such as `ferry runs list --where`, by the thousand) each new one is
+/// compiled for its render alone, so the cache cannot grow without bound.
+pub const CACHE_MAX: usize = 4096;
 
 /// An expression runs as `{% set __ferry_value = (expr) %}`, so that it is
 /// rendered, and its fuel counted, like any template.
@@ -56,10 +69,10 @@ impl TemplateError {
     }
 }
 
-/// The template engine, configured once.
+/// The template engine, configured once; it keeps what it compiles.
 #[derive(Debug)]
 pub struct Templates {
-    env: Environment<'static>,
+    compiled: Compiled,
 }
 
 impl Default for Templates {
@@ -71,18 +84,9 @@ impl Default for Templates {
 impl Templates {
     /// The engine with ferry's settings: strict undefined, no autoescape, [`FUEL`].
     pub fn new() -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|name| {
-            if name == PATH_TEMPLATE {
-                AutoEscape::Custom(PATH_SEGMENT.into())
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_formatter(format_output);
-        env.set_fuel(Some(FUEL));
-        Self { env }
+        Self {
+            compiled: Compiled::new(),
+        }
     }
 
     /// A budget of [`FUEL`] shared by every render made through it (one request).
@@ -90,8 +94,12 @@ impl Templates {
         Budget {
             t: self,
             left: Cell::new(FUEL),
-            partial: RefCell::new(None),
         }
+    }
+
+    /// How many templates and expressions are kept compiled (at most [`CACHE_MAX`]).
+    pub fn cached(&self) -> usize {
+        self.compiled.len()
     }
 
     /// Render `src` as text, with a budget of its own.
@@ -136,9 +144,6 @@ impl Templates {
 pub struct Budget<'t> {
     t: &'t Templates,
     left: Cell<u64>,
-    /// The engine with less than [`FUEL`], once a render has used some
-    /// (cloned at most once per budget).
-    partial: RefCell<Option<Environment<'static>>>,
 }
 
 impl Budget<'_> {
@@ -152,8 +157,8 @@ impl Budget<'_> {
         if !src.contains("{{") && !src.contains("{%") {
             return Ok(src.to_owned());
         }
-        self.run(src, ctx)
-            .map(|(out, _)| out)
+        self.run(Kind::Text, src, ctx)
+            .map(|r| r.output)
             .map_err(|e| error(src, &e, 0))
     }
 
@@ -164,16 +169,15 @@ impl Budget<'_> {
         if !src.contains("{{") && !src.contains("{%") {
             return Ok(src.to_owned());
         }
-        self.run_named(PATH_TEMPLATE, src, ctx)
-            .map(|(out, _)| out)
+        self.run(Kind::Path, src, ctx)
+            .map(|r| r.output)
             .map_err(|e| error(src, &e, 0))
     }
 
     /// Evaluate an expression (no `{{ }}`) to a value.
     pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
-        let text = format!("{EXPR_PREFIX}{expr}{EXPR_SUFFIX}");
-        self.run(&text, ctx)
-            .map(|(_, v)| v)
+        self.run(Kind::Expr, expr, ctx)
+            .map(|r| r.value)
             .map_err(|e| error(expr, &e, EXPR_PREFIX.len()))
     }
 
@@ -212,44 +216,26 @@ impl Budget<'_> {
         })
     }
 
-    /// Render `text` with the fuel that is left; the output and the value of
-    /// an expression. A failed render uses up the budget (the request fails).
-    fn run(&self, text: &str, ctx: &Value) -> Result<(String, Value), minijinja::Error> {
-        self.run_named("<string>", text, ctx)
-    }
-
-    /// [`run`](Self::run) under a template name (which picks the auto-escape mode).
-    fn run_named(
-        &self,
-        name: &str,
-        text: &str,
-        ctx: &Value,
-    ) -> Result<(String, Value), minijinja::Error> {
+    /// Render `src` as `kind` with the fuel that is left. A render may run
+    /// up to [`FUEL`] on its own; one that used more than was left, or
+    /// failed, uses up the budget (the request fails).
+    fn run(&self, kind: Kind, src: &str, ctx: &Value) -> Result<Rendered, minijinja::Error> {
         let left = self.left.replace(0);
-        if left == 0 {
-            return Err(minijinja::Error::new(
+        let out_of_fuel = || {
+            minijinja::Error::new(
                 ErrorKind::OutOfFuel,
                 "the request's templates used up their budget",
-            ));
-        }
-        let mut partial = self.partial.borrow_mut();
-        let env = if left >= FUEL {
-            &self.t.env
-        } else {
-            let env = partial.get_or_insert_with(|| self.t.env.clone());
-            env.set_fuel(Some(left));
-            env
+            )
         };
-        let captured = env
-            .template_from_named_str(name, text)?
-            .render_captured(ctx)?;
-        let used = captured.state().fuel_levels().map_or(0, |(used, _)| used);
-        self.left.set(left.saturating_sub(used));
-        let value = captured
-            .state()
-            .lookup(EXPR_VALUE)
-            .unwrap_or(Value::UNDEFINED);
-        Ok((captured.output().to_owned(), value))
+        if left == 0 {
+            return Err(out_of_fuel());
+        }
+        let rendered = self.t.compiled.render(kind, src, ctx)?;
+        if rendered.used > left {
+            return Err(out_of_fuel());
+        }
+        self.left.set(left - rendered.used);
+        Ok(rendered)
     }
 }
 
