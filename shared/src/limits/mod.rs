@@ -294,7 +294,7 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::config::Dur;
     use crate::ports::{RateLimits, StoreResult};
-    use crate::store::{SqliteOptions, SqliteStore};
+    use crate::store::SqliteStore;
 
     /// The store's rate limits, with `acquire` and `paused_until` held until released.
     struct Held {
@@ -328,14 +328,7 @@ mod tests {
     async fn a_pause_set_while_the_store_answers_holds_the_call() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at(crate::contract::T0);
-        let store = SqliteStore::open(
-            &dir.path().join("hub.db"),
-            SqliteOptions {
-                max_receives: 5,
-                clock: clock.clone(),
-            },
-        )
-        .unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("hub.db"), clock.clone(), 5);
         let mut ports = store.ports();
         let held = Arc::new(Held {
             inner: ports.limits.clone(),

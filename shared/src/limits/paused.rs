@@ -71,7 +71,7 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::keys;
     use crate::ports::{Acquire, Bucket, RateLimits, StoreResult};
-    use crate::store::{SqliteOptions, SqliteStore};
+    use crate::store::SqliteStore;
 
     /// The store's rate limits, counting the reads of a pause.
     struct Counted {
@@ -100,14 +100,7 @@ mod tests {
     async fn a_stored_pause_holds_calls_within_the_refresh() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at(crate::contract::T0);
-        let store = SqliteStore::open(
-            &dir.path().join("hub.db"),
-            SqliteOptions {
-                max_receives: 5,
-                clock: clock.clone(),
-            },
-        )
-        .unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("hub.db"), clock.clone(), 5);
         let mut ports = store.ports();
         let counted = Arc::new(Counted {
             inner: ports.limits.clone(),

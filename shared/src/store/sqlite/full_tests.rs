@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{SqliteOptions, SqliteStore};
+use super::SqliteStore;
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::hub::Hub;
 use crate::ingest::{Inbound, ingest};
@@ -38,11 +38,7 @@ impl SqliteStore {
 }
 
 fn open(path: &Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
-    let opts = SqliteOptions {
-        max_receives: 3,
-        clock,
-    };
-    SqliteStore::open(path, opts).unwrap()
+    SqliteStore::open_on(path, clock, 3)
 }
 
 fn size(path: &Path) -> u64 {

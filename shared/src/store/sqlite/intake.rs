@@ -82,14 +82,7 @@ mod tests {
     async fn accepts_once_then_answers_as_a_claim_would() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at(1_000_000);
-        let store = SqliteStore::open(
-            &dir.path().join("t.db"),
-            SqliteOptions {
-                max_receives: 3,
-                clock: clock.clone(),
-            },
-        )
-        .unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("t.db"), clock.clone(), 3);
         let ports = store.ports();
         let intake = ports.intake.clone().expect("the embedded store has one");
         let now = clock.now_ms();
@@ -161,14 +154,7 @@ mod tests {
     async fn a_leased_key_is_held_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at(1_000_000);
-        let store = SqliteStore::open(
-            &dir.path().join("t.db"),
-            SqliteOptions {
-                max_receives: 3,
-                clock: clock.clone(),
-            },
-        )
-        .unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("t.db"), clock.clone(), 3);
         let ports = store.ports();
         let intake = ports.intake.clone().unwrap();
         assert_eq!(

@@ -283,3 +283,16 @@ fn housekeeping(conn: &Connection, now: Millis) -> rusqlite::Result<()> {
     runs::purge_expired(conn, now)?;
     tallies::purge_expired(conn, now)
 }
+
+#[cfg(test)]
+impl SqliteStore {
+    /// For tests: the store at `path` on `clock`, a message received at most
+    /// `max_receives` times.
+    pub(crate) fn open_on(path: &Path, clock: Arc<dyn Clock>, max_receives: u32) -> Arc<Self> {
+        let opts = SqliteOptions {
+            max_receives,
+            clock,
+        };
+        Self::open(path, opts).expect("open the test store")
+    }
+}

@@ -81,14 +81,7 @@ async fn tallies_contract() {
 }
 
 fn open(path: &Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
-    SqliteStore::open(
-        path,
-        SqliteOptions {
-            max_receives: MAX_RECEIVES,
-            clock,
-        },
-    )
-    .unwrap()
+    SqliteStore::open_on(path, clock, MAX_RECEIVES)
 }
 
 fn queued_run(id: &str) -> RunRecord {
