@@ -78,6 +78,18 @@ mod tests {
         }
     }
 
+    /// Event `e1` of source `src`, accepted as run `r1`, deduplicated for a minute.
+    fn event<'a>(messages: &'a [(String, Duration)], runs: &'a [RunRecord]) -> NewEvent<'a> {
+        NewEvent {
+            key: "ingest/src/e1",
+            payload_hash: "h1",
+            result: r#"["r1"]"#,
+            window: Duration::from_secs(60),
+            messages,
+            runs,
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn accepts_once_then_answers_as_a_claim_would() {
         let dir = tempfile::tempdir().unwrap();
@@ -88,14 +100,7 @@ mod tests {
         let now = clock.now_ms();
         let messages = vec![("job-1".to_owned(), Duration::ZERO)];
         let records = vec![run("r1", now)];
-        let event = NewEvent {
-            key: "ingest/src/e1",
-            payload_hash: "h1",
-            result: r#"["r1"]"#,
-            window: Duration::from_secs(60),
-            messages: &messages,
-            runs: &records,
-        };
+        let event = event(&messages, &records);
         assert_eq!(intake.accept(&event).await.unwrap(), Claim::Claimed);
 
         // All of it is written: the message, the run, the key completed.
@@ -167,14 +172,7 @@ mod tests {
         );
         let messages = vec![("job-1".to_owned(), Duration::ZERO)];
         let records = vec![run("r1", clock.now_ms())];
-        let event = NewEvent {
-            key: "ingest/src/e1",
-            payload_hash: "h1",
-            result: r#"["r1"]"#,
-            window: Duration::from_secs(60),
-            messages: &messages,
-            runs: &records,
-        };
+        let event = event(&messages, &records);
         assert!(matches!(
             intake.accept(&event).await.unwrap(),
             Claim::InProgress { .. }
@@ -213,14 +211,7 @@ mod tests {
             .unwrap();
         let messages = vec![("job-1".to_owned(), Duration::ZERO)];
         let records = vec![run("r1", now)];
-        let event = NewEvent {
-            key: "ingest/src/e1",
-            payload_hash: "h1",
-            result: r#"["r1"]"#,
-            window: Duration::from_secs(60),
-            messages: &messages,
-            runs: &records,
-        };
+        let event = event(&messages, &records);
         assert!(intake.accept(&event).await.is_err());
         let got = ports
             .queue
