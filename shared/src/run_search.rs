@@ -85,7 +85,7 @@ pub(crate) mod tests {
     use crate::contract::T0;
     use crate::model::RunStatus;
     use crate::runlog::ReceivedEvent;
-    use crate::store::sqlite::{SqliteOptions, SqliteStore};
+    use crate::store::sqlite::SqliteStore;
 
     /// Run `r-<i>`, created at `T0 + i`, of an event with `payload`.
     pub(crate) fn run(i: i64, payload: serde_json::Value) -> RunRecord {
@@ -119,11 +119,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn the_default_scan_reads_the_newest_bound_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteOptions {
-            max_receives: 5,
-            clock: ManualClock::at(T0),
-        };
-        let store = SqliteStore::open(&dir.path().join("f.db"), opts).unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("f.db"), ManualClock::at(T0), 5);
         let ports = store.ports();
         let total = SCAN_PAGE as i64 + 50;
         // The oldest run holds the needle; the newest, another.

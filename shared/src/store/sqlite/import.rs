@@ -29,7 +29,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::contract::T0;
     use crate::model::{RunQuery, RunRecord, RunStatus};
-    use crate::store::sqlite::{SqliteOptions, SqliteStore};
+    use crate::store::sqlite::SqliteStore;
 
     fn run(i: i64) -> RunRecord {
         RunRecord {
@@ -56,11 +56,7 @@ mod tests {
     #[tokio::test]
     async fn imported_runs_are_the_run_logs_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteOptions {
-            max_receives: 5,
-            clock: ManualClock::at(T0),
-        };
-        let store = SqliteStore::open(&dir.path().join("f.db"), opts).unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("f.db"), ManualClock::at(T0), 5);
         let runs: Vec<RunRecord> = (0..300).map(run).collect();
         assert_eq!(store.import_runs(&runs).await.unwrap(), 300);
         let mut again = run(7);

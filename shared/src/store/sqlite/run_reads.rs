@@ -246,18 +246,13 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::contract::T0;
-    use crate::store::SqliteOptions;
 
     /// The search reads the newest `bound` runs of the query: a match just
     /// older is not found; a time range that reaches it finds it.
     #[tokio::test]
     async fn the_search_reads_the_newest_bound_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteOptions {
-            max_receives: 5,
-            clock: ManualClock::at(T0),
-        };
-        let store = SqliteStore::open(&dir.path().join("f.db"), opts).unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("f.db"), ManualClock::at(T0), 5);
         let ports = store.ports();
         for i in 0..20_i64 {
             let text = if i == 0 { "the Needle" } else { "hay" };

@@ -270,11 +270,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.db");
         let clock = ManualClock::at(T0);
-        let opts = SqliteOptions {
-            max_receives: 5,
-            clock: clock.clone(),
-        };
-        let ports = SqliteStore::open(&path, opts).unwrap().ports();
+        let ports = SqliteStore::open_on(&path, clock.clone(), 5).ports();
         ports
             .runs
             .put(&run("a-old", Some(T0 + HOUR)))
@@ -323,11 +319,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let clock = ManualClock::at(T0);
-        let opts = SqliteOptions {
-            max_receives: 5,
-            clock: clock.clone(),
-        };
-        let ports = SqliteStore::open(&path, opts).unwrap().ports();
+        let ports = SqliteStore::open_on(&path, clock.clone(), 5).ports();
         let thirty_days = 30 * 24 * HOUR;
         assert_eq!(rows(&path), [("legacy".to_owned(), T0 + 5 + thirty_days)]);
         assert_eq!(ports.runs.get("legacy").await.unwrap(), Some(old));

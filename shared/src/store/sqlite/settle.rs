@@ -97,7 +97,7 @@ mod tests {
     use crate::contract::T0;
     use crate::model::{RunRecord, RunStatus};
     use crate::ports::{Claim, ClaimArgs, Completion, Message, Ports};
-    use crate::store::{SqliteOptions, SqliteStore, WriteStats};
+    use crate::store::{SqliteStore, WriteStats};
 
     fn run() -> RunRecord {
         RunRecord {
@@ -127,11 +127,7 @@ mod tests {
         Message,
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteOptions {
-            max_receives: 5,
-            clock: ManualClock::at(T0),
-        };
-        let store = SqliteStore::open(&dir.path().join("hub.db"), opts).unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("hub.db"), ManualClock::at(T0), 5);
         let p = store.ports();
         p.queue.send("job", Duration::ZERO).await.unwrap();
         let msg = p.queue.receive(1, Duration::from_secs(60), Duration::ZERO);
@@ -195,11 +191,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_alone_is_two_durable_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteOptions {
-            max_receives: 5,
-            clock: ManualClock::at(T0),
-        };
-        let store = SqliteStore::open(&dir.path().join("hub.db"), opts).unwrap();
+        let store = SqliteStore::open_on(&dir.path().join("hub.db"), ManualClock::at(T0), 5);
         let p = store.ports();
         p.queue.send("job", Duration::ZERO).await.unwrap();
         let synced = |a: WriteStats, b: WriteStats| (b.commits - a.commits, b.synced - a.synced);
