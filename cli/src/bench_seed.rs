@@ -3,6 +3,7 @@
 //! `seed` fills an embedded store with `--runs` finished run records in
 //! minutes (5 million webhooks over HTTP would take an hour): four
 //! workflows on three sources, a realistic mix of statuses, ~1 KB payloads,
+//! run ids as the embedded store's ingest makes them (time-ordered),
 //! spread over `--days` up to now, each expiring 30 days after its last
 //! change as retention would set it — so the oldest expire while a benchmark
 //! runs, and the writer's retention sweep has work. The rows go through the
@@ -20,7 +21,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ferry::model::{Attempt, RunRecord, RunStatus, StepRecord, StepStatus, run_id_for};
+use ferry::model::{Attempt, RunRecord, RunStatus, StepRecord, StepStatus, ordered_run_id};
 use ferry::runlog::{DEFAULT_RETENTION, ReceivedEvent};
 
 use crate::dev::open_store;
@@ -146,7 +147,7 @@ fn record(i: u64, at: i64) -> RunRecord {
         "consent": true,
     });
     let mut run = finished_run(
-        run_id_for(source, &event_id, workflow),
+        ordered_run_id(at, source, &event_id, workflow),
         (workflow, source, "contact"),
         event_id,
         status,

@@ -8,35 +8,8 @@ use serde_json::Value;
 use crate::clock::Millis;
 use crate::runlog::{DEFAULT_RETENTION, Decided, GotResponse, ReceivedEvent, SentRequest};
 
-/// A new run id: a UUIDv7, so ids sort by creation time. For work that has
-/// no event behind it (a sync pass, a benchmark); a run of an event gets
-/// [`run_id_for`].
-pub fn new_run_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-/// The run id of `workflow` for event `event_id` of `source`: the same inputs
-/// always give the same id, so an event enqueued twice (a crash between the
-/// enqueue and the "seen" mark, then the sender's retry) is still one run, and
-/// every call of that run carries the same `Idempotency-Key` (`<run id>:<step>`).
-///
-/// A UUID of version 8 (RFC 9562, custom) over SHA-256 of the three parts,
-/// each length-prefixed so no two different triples share an input.
-pub fn run_id_for(source: &str, event_id: &str, workflow: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(b"ferry.run.v1");
-    for part in [source, event_id, workflow] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 9562 variant
-    uuid::Uuid::from_bytes(bytes).to_string()
-}
+mod ids;
+pub use ids::{new_run_id, ordered_run_id, run_id_for};
 
 /// What arrived: the parts of a request that templates see.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -391,28 +364,5 @@ mod tests {
         assert_eq!(body, Job::Run(job.clone()).encode());
         assert!(body.starts_with(r#"{"type":"run.v1","#), "{body}");
         assert_eq!(Job::decode(&body).unwrap(), Job::Run(job));
-    }
-
-    #[test]
-    fn run_ids_of_events_are_stable_and_distinct() {
-        let id = run_id_for("form", "e-1", "new-lead");
-        assert_eq!(
-            id,
-            run_id_for("form", "e-1", "new-lead"),
-            "same event, same run"
-        );
-        let parsed = uuid::Uuid::parse_str(&id).unwrap();
-        assert_eq!(parsed.get_version_num(), 8);
-        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
-        for other in [
-            run_id_for("form", "e-2", "new-lead"),
-            run_id_for("form", "e-1", "other"),
-            run_id_for("crm", "e-1", "new-lead"),
-            // The parts are length-prefixed: moving a character between them changes the id.
-            run_id_for("for", "me-1", "new-lead"),
-            run_id_for("form", "e-1n", "ew-lead"),
-        ] {
-            assert_ne!(id, other);
-        }
     }
 }

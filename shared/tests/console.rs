@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ferry::console::{Access, Console, Options};
-use ferry::model::RunStatus;
+use ferry::model::{RunQuery, RunStatus};
 use http_body_util::BodyExt;
 use replay_support::Bench;
 use serde_json::json;
@@ -457,7 +457,16 @@ async fn payload_data_is_escaped_in_the_html() {
     let bench = hub_with_runs().await;
     let app = console(&bench, Access::Open, false);
     let list = get(&app, "/runs?workflow=good", None).await;
-    let run_id = ferry::model::run_id_for("form", XSS_SCRIPT, "good");
+    let query = RunQuery {
+        workflow: Some("good".into()),
+        event_id: Some(XSS_SCRIPT.into()),
+        ..RunQuery::default()
+    };
+    let runs = bench.hub.ports.runs.list(&query).await.unwrap();
+    let [run] = runs.as_slice() else {
+        panic!("one run of the event: {runs:?}")
+    };
+    let run_id = &run.id;
     let run = get(&app, &format!("/runs/{run_id}"), None).await;
     assert_eq!(run.status, StatusCode::OK, "{}", run.body);
     for html in [&list.body, &run.body] {

@@ -10,6 +10,13 @@
 //! is drained and the target counts what it received: each step of each run
 //! exactly once, under one `Idempotency-Key`, and the run log holds one run
 //! per event and workflow.
+//!
+//! Twice per store: ingest composing the ports (claim, send, record, mark:
+//! five writes, each a fault point), and ingest through the store's one-step
+//! [`Intake`] (its one call the fault point). A process keeps its path across
+//! the restart, as a deployed hub does: run ids are derived from the event
+//! on the composed path and time-ordered on an atomic intake, so a crash
+//! between two paths is not a case a hub can meet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +31,8 @@ use ferry::hub::Hub;
 use ferry::ingest::{Inbound, ingest};
 use ferry::model::{RunQuery, RunRecord, RunStatus};
 use ferry::ports::{
-    Claim, DeadLetter, Idempotency, Message, Ports, RunLog, StoreError, StoreResult, WorkQueue,
+    Claim, DeadLetter, Idempotency, Intake, Message, NewEvent, Ports, RunLog, StoreError,
+    StoreResult, WorkQueue,
 };
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::settle;
@@ -184,17 +192,64 @@ impl RunLog for Faulty {
     }
 }
 
-fn faulty(inner: &Ports, fault: Arc<Fault>) -> Ports {
+#[async_trait]
+impl Intake for Faulty {
+    async fn accept(&self, event: &NewEvent<'_>) -> StoreResult<Claim> {
+        let intake = self.inner.intake.as_ref().expect("a one-step store");
+        self.fault.write(intake.accept(event)).await
+    }
+    fn atomic(&self) -> bool {
+        self.inner.intake.as_ref().is_some_and(|i| i.atomic())
+    }
+}
+
+/// How ingest writes an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Claim, send, record each run, mark seen: one write each.
+    Composed,
+    /// The store's [`Intake`]: one call.
+    OneStep,
+}
+
+impl Path {
+    /// The writes ingest makes for one new event of `form` (two workflows).
+    fn writes(self) -> usize {
+        match self {
+            Path::Composed => INGEST_WRITES,
+            Path::OneStep => 1,
+        }
+    }
+
+    /// `inner` with ingest going this way.
+    fn ports(self, inner: &Ports) -> Ports {
+        let intake = match self {
+            Path::Composed => None,
+            Path::OneStep => inner.intake.clone(),
+        };
+        Ports {
+            intake,
+            ..inner.clone()
+        }
+    }
+}
+
+/// `inner` with every write of ingest through `fault`, going `path`.
+fn faulty(inner: &Ports, fault: Arc<Fault>, path: Path) -> Ports {
     let f = Arc::new(Faulty {
         fault,
         inner: inner.clone(),
     });
+    let intake: Option<Arc<dyn Intake>> = match path {
+        Path::Composed => None,
+        Path::OneStep => Some(f.clone()),
+    };
     Ports {
         idempotency: f.clone(),
         queue: f.clone(),
         runs: f,
         // Ingest goes through the faulty ports, not around them.
-        intake: None,
+        intake,
         ..inner.clone()
     }
 }
@@ -296,6 +351,7 @@ async fn one_run_per_event_through_any_fault(
     ports: Ports,
     clock: Arc<ManualClock>,
     restart: &dyn Restart,
+    path: Path,
 ) {
     let target = target().await;
     let url = target.url();
@@ -304,14 +360,14 @@ async fn one_run_per_event_through_any_fault(
 
     // Each case: its own event, ingested by a "process" whose `at`-th write breaks.
     let mut cases = Vec::new();
-    for at in 0..INGEST_WRITES {
+    for at in 0..path.writes() {
         for mode in MODES {
             cases.push((format!("{prefix}-{at}-{mode:?}"), Fault::new(at, mode)));
         }
     }
     let mut pending = Vec::new();
     for (id, fault) in &cases {
-        let doomed = hub(&cfg, faulty(&ports, fault.clone()));
+        let doomed = hub(&cfg, faulty(&ports, fault.clone(), path));
         let reply = ingest(&doomed, request(id)).await;
         assert!(
             fault.writes.load(Ordering::SeqCst) > fault.at,
@@ -334,7 +390,7 @@ async fn one_run_per_event_through_any_fault(
     // The process restarts; senders retry what got no answer or a 503, at once
     // (all together) and again 35 s later.
     restart.after_crash().await;
-    let healthy = hub(&cfg, ports.clone());
+    let healthy = hub(&cfg, path.ports(&ports));
     for _ in 0..2 {
         let replies =
             futures::future::join_all(pending.iter().map(|id| ingest(&healthy, request(id)))).await;
@@ -430,6 +486,15 @@ async fn drain(hub: &Hub) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_one_run_per_event_through_any_fault() {
+    embedded(Path::Composed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_one_step_one_run_per_event_through_any_fault() {
+    embedded(Path::OneStep).await;
+}
+
+async fn embedded(path: Path) {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(T0);
     let store = SqliteStore::open(
@@ -441,16 +506,28 @@ async fn embedded_one_run_per_event_through_any_fault() {
     )
     .unwrap();
     let ports = store.ports();
-    one_run_per_event_through_any_fault(ports, clock, &Embedded(store)).await;
+    one_run_per_event_through_any_fault(ports, clock, &Embedded(store), path).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_one_run_per_event_through_any_fault() {
-    let test = "aws_one_run_per_event_through_any_fault";
+    aws("aws_one_run_per_event_through_any_fault", Path::Composed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_one_step_one_run_per_event_through_any_fault() {
+    aws(
+        "aws_one_step_one_run_per_event_through_any_fault",
+        Path::OneStep,
+    )
+    .await;
+}
+
+async fn aws(test: &str, path: Path) {
     let Some(b) = ferry::contract::aws::AwsBackend::new(test, 3).await else {
         return;
     };
     let clock = ManualClock::at(T0);
     let store = b.store(clock.clone()).await;
-    one_run_per_event_through_any_fault(store.ports(), clock, &Lambda).await;
+    one_run_per_event_through_any_fault(store.ports(), clock, &Lambda, path).await;
 }

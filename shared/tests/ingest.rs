@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ferry::clock::SystemClock;
+use ferry::clock::{ManualClock, SystemClock};
 use ferry::hub::Hub;
 use ferry::ingest::{Inbound, ingest};
-use ferry::model::RunQuery;
+use ferry::model::{RunQuery, run_id_for};
 use ferry::ports::{
     Claim, DeadLetter, Intake, Message, NewEvent, StoreError, StoreResult, WorkQueue,
 };
@@ -163,4 +163,89 @@ async fn store_down(one_step: bool) {
         .await
         .unwrap();
     assert_eq!(msgs.len(), 1, "exactly one job enqueued");
+}
+
+/// Run ids: in acceptance order where the intake is one atomic write (the
+/// embedded store), derived from the event alone on the composed path —
+/// also for an event id that comes back after its dedupe window.
+#[tokio::test]
+async fn run_ids_follow_acceptance_time_in_one_step_and_the_event_otherwise() {
+    for one_step in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at(1_764_547_200_000);
+        let store = SqliteStore::open(
+            dir.path(),
+            SqliteOptions {
+                max_receives: 5,
+                clock: clock.clone(),
+            },
+        )
+        .unwrap();
+        let mut ports = store.ports();
+        if !one_step {
+            ports.intake = None;
+        }
+        let loaded = ferry::config::load_str(CONFIG, &|_| Some("the-key".into())).unwrap();
+        let hub = Hub::new(loaded.config, loaded.secrets, ports).unwrap();
+        let send = |id: &'static str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-key", "the-key".parse().unwrap());
+            headers.insert("content-type", "application/json".parse().unwrap());
+            let body = format!(r#"{{"id": "{id}"}}"#);
+            ingest(
+                &hub,
+                Inbound {
+                    method: http::Method::POST,
+                    source: "form".into(),
+                    headers,
+                    query: None,
+                    body: bytes::Bytes::from(body),
+                },
+            )
+        };
+        // Event ids out of order, accepted 5 ms apart.
+        let mut ids = Vec::new();
+        for event in ["e-2", "e-9", "e-1"] {
+            let reply = send(event).await;
+            assert_eq!(reply.status, 202, "{:?}", reply.body);
+            ids.push(reply.body["run_id"].as_str().unwrap().to_owned());
+            clock.advance(5);
+        }
+        let again = send("e-9").await;
+        assert_eq!(again.status, 200, "{:?}", again.body);
+        assert_eq!(
+            again.body["run_id"],
+            ids[1].as_str(),
+            "a duplicate, same run"
+        );
+
+        // Past the dedupe window (the default 7 days): a new event on the
+        // embedded store, the run it had then on the composed path.
+        clock.advance(7 * 24 * 3_600_000 + 1);
+        let later = send("e-2").await;
+        assert_eq!(later.status, 202, "{:?}", later.body);
+        let later = later.body["run_id"].as_str().unwrap();
+        if one_step {
+            assert!(*later > *ids[2], "a new run, after the others");
+        } else {
+            assert_eq!(later, ids[0], "the run it had then");
+        }
+
+        if one_step {
+            let mut sorted = ids.clone();
+            sorted.sort();
+            assert_eq!(sorted, ids, "ids sort in acceptance order");
+            let first = uuid::Uuid::parse_str(&ids[0]).unwrap();
+            assert_eq!(first.get_version_num(), 7);
+            let (secs, nanos) = first.get_timestamp().unwrap().to_unix();
+            assert_eq!(
+                secs * 1000 + u64::from(nanos) / 1_000_000,
+                1_764_547_200_000
+            );
+        } else {
+            for (event, id) in ["e-2", "e-9", "e-1"].iter().zip(&ids) {
+                assert_eq!(*id, run_id_for("form", event, "w"));
+            }
+        }
+    }
 }

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::config::Source;
 use crate::execute::new_record_of;
 use crate::hub::Hub;
-use crate::model::{Event, Job, RunJobRef, RunRecord, run_id_for};
-use crate::ports::{Claim, NewEvent};
+use crate::model::{Event, Job, RunJobRef, RunRecord, ordered_run_id, run_id_for};
+use crate::ports::{Claim, NewEvent, Ports};
 use crate::template::context;
 use crate::verify::Verified;
 
@@ -185,13 +185,7 @@ pub async fn accept(
     let ports = &hub.ports;
     let key = crate::keys::ingest(source, event_id);
     let hash = hex::encode(Sha256::digest(payload));
-    // Derived from the event, not random: however often a crash or a store
-    // failure makes this event go through here again, each workflow gets the
-    // same run, and the run's calls the same idempotency keys.
-    let run_ids: Vec<String> = flows
-        .iter()
-        .map(|wf| run_id_for(source, event_id, wf))
-        .collect();
+    let run_ids = run_ids(ports, source, event_id, flows);
     let data = serde_json::to_string(&run_ids).expect("strings serialize");
     // Each workflow's job over the one event, borrowed: it is encoded (and
     // its run recorded) without a copy of the event per workflow.
@@ -298,6 +292,29 @@ pub async fn accept(
     tokio::join!(record, seen);
     tracing::info!(source, event_id, runs = ?run_ids, "accepted event");
     Accepted::New(run_ids)
+}
+
+/// The run id of each workflow for this event. Where the intake is one
+/// atomic write, nothing can be left half-accepted, so the ids only need to
+/// be unique: ordered by acceptance time, they keep the store's id index
+/// appending (docs/performance.md, "run ids in time order"). Elsewhere they
+/// are derived from the event alone: however often a crash or a store
+/// failure makes this event go through here again, each workflow gets the
+/// same run, and the run's calls the same idempotency keys.
+fn run_ids(ports: &Ports, source: &str, event_id: &str, flows: &[String]) -> Vec<String> {
+    match &ports.intake {
+        Some(intake) if intake.atomic() => {
+            let now = ports.clock.now_ms();
+            flows
+                .iter()
+                .map(|wf| ordered_run_id(now, source, event_id, wf))
+                .collect()
+        }
+        _ => flows
+            .iter()
+            .map(|wf| run_id_for(source, event_id, wf))
+            .collect(),
+    }
 }
 
 fn reply(event_id: &str, accepted: Accepted) -> Reply {

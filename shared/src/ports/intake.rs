@@ -97,4 +97,15 @@ pub trait Intake: Send + Sync {
     /// composed path tolerates too (execute records the run; a redelivery
     /// maps to the same runs).
     async fn accept(&self, event: &NewEvent<'_>) -> StoreResult<Claim>;
+
+    /// Whether [`accept`](Intake::accept) writes all of an event in one
+    /// atomic step, so that no crash or failure leaves part of it behind (the
+    /// embedded store: one SQLite transaction). Then ingest gives runs
+    /// time-ordered ids ([`crate::model::ordered_run_id`]), which a store
+    /// indexes by appending; otherwise ids derived from the event alone
+    /// ([`crate::model::run_id_for`]), so a retry after a crash between the
+    /// writes maps to the same runs.
+    fn atomic(&self) -> bool {
+        false
+    }
 }

@@ -47,6 +47,11 @@ impl Intake for SqliteStore {
         }
         Ok(claim)
     }
+
+    /// One transaction: the key, the messages and the runs, or none of them.
+    fn atomic(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
