@@ -209,8 +209,10 @@ impl SqliteStore {
     /// claims and its concurrency slots (`ingest:…`, `step:…`, `oauth2:…`,
     /// `conc:…`), so a sender's retry and the
     /// runs' retries need not wait for the leases to run out. Delayed retries
-    /// keep their delay. Releasing an event's claim is safe: its runs have
-    /// ids derived from the event, so enqueueing it again makes no new run.
+    /// keep their delay. Releasing an event's claim is safe: only the
+    /// composed path leaves one (the store's intake writes an event whole or
+    /// not at all), and its runs have ids derived from the event, so
+    /// enqueueing it again makes no new run.
     ///
     /// Only call this while no other process uses the file (`ferry dev` holds
     /// a lock on its data directory); it would steal that process's work.
