@@ -35,6 +35,8 @@ mod validate_alerts;
 mod validate_allow;
 mod validate_classify;
 mod validate_oauth2;
+mod validate_steps;
+mod validate_sync;
 mod yaml;
 
 pub use alerts::{Alerts, Channel, Condition, Rule};
