@@ -36,6 +36,10 @@ mod writer;
 #[cfg(test)]
 mod full_tests;
 #[cfg(test)]
+mod long_poll_tests;
+#[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ use crate::contract::{self, Backend};
 use crate::model::{RunRecord, RunStatus};
 use crate::ports::{Claim, Ports, StoreError};
 
-const MAX_RECEIVES: u32 = 3;
+pub(super) const MAX_RECEIVES: u32 = 3;
 
 /// Every `ports` call opens a new database file in one temp directory.
 struct SqliteBackend {
@@ -80,7 +80,7 @@ async fn tallies_contract() {
     contract::run(SqliteBackend::shared(), "tallies").await;
 }
 
-fn open(path: &Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
+pub(super) fn open(path: &Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
     SqliteStore::open_on(path, clock, MAX_RECEIVES)
 }
 
@@ -297,141 +297,6 @@ async fn one_failing_op_does_not_fail_its_batch() {
         .await
         .unwrap();
     assert_eq!(got.len(), 100);
-}
-
-#[tokio::test]
-async fn long_poll_is_woken_by_send_not_by_its_recheck() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = SqliteOptions {
-        max_receives: MAX_RECEIVES,
-        clock: Arc::new(SystemClock),
-    };
-    let ports = SqliteStore::open_with_recheck(dir.path(), opts, Duration::from_secs(3600))
-        .unwrap()
-        .ports();
-    let queue = ports.queue.clone();
-    let start = Instant::now();
-    let poller = tokio::spawn(async move {
-        queue
-            .receive(1, Duration::from_secs(30), Duration::from_secs(60))
-            .await
-    });
-    // Give the poller a moment to park; the assertion holds either way.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    ports.queue.send("ping", Duration::ZERO).await.unwrap();
-    let got = poller.await.unwrap().unwrap();
-    assert_eq!(got.len(), 1);
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        start.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn long_poll_wakes_when_a_delay_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let ports = open(dir.path(), Arc::new(SystemClock)).ports();
-    let start = Instant::now();
-    ports
-        .queue
-        .send("soon", Duration::from_millis(300))
-        .await
-        .unwrap();
-    let got = ports
-        .queue
-        .receive(1, Duration::from_secs(30), Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 1);
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(300),
-        "delivered early: {took:?}"
-    );
-    assert!(took < Duration::from_secs(10), "took {took:?}");
-}
-
-#[tokio::test]
-async fn long_poll_notices_a_manual_clock_jump() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::at(contract::T0);
-    let ports = open(dir.path(), clock.clone()).ports();
-    ports
-        .queue
-        .send("delayed", Duration::from_secs(3600))
-        .await
-        .unwrap();
-    let queue = ports.queue.clone();
-    let poller = tokio::spawn(async move {
-        queue
-            .receive(1, Duration::from_secs(30), Duration::from_secs(20))
-            .await
-    });
-    // Give the poller a moment to park; the assertion holds either way.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    clock.advance(3_600_000);
-    let got = poller.await.unwrap().unwrap();
-    assert_eq!(got.len(), 1, "re-checked within the recheck interval");
-}
-
-#[test]
-fn open_takes_a_directory_or_a_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let cases = [
-        (dir.path().to_path_buf(), dir.path().join("ferry.db")),
-        (
-            dir.path().join(".ferry"),
-            dir.path().join(".ferry/ferry.db"),
-        ),
-        (
-            dir.path().join("x/hub.sqlite"),
-            dir.path().join("x/hub.sqlite"),
-        ),
-    ];
-    for (given, expected) in cases {
-        let store = open(&given, Arc::new(SystemClock));
-        assert_eq!(store.path(), expected);
-        assert!(expected.is_file(), "{expected:?}");
-    }
-    // An existing file without an extension is used as is.
-    let bare = dir.path().join("bare");
-    drop(open(&dir.path().join("bare.db"), Arc::new(SystemClock)));
-    std::fs::rename(dir.path().join("bare.db"), &bare).unwrap();
-    assert_eq!(open(&bare, Arc::new(SystemClock)).path(), bare);
-}
-
-#[test]
-fn newer_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("f.db");
-    drop(open(&file, Arc::new(SystemClock)));
-    let conn = rusqlite::Connection::open(&file).unwrap();
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
-    let err = SqliteStore::open(&file, SqliteOptions::default()).unwrap_err();
-    assert!(
-        matches!(err, StoreError::Corrupt(ref m) if m.contains("99")),
-        "{err:?}"
-    );
-}
-
-#[test]
-fn opens_wal_with_full_sync_and_current_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let nested = dir.path().join("a/b/ferry.sqlite");
-    let store = open(&nested, Arc::new(SystemClock));
-    assert_eq!(store.path(), nested);
-    drop(store);
-    let conn = rusqlite::Connection::open(&nested).unwrap();
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
-    assert_eq!(version, super::schema::SCHEMA_VERSION);
 }
 
 /// Rough throughput, for the docs: `cargo test --release -p ferry-shared -- --ignored --nocapture throughput`.
