@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ferry::clock::{ManualClock, SystemClock};
+use ferry::clock::{Clock, ManualClock, SystemClock};
 use ferry::hub::Hub;
 use ferry::ingest::{Inbound, ingest};
 use ferry::model::{RunQuery, run_id_for};
 use ferry::ports::{
-    Claim, DeadLetter, Intake, Message, NewEvent, StoreError, StoreResult, WorkQueue,
+    Claim, DeadLetter, Intake, Message, NewEvent, Ports, StoreError, StoreResult, WorkQueue,
 };
 use ferry::store::{SqliteOptions, SqliteStore};
 
@@ -90,16 +90,40 @@ async fn store_down_in_one_step_answers_503_and_writes_nothing() {
     store_down(true).await;
 }
 
-async fn store_down(one_step: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(
-        dir.path(),
+/// The embedded store in `dir` on `clock`.
+fn store(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Arc<SqliteStore> {
+    SqliteStore::open(
+        dir,
         SqliteOptions {
             max_receives: 5,
-            clock: Arc::new(SystemClock),
+            clock,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn hub(ports: Ports) -> Arc<Hub> {
+    let loaded = ferry::config::load_str(CONFIG, &|_| Some("the-key".into())).unwrap();
+    Hub::new(loaded.config, loaded.secrets, ports).unwrap()
+}
+
+/// A signed post of event `id` to `form`.
+fn request(id: &str) -> Inbound {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-key", "the-key".parse().unwrap());
+    headers.insert("content-type", "application/json".parse().unwrap());
+    Inbound {
+        method: http::Method::POST,
+        source: "form".into(),
+        headers,
+        query: None,
+        body: bytes::Bytes::from(format!(r#"{{"id": "{id}"}}"#)),
+    }
+}
+
+async fn store_down(one_step: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), Arc::new(SystemClock));
     let mut ports = store.ports();
     let flaky = Arc::new(Flaky {
         inner: ports.queue.clone(),
@@ -111,22 +135,9 @@ async fn store_down(one_step: bool) {
     });
     ports.queue = flaky.clone();
     ports.intake = one_step.then(|| flaky.clone() as Arc<dyn Intake>);
-    let loaded = ferry::config::load_str(CONFIG, &|_| Some("the-key".into())).unwrap();
-    let hub = Hub::new(loaded.config, loaded.secrets, ports).unwrap();
+    let hub = hub(ports);
 
-    let request = || {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("x-key", "the-key".parse().unwrap());
-        headers.insert("content-type", "application/json".parse().unwrap());
-        Inbound {
-            method: http::Method::POST,
-            source: "form".into(),
-            headers,
-            query: None,
-            body: bytes::Bytes::from_static(br#"{"id": "e-1"}"#),
-        }
-    };
-    let reply = ingest(&hub, request()).await;
+    let reply = ingest(&hub, request("e-1")).await;
     assert_eq!(reply.status, 503, "{:?}", reply.body);
     assert_eq!(reply.body["error"], "store_unavailable");
     assert!(
@@ -145,7 +156,7 @@ async fn store_down(one_step: bool) {
 
     // The provider retries once the store is back: accepted as new, not as a duplicate.
     flaky.down.store(false, Ordering::SeqCst);
-    let reply = ingest(&hub, request()).await;
+    let reply = ingest(&hub, request("e-1")).await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     assert_eq!(
         hub.ports
@@ -173,36 +184,12 @@ async fn run_ids_follow_acceptance_time_in_one_step_and_the_event_otherwise() {
     for one_step in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at(1_764_547_200_000);
-        let store = SqliteStore::open(
-            dir.path(),
-            SqliteOptions {
-                max_receives: 5,
-                clock: clock.clone(),
-            },
-        )
-        .unwrap();
-        let mut ports = store.ports();
+        let mut ports = store(dir.path(), clock.clone()).ports();
         if !one_step {
             ports.intake = None;
         }
-        let loaded = ferry::config::load_str(CONFIG, &|_| Some("the-key".into())).unwrap();
-        let hub = Hub::new(loaded.config, loaded.secrets, ports).unwrap();
-        let send = |id: &'static str| {
-            let mut headers = http::HeaderMap::new();
-            headers.insert("x-key", "the-key".parse().unwrap());
-            headers.insert("content-type", "application/json".parse().unwrap());
-            let body = format!(r#"{{"id": "{id}"}}"#);
-            ingest(
-                &hub,
-                Inbound {
-                    method: http::Method::POST,
-                    source: "form".into(),
-                    headers,
-                    query: None,
-                    body: bytes::Bytes::from(body),
-                },
-            )
-        };
+        let hub = hub(ports);
+        let send = |id: &'static str| ingest(&hub, request(id));
         // Event ids out of order, accepted 5 ms apart.
         let mut ids = Vec::new();
         for event in ["e-2", "e-9", "e-1"] {
