@@ -247,7 +247,7 @@ async fn enqueue(hub: &Arc<Hub>, n: usize, offset: usize) -> anyhow::Result<()> 
                         ..Event::default()
                     },
                 };
-                let record = ferry::execute::new_record(&hub, &job, now);
+                let record = ferry::execute::queued_record(&hub, job.borrowed());
                 hub.ports.runs.create(&record).await?;
                 anyhow::Ok((Job::Run(job).encode(), Duration::ZERO))
             });

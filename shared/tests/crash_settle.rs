@@ -198,16 +198,19 @@ async fn the_run(ports: &Ports, id: &str) -> RunRecord {
     runs.into_iter().next().unwrap()
 }
 
-/// Refuse the run's row when it is written succeeded: the operation fails
-/// after its step's result is written, inside the same savepoint.
+/// Refuse the run's row when it is written succeeded (inserted, or updated
+/// in place): the operation fails after its step's result is written,
+/// inside the same savepoint.
 fn refuse_succeeded(db: &std::path::Path, on: bool) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let sql = if on {
         "CREATE TRIGGER refuse_succeeded BEFORE INSERT ON runs WHEN NEW.status = 'succeeded'
+         BEGIN SELECT RAISE(ABORT, 'injected: the run row is refused'); END;
+         CREATE TRIGGER refuse_succeeded_update BEFORE UPDATE ON runs WHEN NEW.status = 'succeeded'
          BEGIN SELECT RAISE(ABORT, 'injected: the run row is refused'); END;"
     } else {
-        "DROP TRIGGER refuse_succeeded;"
+        "DROP TRIGGER refuse_succeeded; DROP TRIGGER refuse_succeeded_update;"
     };
     conn.execute_batch(sql).unwrap();
 }
