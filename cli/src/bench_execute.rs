@@ -144,7 +144,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .clone();
     let req = ferry::outbound::Prepared {
         method: http::Method::POST,
-        url: format!("http://{target}/items/1"),
+        url: format!("http://{target}/items/1").parse()?,
         query: Vec::new(),
         headers: Vec::new(),
         body: ferry::outbound::Body::Json(serde_json::json!({"n": 1, "email": "a@b.c"})),

@@ -304,7 +304,7 @@ fn key_context(p: &Prepared, tctx: &minijinja::Value) -> minijinja::Value {
     };
     let query: std::collections::BTreeMap<_, _> = p.query.iter().cloned().collect();
     let request = json!({
-        "method": p.method.as_str(), "url": p.url, "query": query, "json": json, "form": form,
+        "method": p.method.as_str(), "url": p.url.as_str(), "query": query, "json": json, "form": form,
     });
     minijinja::context! { request => context(&request), ..tctx.clone() }
 }
