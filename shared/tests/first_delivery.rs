@@ -13,7 +13,7 @@ use ferry::clock::ManualClock;
 use ferry::contract::{T0, unique};
 use ferry::execute::{Disposition, execute_acking};
 use ferry::hub::Hub;
-use ferry::ingest::{Inbound, ingest};
+use ferry::ingest::ingest;
 use ferry::model::{Event, Job, RunJob, RunQuery, RunRecord, RunStatus};
 use ferry::ports::{
     Claim, ClaimArgs, Completion, Fresh, Idempotency, Ports, RunLog, StoreResult, WorkQueue,
@@ -21,6 +21,9 @@ use ferry::ports::{
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::settle;
 use ferry_testkit::target::{Answer, Target};
+
+mod one_step;
+use one_step::{hub, request};
 
 /// The store's run log, counting its reads by id.
 struct Counting {
@@ -80,18 +83,6 @@ impl RunLog for Counting {
     }
 }
 
-const CONFIG: &str = r#"version: 1
-connections:
-  crm: { base_url: "${env:TARGET}" }
-sources:
-  form: { verify: { scheme: none }, event_id: "{{ body.id }}" }
-workflows:
-  one:
-    trigger: { source: form }
-    steps:
-      - { id: send, connection: crm, request: { path: /send, json: { id: "{{ body.id }}" } } }
-"#;
-
 struct World {
     _dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
@@ -116,13 +107,11 @@ async fn world() -> World {
     });
     let target = Target::start().await;
     target.respond_with("/send", Answer::ok(serde_json::json!({ "ok": true })));
-    let url = target.url();
-    let loaded = ferry::config::load_str(CONFIG, &|_| Some(url.clone())).unwrap();
     let counted = Ports {
         runs: log.clone(),
         ..ports.clone()
     };
-    let hub = Hub::new(loaded.config, loaded.secrets, counted).unwrap();
+    let hub = hub(&target.url(), counted);
     World {
         _dir: dir,
         clock,
@@ -135,16 +124,7 @@ async fn world() -> World {
 
 impl World {
     async fn accept(&self, id: &str) {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("content-type", "application/json".parse().unwrap());
-        let req = Inbound {
-            method: http::Method::POST,
-            source: "form".into(),
-            headers,
-            query: None,
-            body: bytes::Bytes::from(format!(r#"{{"id": "{id}"}}"#)),
-        };
-        assert_eq!(ingest(&self.hub, req).await.status, 202);
+        assert_eq!(ingest(&self.hub, request(id)).await.status, 202);
     }
 
     /// Receive one message and run it as the worker loop does.

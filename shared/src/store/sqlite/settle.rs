@@ -35,18 +35,43 @@ pub(super) async fn put_claiming(
         return put_claiming_in_turn(store, run, idempotency, claim).await;
     }
     let row = runs::row(run)?;
-    let (key, hash, data, lease) = (
-        claim.key.to_owned(),
-        claim.payload_hash.to_owned(),
-        claim.data.to_owned(),
-        claim.lease,
-    );
+    let claim = Owned::of(claim);
     store
         .write(move |conn, now| {
             runs::replace(conn, &row)?;
-            idempotency::claim(conn, now, &key, &hash, &data, after(now, lease))
+            claim.make(conn, now)
         })
         .await
+}
+
+/// A [`ClaimArgs`] the writer's operation can own.
+struct Owned {
+    key: String,
+    hash: String,
+    data: String,
+    lease: std::time::Duration,
+}
+
+impl Owned {
+    fn of(c: ClaimArgs<'_>) -> Self {
+        let (key, hash, data) = (
+            c.key.to_owned(),
+            c.payload_hash.to_owned(),
+            c.data.to_owned(),
+        );
+        Self {
+            key,
+            hash,
+            data,
+            lease: c.lease,
+        }
+    }
+
+    /// The claim, in `conn`'s transaction.
+    fn make(&self, conn: &Connection, now: Millis) -> StoreResult<Claim> {
+        let until = after(now, self.lease);
+        idempotency::claim(conn, now, &self.key, &self.hash, &self.data, until)
+    }
 }
 
 /// [`RunLog::put_claiming_if`]: the run's row updated only where it holds
@@ -64,18 +89,13 @@ pub(super) async fn put_claiming_if(
     }
     let expected = runs::row(expected)?;
     let row = runs::row(run)?;
-    let (key, hash, data, lease) = (
-        claim.key.to_owned(),
-        claim.payload_hash.to_owned(),
-        claim.data.to_owned(),
-        claim.lease,
-    );
+    let claim = Owned::of(claim);
     let claimed = store
         .write(move |conn, now| {
             if !runs::replace_if(conn, now, &row, &expected)? {
                 return Ok(None);
             }
-            idempotency::claim(conn, now, &key, &hash, &data, after(now, lease)).map(Some)
+            claim.make(conn, now).map(Some)
         })
         .await?;
     match claimed {
