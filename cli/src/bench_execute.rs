@@ -144,7 +144,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .clone();
     let req = ferry::outbound::Prepared {
         method: http::Method::POST,
-        url: format!("http://{target}/items/1"),
+        url: format!("http://{target}/items/1").parse()?,
         query: Vec::new(),
         headers: Vec::new(),
         body: ferry::outbound::Body::Json(serde_json::json!({"n": 1, "email": "a@b.c"})),
@@ -247,7 +247,7 @@ async fn enqueue(hub: &Arc<Hub>, n: usize, offset: usize) -> anyhow::Result<()> 
                         ..Event::default()
                     },
                 };
-                let record = ferry::execute::new_record(&hub, &job, now);
+                let record = ferry::execute::queued_record(&hub, job.borrowed());
                 hub.ports.runs.create(&record).await?;
                 anyhow::Ok((Job::Run(job).encode(), Duration::ZERO))
             });

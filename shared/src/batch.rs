@@ -191,7 +191,7 @@ fn batch_request(hub: &Hub, t: Target<'_>, items: &[Value]) -> Result<Prepared, 
     outbound::check_headers(&headers).map_err(|e| e.to_string())?;
     Ok(Prepared {
         method: t.batch.method.as_http(),
-        url: url.to_string(),
+        url,
         query: Vec::new(),
         headers,
         body: Body::Json(body),
@@ -258,7 +258,7 @@ fn split(hub: &Hub, t: Target<'_>, req: &Prepared, out: Called, items: &[Value])
             };
             let why = format!(
                 "batch.results: expected a list of {n} results (one per item), got {got}; {}",
-                describe_status(hub, &req.method, &req.url, resp)
+                describe_status(hub, &req.method, req.url.as_str(), resp)
             );
             return vec![mapping_failure(hub, &why); n];
         }

@@ -126,11 +126,8 @@ pub fn allowed(conn: &Conn, req: &Prepared) -> Result<(), String> {
         return Ok(());
     };
     let refuse = |why: String| Err(format!("{why}; not sent ({} {})", req.method, req.url));
-    let (url, base) = match (
-        destination::parse(&req.url),
-        destination::parse(&conn.base_url),
-    ) {
-        (Ok(u), Ok(b)) if destination::same_origin(&u, &b) => (u, b),
+    let (url, base) = match (&req.url, &conn.base) {
+        (u, Ok(b)) if destination::same_origin(u, b) => (u, b),
         _ => return refuse("the request leaves the connection's base URL".into()),
     };
     let prefix = base.path().trim_end_matches('/');
@@ -297,7 +294,7 @@ fn judge_result(
         Ok(resp) => {
             let verdict = judge_response(&resp, now, rules, &hub.templates);
             let error = (verdict != Verdict::Success)
-                .then(|| describe_status(hub, &req.method, &req.url, &resp));
+                .then(|| describe_status(hub, &req.method, req.url.as_str(), &resp));
             Tried {
                 attempt: Attempt {
                     n: 0,

@@ -98,6 +98,11 @@ pub async fn enter(hub: &Hub, name: &str, run_id: &str, ctx: &minijinja::Value) 
 
 /// The workflow named `name` and its `concurrency`, when it has one (a
 /// sync's flows, `sync:<name>…`, have none).
+/// Whether flow `name` has a `concurrency` gate ([`enter`] may hold a slot).
+pub fn limited(hub: &Hub, name: &str) -> bool {
+    concurrency_of(hub, name).is_some()
+}
+
 fn concurrency_of<'h>(hub: &'h Hub, name: &str) -> Option<(&'h Workflow, &'h Concurrency)> {
     let name = crate::flow::FlowName::parse(name)?.workflow()?;
     let wf = hub.config.workflows.get(name)?;

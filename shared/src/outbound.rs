@@ -8,6 +8,7 @@ use minijinja::Value;
 
 use crate::config::{Connection, RequestSpec};
 use crate::destination::{self, RedirectRefused, UrlError};
+use crate::hub::Conn;
 use crate::template::{MAX_RENDERED_BYTES, TemplateError, Templates};
 
 /// Per-request timeout when the connection does not set one.
@@ -21,7 +22,7 @@ pub struct Prepared {
     /// Method.
     pub method: http::Method,
     /// Full URL without the query.
-    pub url: String,
+    pub url: reqwest::Url,
     /// Query parameters.
     pub query: Vec<(String, String)>,
     /// Headers from the connection and the step.
@@ -77,7 +78,7 @@ impl Prepared {
         };
         serde_json::json!({
             "method": self.method.as_str(),
-            "url": self.url,
+            "url": self.url.as_str(),
             "query": query,
             "headers": headers,
             "json": json,
@@ -110,13 +111,13 @@ pub enum PrepareError {
 /// Render `spec` on `conn` with `ctx`.
 pub fn prepare(
     t: &Templates,
-    conn: &Connection,
+    conn: &Conn,
     spec: &RequestSpec,
     ctx: &Value,
 ) -> Result<Prepared, PrepareError> {
     let t = &t.budget(); // one budget for every template of the request
     let path = t.render_path(&spec.path, ctx)?;
-    let url = destination::join(&conn.base_url, &path)?;
+    let url = destination::join_parsed(&conn.base_url, &conn.base, &path)?;
     let render_map =
         |m: &BTreeMap<String, String>| -> Result<Vec<(String, String)>, TemplateError> {
             m.iter()
@@ -133,7 +134,7 @@ pub fn prepare(
     };
     let prepared = Prepared {
         method: spec.method.as_http(),
-        url: url.to_string(),
+        url,
         query: render_map(&spec.query)?,
         headers,
         body,
@@ -156,7 +157,7 @@ pub fn check_size(p: &Prepared) -> Result<(), TemplateError> {
         }
     }
     let pairs = |v: &[(String, String)]| v.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-    let mut n = Count(p.url.len() + pairs(&p.query) + pairs(&p.headers));
+    let mut n = Count(p.url.as_str().len() + pairs(&p.query) + pairs(&p.headers));
     match &p.body {
         Body::None => {}
         Body::Json(v) => serde_json::to_writer(&mut n, v).unwrap_or_default(),
@@ -307,7 +308,7 @@ impl Outbound {
     ) -> Result<Response, CallError> {
         let mut b = self
             .client
-            .request(req.method.clone(), &req.url)
+            .request(req.method.clone(), req.url.clone())
             .timeout(timeout);
         for (k, v) in &req.headers {
             b = b.header(k, v);

@@ -22,7 +22,7 @@ use ferry::clock::ManualClock;
 use ferry::contract::{T0, unique};
 use ferry::execute::{Disposition, execute_acking};
 use ferry::hub::Hub;
-use ferry::ingest::{Inbound, ingest};
+use ferry::ingest::ingest;
 use ferry::model::{RunQuery, RunRecord, RunStatus};
 use ferry::ports::{
     Claim, ClaimArgs, Completion, Idempotency, Ports, RunLog, StoreError, StoreResult, WorkQueue,
@@ -30,6 +30,9 @@ use ferry::ports::{
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::worker::settle;
 use ferry_testkit::target::{Answer, Target};
+
+mod one_step;
+use one_step::{hub, request};
 
 /// How the run's last write breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,36 +122,6 @@ impl RunLog for Settling {
     }
 }
 
-const CONFIG: &str = r#"version: 1
-connections:
-  crm: { base_url: "${env:TARGET}" }
-sources:
-  form: { verify: { scheme: none }, event_id: "{{ body.id }}" }
-workflows:
-  one:
-    trigger: { source: form }
-    steps:
-      - { id: send, connection: crm, request: { path: /send, json: { id: "{{ body.id }}" } } }
-"#;
-
-fn hub(target: &str, ports: Ports) -> Arc<Hub> {
-    let url = target.to_owned();
-    let loaded = ferry::config::load_str(CONFIG, &|_| Some(url.clone())).unwrap();
-    Hub::new(loaded.config, loaded.secrets, ports).unwrap()
-}
-
-fn request(id: &str) -> Inbound {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", "application/json".parse().unwrap());
-    Inbound {
-        method: http::Method::POST,
-        source: "form".into(),
-        headers,
-        query: None,
-        body: bytes::Bytes::from(format!(r#"{{"id": "{id}"}}"#)),
-    }
-}
-
 /// Receive every visible message and run it (the worker loop's way), until
 /// none is left; what each execution decided.
 async fn drain(hub: &Hub) -> Vec<Disposition> {
@@ -198,16 +171,19 @@ async fn the_run(ports: &Ports, id: &str) -> RunRecord {
     runs.into_iter().next().unwrap()
 }
 
-/// Refuse the run's row when it is written succeeded: the operation fails
-/// after its step's result is written, inside the same savepoint.
+/// Refuse the run's row when it is written succeeded (inserted, or updated
+/// in place): the operation fails after its step's result is written,
+/// inside the same savepoint.
 fn refuse_succeeded(db: &std::path::Path, on: bool) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let sql = if on {
         "CREATE TRIGGER refuse_succeeded BEFORE INSERT ON runs WHEN NEW.status = 'succeeded'
+         BEGIN SELECT RAISE(ABORT, 'injected: the run row is refused'); END;
+         CREATE TRIGGER refuse_succeeded_update BEFORE UPDATE ON runs WHEN NEW.status = 'succeeded'
          BEGIN SELECT RAISE(ABORT, 'injected: the run row is refused'); END;"
     } else {
-        "DROP TRIGGER refuse_succeeded;"
+        "DROP TRIGGER refuse_succeeded; DROP TRIGGER refuse_succeeded_update;"
     };
     conn.execute_batch(sql).unwrap();
 }

@@ -3,12 +3,15 @@
 //! 100 MB body or a render that holds a worker for seconds.
 
 use ferry::config::{Connection, RequestSpec};
+use ferry::hub::Conn;
 use ferry::outbound::{self, Body};
 use ferry::template::{FUEL, MAX_RENDERED_BYTES, Templates, context};
 use serde_json::json;
 
-fn conn() -> Connection {
-    serde_yaml_ng::from_str("base_url: https://crm.example.com/v1").unwrap()
+fn conn() -> Conn {
+    let config: Connection =
+        serde_yaml_ng::from_str("base_url: https://crm.example.com/v1").unwrap();
+    Conn::new("crm", config)
 }
 
 fn spec(json: serde_json::Value) -> RequestSpec {

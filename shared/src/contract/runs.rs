@@ -11,6 +11,7 @@ pub(super) fn cases() -> Vec<Case> {
     case_list!("runs":
         create_is_insert_if_absent,
         put_get_roundtrip,
+        put_replaces_every_column,
         runs_expire_after_their_retention,
     )
 }
@@ -169,4 +170,33 @@ async fn put_get_roundtrip(b: Arc<dyn Backend>) {
     runs.put(&r).await.unwrap();
     assert_eq!(runs.get(&r.id).await.unwrap(), Some(r));
     assert_eq!(runs.get(&unique("no-such-run")).await.unwrap(), None);
+}
+
+/// `put` over a run with the same id but another workflow, source and
+/// creation time replaces those too: the listings find it by its new ones.
+async fn put_replaces_every_column(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let runs = &env.ports.runs;
+    let old = run(&unique("wf"), RunStatus::Queued, T0);
+    runs.put(&old).await.unwrap();
+    let mut new = run(&unique("wf"), RunStatus::Running, T0 + 1_000);
+    new.id.clone_from(&old.id);
+    new.source = "stripe".into();
+    runs.put(&new).await.unwrap();
+    assert_eq!(runs.get(&old.id).await.unwrap().as_ref(), Some(&new));
+    let listed = |workflow: &str, source: &str| RunQuery {
+        workflow: Some(workflow.into()),
+        source: Some(source.into()),
+        ..RunQuery::default()
+    };
+    assert!(
+        runs.list(&listed(&old.workflow, "github"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        runs.list(&listed(&new.workflow, "stripe")).await.unwrap(),
+        [new]
+    );
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use super::{Backend, Case, Env, T0, case_list, unique};
 use crate::model::{RunRecord, RunStatus};
-use crate::ports::{Claim, ClaimArgs, Completion, StoreError};
+use crate::ports::{Claim, ClaimArgs, Completion, Fresh, StoreError};
 
 pub(super) fn cases() -> Vec<Case> {
     case_list!("runs":
         put_claiming_writes_the_run_and_claims,
+        put_claiming_if_writes_only_over_the_expected_run,
         put_settling_completes_writes_and_acks,
         put_settling_writes_nothing_without_the_claim,
         put_settling_with_a_stale_receipt_still_records,
@@ -73,6 +74,74 @@ async fn put_claiming_writes_the_run_and_claims(b: Arc<dyn Backend>) {
         }
     );
     assert_eq!(p.runs.get(&r.id).await.unwrap(), Some(r));
+}
+
+/// `put_claiming_if` writes the run and claims only while the stored run
+/// is the expected one. Over another run, or none, it writes and claims
+/// nothing and answers what `get` does.
+async fn put_claiming_if_writes_only_over_the_expected_run(b: Arc<dyn Backend>) {
+    let env = Env::new(&*b).await;
+    let p = &env.ports;
+    let idem = &*p.idempotency;
+    let (key, untouched) = (unique("step"), unique("step"));
+    let mut queued = run(RunStatus::Queued);
+    queued.attempts = 0;
+    assert!(p.runs.create(&queued).await.unwrap());
+    let mut running = queued.clone();
+    running.status = RunStatus::Running;
+    running.attempts = 1;
+    running.updated_at = T0 + 1_000;
+
+    // Another run is stored than the one expected: nothing happens.
+    let mut other = queued.clone();
+    other.status = RunStatus::Succeeded;
+    let got = p
+        .runs
+        .put_claiming_if(&other, &running, idem, claim_of(&untouched, &running));
+    assert_eq!(
+        got.await.unwrap(),
+        Fresh::Stored(Some(Box::new(queued.clone())))
+    );
+    assert_eq!(
+        p.runs.get(&queued.id).await.unwrap().as_ref(),
+        Some(&queued)
+    );
+
+    // The expected one: written and claimed.
+    let got = p
+        .runs
+        .put_claiming_if(&queued, &running, idem, claim_of(&key, &running));
+    assert_eq!(got.await.unwrap(), Fresh::Claimed(Claim::Claimed));
+    assert_eq!(
+        p.runs.get(&queued.id).await.unwrap().as_ref(),
+        Some(&running)
+    );
+
+    // It is no longer stored: the running run is handed back as it is.
+    let mut again = running.clone();
+    again.attempts = 2;
+    let got = p
+        .runs
+        .put_claiming_if(&queued, &again, idem, claim_of(&untouched, &again));
+    assert_eq!(
+        got.await.unwrap(),
+        Fresh::Stored(Some(Box::new(running.clone())))
+    );
+    assert_eq!(p.runs.get(&queued.id).await.unwrap(), Some(running));
+
+    // No run stored at all: nothing is written.
+    let absent = run(RunStatus::Queued);
+    let got = p
+        .runs
+        .put_claiming_if(&absent, &absent, idem, claim_of(&untouched, &absent));
+    assert_eq!(got.await.unwrap(), Fresh::Stored(None));
+    assert_eq!(p.runs.get(&absent.id).await.unwrap(), None);
+
+    // None of the refused calls claimed its key.
+    assert_eq!(
+        idem.claim(&untouched, "", "x", LEASE).await.unwrap(),
+        Claim::Claimed
+    );
 }
 
 /// The key is completed, the run written and the message deleted.

@@ -14,14 +14,17 @@ use serde_json::{Value, json};
 
 use crate::concurrency::{self, Entered};
 use crate::hub::{Flow, Hub};
-use crate::model::{Failure, Job, RunJob, RunJobRef, RunRecord, RunStatus, StepRecord, StepStatus};
+use crate::model::{Failure, Job, RunJob, RunRecord, RunStatus, StepRecord, StepStatus};
 use crate::pause;
-use crate::ports::Message;
-use crate::runlog::ReceivedEvent;
+use crate::ports::{Claim, Message, StoreResult};
 use crate::template::context;
 
 mod finish;
+mod fresh;
+mod record;
 mod step;
+use fresh::First;
+pub use record::{new_record, new_record_of, queued_record};
 use step::StepOutcome;
 
 /// How long a finished step's output is kept for resumption.
@@ -81,16 +84,40 @@ async fn run_message(hub: &Hub, msg: &Message, ack: Option<&str>) -> Executed {
         Ok(Job::Run(job)) => job,
         Err(e) => return Disposition::DeadLetter(format!("malformed job message: {e}")).into(),
     };
+    // A first delivery's run is most likely still the queued record ingest
+    // wrote: rebuilt from the job instead of read ([`fresh`]).
+    let stored = match msg.receive_count <= 1 && msg.redrive.is_none() {
+        true => match fresh::first_delivery(hub, &job, ack).await {
+            First::Ran(out) => {
+                tracing::debug!(run_id = %job.run_id, disposition = ?out.disposition, acked = out.acked, "executed");
+                return out;
+            }
+            First::Stored(stored) => Some(stored.map(|run| run.map(|run| *run))),
+            First::NotTried => None,
+        },
+        false => None,
+    };
     let run_id = job.run_id.clone();
-    let out = run_job(hub, job, msg.redrive.as_deref(), ack).await;
+    let out = run_job(hub, job, stored, msg.redrive.as_deref(), ack).await;
     tracing::debug!(run_id = %run_id, disposition = ?out.disposition, acked = out.acked, "executed");
     out
 }
 
-async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>, ack: Option<&str>) -> Executed {
+/// Run `job` from its stored run: `stored` when already read, else read now.
+async fn run_job(
+    hub: &Hub,
+    job: RunJob,
+    stored: Option<StoreResult<Option<RunRecord>>>,
+    redrive: Option<&str>,
+    ack: Option<&str>,
+) -> Executed {
     let ports = &hub.ports;
+    let stored = match stored {
+        Some(stored) => stored,
+        None => ports.runs.get(&job.run_id).await,
+    };
     let now = ports.clock.now_ms();
-    let mut run = match ports.runs.get(&job.run_id).await {
+    let mut run = match stored {
         Ok(Some(run)) => run,
         Ok(None) => new_record(hub, &job, now),
         Err(e) => {
@@ -121,14 +148,7 @@ async fn run_job(hub: &Hub, job: RunJob, redrive: Option<&str>, ack: Option<&str
         }
     }
     align_steps(&mut run, flow);
-    let mut ctx = json!({
-        "body": job.event.body,
-        "headers": job.event.headers,
-        "query": job.event.query,
-        "event": { "id": job.event_id, "source": job.source, "received_at": job.event.received_at },
-        "run": { "id": run.id, "workflow": run.workflow },
-        "steps": {},
-    });
+    let mut ctx = context_of(&job, &run);
     if let Some(when) = flow.when {
         match hub.templates.is_true(when, &context(&ctx)) {
             Ok(true) => {}
@@ -205,6 +225,27 @@ async fn redriven(
 /// at most 14 days.
 const REDRIVE_TTL: Duration = Duration::from_secs(15 * 24 * 3600);
 
+/// The run's template context: its event and ids (`steps` filled in as
+/// they finish).
+fn context_of(job: &RunJob, run: &RunRecord) -> Value {
+    json!({
+        "body": job.event.body,
+        "headers": job.event.headers,
+        "query": job.event.query,
+        "event": { "id": job.event_id, "source": job.source, "received_at": job.event.received_at },
+        "run": { "id": run.id, "workflow": run.workflow },
+        "steps": {},
+    })
+}
+
+/// The run marked running, one attempt more (written with its first step's claim).
+fn mark_running(hub: &Hub, run: &mut RunRecord) {
+    run.status = RunStatus::Running;
+    run.attempts += 1;
+    run.updated_at = hub.ports.clock.now_ms();
+    hub.keep(run);
+}
+
 /// Mark the run running (written with the first step's claim), then run
 /// its steps in order as far as they go now. The last step's result is
 /// stored with the run's final record (and `ack`, the message's deletion).
@@ -215,20 +256,30 @@ async fn run_steps(
     ctx: &mut Value,
     ack: Option<&str>,
 ) -> Executed {
-    run.status = RunStatus::Running;
-    run.attempts += 1;
-    run.updated_at = hub.ports.clock.now_ms();
-    hub.keep(run);
+    mark_running(hub, run);
     if flow.steps.is_empty()
         && let Err(e) = hub.ports.runs.put(run).await
     {
         tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
         return Disposition::RetryIn(STORE_RETRY).into();
     }
+    steps(hub, flow, run, ctx, ack, None).await
+}
+
+/// The steps of a run marked running, in order, as far as they go now;
+/// `claimed`: the first step's claim, when the caller made it (with the run).
+async fn steps(
+    hub: &Hub,
+    flow: Flow<'_>,
+    run: &mut RunRecord,
+    ctx: &mut Value,
+    ack: Option<&str>,
+    mut claimed: Option<Claim>,
+) -> Executed {
     let mut last = None;
     for (i, step) in flow.steps.iter().enumerate() {
         let was = run.steps[i].status;
-        match step::run(hub, flow, step, run, i, ctx).await {
+        match step::run(hub, flow, step, run, i, ctx, claimed.take()).await {
             StepOutcome::Output(output, unrecorded) => {
                 ctx["steps"][&step.id] = output;
                 last = unrecorded.map(|result| (i, was, result));
@@ -292,33 +343,6 @@ pub(crate) async fn save(hub: &Hub, run: &mut RunRecord, then: Disposition) -> D
             tracing::warn!(run_id = %run.id, error = %e, "run log unavailable");
             Disposition::RetryIn(STORE_RETRY)
         }
-    }
-}
-
-/// The run record ingest writes (and execute writes if ingest's write was
-/// lost), with the event as received ([`ReceivedEvent`]: capped, redacted).
-pub fn new_record(hub: &Hub, job: &RunJob, now: i64) -> RunRecord {
-    new_record_of(hub, job.borrowed(), now)
-}
-
-/// [`new_record`] for a borrowed job (ingest's: the event is not copied).
-pub fn new_record_of(hub: &Hub, job: RunJobRef<'_>, now: i64) -> RunRecord {
-    RunRecord {
-        id: job.run_id.to_owned(),
-        workflow: job.workflow.to_owned(),
-        source: job.source.to_owned(),
-        event_id: job.event_id.to_owned(),
-        status: RunStatus::Queued,
-        attempts: 0,
-        created_at: now,
-        updated_at: now,
-        error: None,
-        failure: None,
-        steps: Vec::new(),
-        event: Some(ReceivedEvent::new(hub, job.event)),
-        expires_at: Some(crate::runlog::expiry(now, hub.retention())),
-        rerun_of: None,
-        reruns: Vec::new(),
     }
 }
 

@@ -63,7 +63,8 @@ enum Halt {
 
 /// Run step `i` of `flow` in `run`, with `ctx` the run's template context.
 /// The first step's claim also writes `run` (marked running by the
-/// caller); the last step leaves its result [`Unrecorded`].
+/// caller), unless the caller made it (`claimed`: its answer); the last
+/// step leaves its result [`Unrecorded`].
 pub(super) async fn run(
     hub: &Hub,
     flow: Flow<'_>,
@@ -71,12 +72,13 @@ pub(super) async fn run(
     run: &mut RunRecord,
     i: usize,
     ctx: &Value,
+    claimed: Option<Claim>,
 ) -> StepOutcome {
     let key = keys::step(&run.id, &step.id);
     let conn = hub.connection(&step.connection);
     let last = i + 1 == flow.steps.len();
     let was = run.steps[i].status;
-    let halt = match claim(hub, &key, conn, run, i).await {
+    let halt = match claim(hub, &key, conn, run, i, claimed).await {
         Ok(Some(output)) => return StepOutcome::Output(output, None),
         Ok(None) => match attempt(hub, flow, step, conn, run, i, ctx).await {
             Ok(output) if last => {
@@ -103,18 +105,27 @@ pub(super) async fn run(
     StepOutcome::Stop(settle_halt(hub, run, i, step, halt).await)
 }
 
+/// How long a step's claim on `conn` is leased.
+pub(super) fn lease(conn: Option<&Conn>) -> Duration {
+    conn.map_or_else(|| step_lease(outbound::DEFAULT_TIMEOUT), |c| c.step_lease)
+}
+
 /// Claim the step: `Some(output)` when it already succeeded, `None` when it
-/// is ours to run. The first step's claim is written with the run.
+/// is ours to run. The first step's claim is written with the run, unless
+/// it was made already (`made`).
 async fn claim(
     hub: &Hub,
     key: &str,
     conn: Option<&Conn>,
     run: &mut RunRecord,
     i: usize,
+    made: Option<Claim>,
 ) -> Result<Option<Value>, Halt> {
     let ports = &hub.ports;
-    let lease = conn.map_or_else(|| step_lease(outbound::DEFAULT_TIMEOUT), |c| c.step_lease);
-    let claimed = if i == 0 {
+    let lease = lease(conn);
+    let claimed = if let Some(made) = made {
+        Ok(made)
+    } else if i == 0 {
         let args = ClaimArgs {
             key,
             payload_hash: "",
@@ -293,7 +304,7 @@ fn key_context(p: &Prepared, tctx: &minijinja::Value) -> minijinja::Value {
     };
     let query: std::collections::BTreeMap<_, _> = p.query.iter().cloned().collect();
     let request = json!({
-        "method": p.method.as_str(), "url": p.url, "query": query, "json": json, "form": form,
+        "method": p.method.as_str(), "url": p.url.as_str(), "query": query, "json": json, "form": form,
     });
     minijinja::context! { request => context(&request), ..tctx.clone() }
 }

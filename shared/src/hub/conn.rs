@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::breaker::Settings;
 use crate::config::Connection;
 use crate::config::allow::{self, AllowRule};
+use crate::destination::{self, UrlError};
 use crate::limits::Limit;
 use crate::outbound::DEFAULT_TIMEOUT;
 
@@ -32,6 +33,8 @@ pub struct Conn {
     pub step_lease: Duration,
     /// Its parsed `allow` list; `None`: every request is allowed.
     pub allow_rules: Option<Vec<AllowRule>>,
+    /// Its `base_url`, parsed ([`destination::join_parsed`]).
+    pub base: Result<reqwest::Url, UrlError>,
 }
 
 impl Conn {
@@ -46,6 +49,7 @@ impl Conn {
             call_timeout,
             step_lease: step_lease(call_timeout),
             allow_rules: config.allow.as_deref().map(allow::parse_all),
+            base: destination::parse(&config.base_url),
             config,
         }
     }

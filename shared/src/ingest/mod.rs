@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Source;
-use crate::execute::new_record_of;
+use crate::execute::queued_record;
 use crate::hub::Hub;
 use crate::model::{Event, Job, RunJobRef, RunRecord, ordered_run_id, run_id_for};
 use crate::ports::{Claim, NewEvent, Ports};
@@ -213,10 +213,7 @@ pub async fn accept(
     }
     // With a one-step intake, the runs are recorded in the same write.
     let records: Vec<RunRecord> = match &ports.intake {
-        Some(_) => {
-            let now = ports.clock.now_ms();
-            jobs.iter().map(|j| new_record_of(hub, *j, now)).collect()
-        }
+        Some(_) => jobs.iter().map(|j| queued_record(hub, *j)).collect(),
         None => Vec::new(),
     };
     // Real time: the wait below sleeps in real time, whatever the port's clock says.
@@ -276,10 +273,9 @@ pub async fn accept(
     // and the store commits them together. If the mark is lost (a crash, a
     // store failure), a retry of the event enqueues it again under the same
     // run ids, and execute's step claims make the second copy a no-op.
-    let now = ports.clock.now_ms();
     let record = async {
         for job in &jobs {
-            if let Err(e) = ports.runs.create(&new_record_of(hub, *job, now)).await {
+            if let Err(e) = ports.runs.create(&queued_record(hub, *job)).await {
                 tracing::warn!(run_id = %job.run_id, error = %e, "could not record queued run");
             }
         }

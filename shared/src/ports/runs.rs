@@ -78,6 +78,23 @@ pub trait RunLog: Send + Sync {
     ) -> StoreResult<Claim> {
         put_claiming_in_turn(self, run, idempotency, claim).await
     }
+    /// [`put_claiming`](Self::put_claiming) only when the stored run is
+    /// `expected`: a first delivery marks its run running from the queued
+    /// record it rebuilt from its message, without reading the stored one
+    /// first. When the stored run is another (or there is none, or it has
+    /// expired), nothing is written or claimed and [`Fresh::Stored`] hands
+    /// back what [`get`](Self::get) would have. The embedded store checks and
+    /// writes in one operation (the stored JSON compared with `expected`'s);
+    /// by default [`get`](Self::get), then `put_claiming` when they are equal.
+    async fn put_claiming_if(
+        &self,
+        expected: &RunRecord,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        claim: ClaimArgs<'_>,
+    ) -> StoreResult<Fresh> {
+        put_claiming_if_in_turn(self, expected, run, idempotency, claim).await
+    }
     /// A run's last write: complete `done` in `idempotency` (the last
     /// step's result), insert or replace `run`, then delete the message
     /// `ack` from `queue`; one durable write where the backend can make it
@@ -101,6 +118,17 @@ pub trait RunLog: Send + Sync {
     }
 }
 
+/// What [`RunLog::put_claiming_if`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fresh {
+    /// The stored run was the expected one: the run is written, and this is
+    /// the claim's answer.
+    Claimed(Claim),
+    /// The stored run is not the expected one; nothing was written. This is
+    /// the stored run (`None`: there is none, or it has expired).
+    Stored(Option<Box<RunRecord>>),
+}
+
 /// [`RunLog::put_claiming`] by default: [`RunLog::put`], then the claim.
 pub async fn put_claiming_in_turn<R: RunLog + ?Sized>(
     runs: &R,
@@ -112,6 +140,24 @@ pub async fn put_claiming_in_turn<R: RunLog + ?Sized>(
     idempotency
         .claim(claim.key, claim.payload_hash, claim.data, claim.lease)
         .await
+}
+
+/// [`RunLog::put_claiming_if`] by default: [`RunLog::get`], then
+/// [`RunLog::put_claiming`] when the stored run is `expected`.
+pub async fn put_claiming_if_in_turn<R: RunLog + ?Sized>(
+    runs: &R,
+    expected: &RunRecord,
+    run: &RunRecord,
+    idempotency: &dyn Idempotency,
+    claim: ClaimArgs<'_>,
+) -> StoreResult<Fresh> {
+    match runs.get(&run.id).await? {
+        Some(stored) if stored == *expected => runs
+            .put_claiming(run, idempotency, claim)
+            .await
+            .map(Fresh::Claimed),
+        stored => Ok(Fresh::Stored(stored.map(Box::new))),
+    }
 }
 
 /// [`RunLog::put_settling`] by default: the completion, [`RunLog::put`],

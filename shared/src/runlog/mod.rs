@@ -108,7 +108,7 @@ pub struct SentRequest {
 impl SentRequest {
     /// `req` as a run record shows it.
     pub fn new(hub: &Hub, req: &Prepared) -> Self {
-        let mut url = req.url.clone();
+        let mut url = req.url.to_string();
         if !req.query.is_empty() {
             let q = serde_urlencoded::to_string(&req.query).unwrap_or_default();
             url = format!("{url}?{q}");

@@ -9,7 +9,7 @@ use super::SyncError;
 use super::state::PagePos;
 use crate::call::{Called, call};
 use crate::clock::Millis;
-use crate::config::{Connection, Pagination, Poll};
+use crate::config::{Pagination, Poll};
 use crate::destination;
 use crate::hub::{Conn, Hub};
 use crate::model::Attempt;
@@ -91,7 +91,15 @@ pub async fn fetch(
     let next = if records.is_empty() {
         None
     } else {
-        next_pos(hub, p, pos, &ctx, &resp.headers, &req.url, records.len())?
+        next_pos(
+            hub,
+            p,
+            pos,
+            &ctx,
+            &resp.headers,
+            req.url.as_str(),
+            records.len(),
+        )?
     };
     Ok(Page {
         records,
@@ -105,7 +113,7 @@ pub async fn fetch(
 /// out) plus the page's parameter, or the URL the API gave.
 fn request(
     hub: &Hub,
-    conn: &Connection,
+    conn: &Conn,
     p: &Poll,
     since: &str,
     pos: &PagePos,
@@ -140,7 +148,7 @@ fn request(
             let next = destination::parse(url)
                 .and_then(|u| destination::check_within(&u, &conn.base_url).map(|()| u))
                 .map_err(|e| SyncError::Config(format!("the API's next page: {e}")))?;
-            req.url = next.to_string();
+            req.url = next;
             req.query.clear();
         }
         (pos, _) => {

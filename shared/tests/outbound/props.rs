@@ -6,6 +6,7 @@
 use std::sync::LazyLock;
 
 use ferry::config::{Connection, RequestSpec};
+use ferry::hub::Conn;
 use ferry::outbound::{PrepareError, prepare};
 use ferry::template::{Templates, context};
 use percent_encoding::percent_decode_str;
@@ -17,8 +18,9 @@ const BASE: &str = "http://127.0.0.1:9/base/v1";
 /// One client for every case (building one loads the TLS roots).
 static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
 
-fn conn() -> Connection {
-    serde_yaml_ng::from_str(&format!("base_url: {BASE}")).unwrap()
+fn conn() -> Conn {
+    let config: Connection = serde_yaml_ng::from_str(&format!("base_url: {BASE}")).unwrap();
+    Conn::new("crm", config)
 }
 
 fn spec(yaml: &str) -> RequestSpec {
@@ -67,7 +69,7 @@ proptest! {
             return Ok(());
         }
         let p = out.unwrap();
-        let url = reqwest::Url::parse(&p.url).unwrap();
+        let url = p.url.clone();
         prop_assert_eq!(url.origin().ascii_serialization(), "http://127.0.0.1:9");
         prop_assert_eq!(url.query(), None);
         prop_assert_eq!(url.fragment(), None);
@@ -91,7 +93,7 @@ proptest! {
                 let (_, sent) = p.headers.iter().find(|(k, _)| k == "X-Value").unwrap();
                 prop_assert_eq!(sent, &v);
                 // reqwest accepts it as is: no transport (builder) error.
-                let req = CLIENT.get(&p.url).header("X-Value", sent).build();
+                let req = CLIENT.get(p.url.clone()).header("X-Value", sent).build();
                 let req = req.unwrap();
                 prop_assert_eq!(req.headers()["x-value"].as_bytes(), v.as_bytes());
             }

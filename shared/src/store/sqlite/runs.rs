@@ -13,8 +13,8 @@ use super::{SqliteStore, sql_err};
 use crate::clock::Millis;
 use crate::model::{RunQuery, RunRecord, RunStatus};
 use crate::ports::{
-    Claim, ClaimArgs, Completion, Cursor, Cursors, Idempotency, RunLog, StoreError, StoreResult,
-    WorkQueue,
+    Claim, ClaimArgs, Completion, Cursor, Cursors, Fresh, Idempotency, RunLog, StoreError,
+    StoreResult, WorkQueue,
 };
 use crate::run_counts::RunCounts;
 
@@ -71,6 +71,59 @@ pub(super) fn write_run(conn: &Connection, verb: &str, run: &Row) -> StoreResult
     .map_err(sql_err)
 }
 
+/// Insert or replace `run` (`INSERT OR REPLACE`). A run already stored
+/// with its id, workflow, source and creation time (a run written before:
+/// the usual case) is updated in place instead: only its status, expiry and
+/// record change, so the index entries that hold none of them stay put.
+pub(super) fn replace(conn: &Connection, run: &Row) -> StoreResult<()> {
+    let (id, workflow, status, created_at, expires_at, json, source) = run;
+    let updated = conn
+        .prepare_cached(
+            "UPDATE runs SET status = ?2, expires_at = ?3, record = ?4
+             WHERE id = ?1 AND workflow = ?5 AND created_at = ?6 AND source = ?7",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id, status, expires_at, json, workflow, created_at, source
+            ])
+        })
+        .map_err(sql_err)?;
+    if updated == 0 {
+        write_run(conn, "INSERT OR REPLACE", run)?;
+    }
+    Ok(())
+}
+
+/// Replace the live run `run.0` with `run` only where its stored JSON is
+/// `expected` (so its other columns are `expected`'s too); whether it was
+/// replaced. When `run` keeps `expected`'s workflow, source and creation
+/// time, only its status, expiry and record are set (see [`replace`]).
+pub(super) fn replace_if(
+    conn: &Connection,
+    now: Millis,
+    run: &Row,
+    expected: &Row,
+) -> StoreResult<bool> {
+    let (id, workflow, status, created_at, expires_at, json, source) = run;
+    let same = (workflow, created_at, source) == (&expected.1, &expected.3, &expected.6);
+    let sql = if same {
+        "UPDATE runs SET status = ?2, expires_at = ?3, record = ?4
+         WHERE id = ?1 AND record = ?8 AND expires_at > ?9"
+    } else {
+        "UPDATE runs SET status = ?2, expires_at = ?3, record = ?4,
+           workflow = ?5, created_at = ?6, source = ?7
+         WHERE id = ?1 AND record = ?8 AND expires_at > ?9"
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut s| {
+            s.execute(params![
+                id, status, expires_at, json, workflow, created_at, source, expected.5, now
+            ])
+        })
+        .map(|changed| changed == 1)
+        .map_err(sql_err)
+}
+
 /// Insert `run` unless a live run has its id; whether it was inserted.
 ///
 /// One statement: an expired run not purged yet is gone already, so its row
@@ -104,8 +157,7 @@ impl RunLog for SqliteStore {
 
     async fn put(&self, run: &RunRecord) -> StoreResult<()> {
         let run = row(run)?;
-        self.write(move |conn, _| write_run(conn, "INSERT OR REPLACE", &run).map(drop))
-            .await
+        self.write(move |conn, _| replace(conn, &run)).await
     }
 
     async fn put_claiming(
@@ -115,6 +167,16 @@ impl RunLog for SqliteStore {
         claim: ClaimArgs<'_>,
     ) -> StoreResult<Claim> {
         super::settle::put_claiming(self, run, idempotency, claim).await
+    }
+
+    async fn put_claiming_if(
+        &self,
+        expected: &RunRecord,
+        run: &RunRecord,
+        idempotency: &dyn Idempotency,
+        claim: ClaimArgs<'_>,
+    ) -> StoreResult<Fresh> {
+        super::settle::put_claiming_if(self, expected, run, idempotency, claim).await
     }
 
     async fn put_settling(

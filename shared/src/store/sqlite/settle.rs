@@ -1,6 +1,7 @@
 //! A run's writes at its two turning points, each in one operation of the
 //! group commit when every port involved is this store: marking the run
-//! running with its first step's claim ([`RunLog::put_claiming`]), and the
+//! running with its first step's claim ([`RunLog::put_claiming`], and
+//! [`RunLog::put_claiming_if`] for a run not read first), and the
 //! last step's result with the run's final record and the message's ack
 //! ([`RunLog::put_settling`]). A single-step run then waits for two durable
 //! commits instead of five (see `docs/execution.md`).
@@ -14,8 +15,8 @@ use super::{SqliteStore, after, idempotency, queue, runs};
 use crate::clock::Millis;
 use crate::model::RunRecord;
 use crate::ports::{
-    Claim, ClaimArgs, Completion, Idempotency, StoreResult, WorkQueue, put_claiming_in_turn,
-    put_settling_in_turn,
+    Claim, ClaimArgs, Completion, Fresh, Idempotency, RunLog, StoreResult, WorkQueue,
+    put_claiming_if_in_turn, put_claiming_in_turn, put_settling_in_turn,
 };
 
 /// Whether `port` is `store` itself (the same object behind another trait).
@@ -34,18 +35,75 @@ pub(super) async fn put_claiming(
         return put_claiming_in_turn(store, run, idempotency, claim).await;
     }
     let row = runs::row(run)?;
-    let (key, hash, data, lease) = (
-        claim.key.to_owned(),
-        claim.payload_hash.to_owned(),
-        claim.data.to_owned(),
-        claim.lease,
-    );
+    let claim = Owned::of(claim);
     store
         .write(move |conn, now| {
-            runs::write_run(conn, "INSERT OR REPLACE", &row)?;
-            idempotency::claim(conn, now, &key, &hash, &data, after(now, lease))
+            runs::replace(conn, &row)?;
+            claim.make(conn, now)
         })
         .await
+}
+
+/// A [`ClaimArgs`] the writer's operation can own.
+struct Owned {
+    key: String,
+    hash: String,
+    data: String,
+    lease: std::time::Duration,
+}
+
+impl Owned {
+    fn of(c: ClaimArgs<'_>) -> Self {
+        let (key, hash, data) = (
+            c.key.to_owned(),
+            c.payload_hash.to_owned(),
+            c.data.to_owned(),
+        );
+        Self {
+            key,
+            hash,
+            data,
+            lease: c.lease,
+        }
+    }
+
+    /// The claim, in `conn`'s transaction.
+    fn make(&self, conn: &Connection, now: Millis) -> StoreResult<Claim> {
+        let until = after(now, self.lease);
+        idempotency::claim(conn, now, &self.key, &self.hash, &self.data, until)
+    }
+}
+
+/// [`RunLog::put_claiming_if`]: the run's row updated only where it holds
+/// `expected` (compared as stored, its JSON), and the claim, in one
+/// operation; otherwise nothing is written and the stored run is read.
+pub(super) async fn put_claiming_if(
+    store: &SqliteStore,
+    expected: &RunRecord,
+    run: &RunRecord,
+    idempotency: &dyn Idempotency,
+    claim: ClaimArgs<'_>,
+) -> StoreResult<Fresh> {
+    if !is(store, idempotency) {
+        return put_claiming_if_in_turn(store, expected, run, idempotency, claim).await;
+    }
+    let expected = runs::row(expected)?;
+    let row = runs::row(run)?;
+    let claim = Owned::of(claim);
+    let claimed = store
+        .write(move |conn, now| {
+            if !runs::replace_if(conn, now, &row, &expected)? {
+                return Ok(None);
+            }
+            claim.make(conn, now).map(Some)
+        })
+        .await?;
+    match claimed {
+        Some(claim) => Ok(Fresh::Claimed(claim)),
+        None => Ok(Fresh::Stored(
+            RunLog::get(store, &run.id).await?.map(Box::new),
+        )),
+    }
 }
 
 /// [`RunLog::put_settling`]: completion, run and ack in one operation.
@@ -80,7 +138,7 @@ fn settle(
     if let Some((key, result, ttl)) = done {
         idempotency::complete(conn, key, result, after(now, *ttl))?;
     }
-    runs::write_run(conn, "INSERT OR REPLACE", row)?;
+    runs::replace(conn, row)?;
     let Some(receipt) = ack else { return Ok(false) };
     match queue::delete(conn, receipt) {
         Ok(()) => Ok(true),
