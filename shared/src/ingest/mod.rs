@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::clock::Millis;
 use crate::config::Source;
 use crate::execute::queued_record;
 use crate::hub::Hub;
@@ -185,7 +186,7 @@ pub async fn accept(
     let ports = &hub.ports;
     let key = crate::keys::ingest(source, event_id);
     let hash = hex::encode(Sha256::digest(payload));
-    let run_ids = run_ids(ports, source, event_id, flows);
+    let run_ids = run_ids(ports, source, event_id, flows, event.received_at);
     let data = serde_json::to_string(&run_ids).expect("strings serialize");
     // Each workflow's job over the one event, borrowed: it is encoded (and
     // its run recorded) without a copy of the event per workflow.
@@ -290,22 +291,26 @@ pub async fn accept(
     Accepted::New(run_ids)
 }
 
-/// The run id of each workflow for this event. Where the intake is one
-/// atomic write, nothing can be left half-accepted, so the ids only need to
-/// be unique: ordered by acceptance time, they keep the store's id index
+/// The run id of each workflow for this event, received at `received`.
+/// Where the intake is one atomic write, nothing can be left half-accepted,
+/// so the ids only need to be unique: ordered by the time the event was
+/// received (also its runs' `created_at`), they keep the store's id index
 /// appending (docs/performance.md, "run ids in time order"). Elsewhere they
 /// are derived from the event alone: however often a crash or a store
 /// failure makes this event go through here again, each workflow gets the
 /// same run, and the run's calls the same idempotency keys.
-fn run_ids(ports: &Ports, source: &str, event_id: &str, flows: &[String]) -> Vec<String> {
+fn run_ids(
+    ports: &Ports,
+    source: &str,
+    event_id: &str,
+    flows: &[String],
+    received: Millis,
+) -> Vec<String> {
     match &ports.intake {
-        Some(intake) if intake.atomic() => {
-            let now = ports.clock.now_ms();
-            flows
-                .iter()
-                .map(|wf| ordered_run_id(now, source, event_id, wf))
-                .collect()
-        }
+        Some(intake) if intake.atomic() => flows
+            .iter()
+            .map(|wf| ordered_run_id(received, source, event_id, wf))
+            .collect(),
         _ => flows
             .iter()
             .map(|wf| run_id_for(source, event_id, wf))

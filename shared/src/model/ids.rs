@@ -29,10 +29,10 @@ pub fn run_id_for(source: &str, event_id: &str, workflow: &str) -> String {
     uuid::Uuid::from_bytes(bytes).to_string()
 }
 
-/// The run id of `workflow` for event `event_id` of `source`, accepted at
+/// The run id of `workflow` for event `event_id` of `source`, received at
 /// `at`: a UUIDv7 whose time is `at` and whose other bits are those of
-/// [`run_id_for`]'s hash, so ids sort by acceptance time and two runs
-/// accepted in the same millisecond still differ.
+/// [`run_id_for`]'s hash, so ids sort by the time their events arrived and
+/// two runs of the same millisecond still differ.
 ///
 /// Ingest uses it where the store accepts an event in one atomic write
 /// ([`Intake::atomic`](crate::ports::Intake::atomic): the embedded store).
