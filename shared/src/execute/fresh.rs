@@ -17,12 +17,12 @@
 //!
 //! [`RunLog::put_claiming_if`]: crate::ports::RunLog::put_claiming_if
 
-use super::step::lease;
+use super::step::claim_args;
 use super::{Executed, align_steps, context_of, mark_running, queued_record, steps};
 use crate::hub::Hub;
 use crate::model::{RunJob, RunRecord};
 use crate::pause;
-use crate::ports::{ClaimArgs, Fresh, StoreResult};
+use crate::ports::{Fresh, StoreResult};
 use crate::template::context;
 
 /// What [`first_delivery`] did.
@@ -63,12 +63,7 @@ pub(super) async fn first_delivery(hub: &Hub, job: &RunJob, ack: Option<&str>) -
     mark_running(hub, &mut run);
     let ports = &hub.ports;
     let key = crate::keys::step(&run.id, &step.id);
-    let args = ClaimArgs {
-        key: &key,
-        payload_hash: "",
-        data: &run.id,
-        lease: lease(hub.connection(&step.connection)),
-    };
+    let args = claim_args(&key, &run.id, hub.connection(&step.connection));
     let idempotency = ports.idempotency.as_ref();
     match ports
         .runs

@@ -110,8 +110,19 @@ pub(super) async fn run(
 }
 
 /// How long a step's claim on `conn` is leased.
-pub(super) fn lease(conn: Option<&Conn>) -> Duration {
+fn lease(conn: Option<&Conn>) -> Duration {
     conn.map_or_else(|| step_lease(outbound::DEFAULT_TIMEOUT), |c| c.step_lease)
+}
+
+/// The claim of step `key` of run `run_id` on `conn`: no payload hash, the
+/// run id as its data, the connection's step lease.
+pub(super) fn claim_args<'a>(key: &'a str, run_id: &'a str, conn: Option<&Conn>) -> ClaimArgs<'a> {
+    ClaimArgs {
+        key,
+        payload_hash: "",
+        data: run_id,
+        lease: lease(conn),
+    }
 }
 
 /// Claim the step: `Some(output)` when it already succeeded, `None` when it
@@ -126,20 +137,18 @@ async fn claim(
     made: Option<Claim>,
 ) -> Result<Option<Value>, Halt> {
     let ports = &hub.ports;
-    let lease = lease(conn);
     let claimed = if let Some(made) = made {
         Ok(made)
     } else if i == 0 {
-        let args = ClaimArgs {
-            key,
-            payload_hash: "",
-            data: &run.id,
-            lease,
-        };
+        let args = claim_args(key, &run.id, conn);
         let idempotency = ports.idempotency.as_ref();
         ports.runs.put_claiming(run, idempotency, args).await
     } else {
-        ports.idempotency.claim(key, "", &run.id, lease).await
+        let c = claim_args(key, &run.id, conn);
+        ports
+            .idempotency
+            .claim(c.key, c.payload_hash, c.data, c.lease)
+            .await
     };
     let rec = &mut run.steps[i];
     match claimed {
