@@ -9,23 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path as UrlPath, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{any, get};
 use clap::Args;
 use ferry::clock::{Clock, SystemClock};
 use ferry::hub::Hub;
-use ferry::ingest::Inbound;
 use ferry::scheduler::Scheduler;
 use ferry::store::{SqliteOptions, SqliteStore};
 use ferry::sync::{RunOptions, Trigger, run_sync_with};
 use tokio::sync::watch;
 
-use crate::sandbox::Sandbox;
 use crate::serve::{Bounds, serve};
 use crate::store_opt::{Store, StoreArgs, StoreKind, build};
 
@@ -194,7 +185,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     }
 
     let console = console.map(|opts| ferry::console::Console::new(hub.clone(), opts));
-    let app = router(hub.clone(), args.sandbox, console);
+    let app = crate::dev_routes::router(hub.clone(), args.sandbox, console);
     let bounds = Bounds {
         header_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
@@ -219,90 +210,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::time::sleep(Duration::from_secs(30)) => eprintln!("ferry: gave up waiting; unfinished runs resume on the next start"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The routes of `ferry dev` (see `serve` for the bounds and the JSON answers
-/// around them); the sandbox's bins only when `sandbox` is on; the web
-/// console at `/` when given.
-pub fn router(
-    hub: Arc<Hub>,
-    sandbox: bool,
-    console: Option<Arc<ferry::console::Console>>,
-) -> Router {
-    let sandbox = if sandbox {
-        Router::new()
-            .route("/_sandbox/{bin}/{*rest}", any(Sandbox::handle))
-            .with_state(Sandbox::for_hub(hub.clone()))
-    } else {
-        Router::new().route("/_sandbox/{*rest}", any(sandbox_off))
-    };
-    let app = Router::new()
-        .route("/hooks/{source}", any(hook))
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({ "ok": true })) }),
-        )
-        .route("/metrics", get(metrics))
-        .with_state(hub)
-        .merge(sandbox);
-    match console {
-        Some(console) => app.merge(ferry::console::router(console)),
-        None => app,
-    }
-}
-
-/// `GET /metrics`: what this process counted, in the Prometheus text format
-/// (see `ferry::metrics` and docs/metrics.md).
-async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
-    let content_type = [(
-        axum::http::header::CONTENT_TYPE,
-        ferry::metrics::PROMETHEUS_CONTENT_TYPE,
-    )];
-    (content_type, hub.metrics.prometheus()).into_response()
-}
-
-async fn sandbox_off() -> Response {
-    let body = serde_json::json!({
-        "error": "sandbox_off",
-        "message": "the sandbox is off; start `ferry dev --sandbox` to serve /_sandbox/<bin>/...",
-    });
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
-}
-
-async fn hook(
-    State(hub): State<Arc<Hub>>,
-    method: Method,
-    source: Result<UrlPath<String>, PathRejection>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let source = match source {
-        Ok(UrlPath(source)) => source,
-        Err(e) => {
-            let body = serde_json::json!({
-                "error": "bad_path",
-                "message": format!("the source in /hooks/<source> cannot be read: {}", e.body_text()),
-            });
-            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
-        }
-    };
-    let reply = ferry::respond::serve(
-        &hub,
-        Inbound {
-            method,
-            source,
-            headers,
-            query,
-            body,
-        },
-    )
-    .await;
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match reply.body {
-        Some(body) => (status, Json(body)).into_response(),
-        None => status.into_response(),
-    }
 }
 
 /// Fire each sync on its schedule until `stop`, each run within `budget`

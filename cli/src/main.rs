@@ -28,6 +28,7 @@ mod connections;
 mod describe;
 mod dev;
 mod dev_console;
+mod dev_routes;
 mod dlq;
 mod env;
 mod graph;

@@ -19,6 +19,7 @@
 //!
 //! The state lives in the cursors port, see [`state`].
 
+mod finish;
 mod one_way;
 mod pass;
 mod poll;
@@ -32,9 +33,9 @@ use serde_json::Value;
 
 use crate::clock::Millis;
 use crate::hub::Hub;
-use crate::model::{RunRecord, RunStatus, StepRecord, StepStatus, new_run_id};
+use crate::model::new_run_id;
 use crate::ports::{Claim, StoreError};
-use pass::{PassEnd, Run};
+use pass::Run;
 use state::Saved;
 pub use state::{Counts, LastRun, PagePos, Pass, PollState, SyncState};
 
@@ -260,127 +261,11 @@ pub async fn run_sync_with(
     } else {
         one_way::run(&mut run).await
     };
-    let report = finish(&mut run, started, opts.trigger, result).await;
+    let report = finish::finish(&mut run, started, opts.trigger, result).await;
     if let Err(e) = hub.ports.idempotency.release(&lease_key).await {
         tracing::warn!(sync = name, error = %e, "could not release the sync lease; it expires on its own");
     }
     report
-}
-
-/// Record the run (run log, last run, totals) and make the report.
-async fn finish(
-    run: &mut Run<'_>,
-    started: Millis,
-    trigger: Trigger,
-    result: Result<PassEnd, SyncError>,
-) -> Result<SyncReport, SyncError> {
-    let hub = run.hub;
-    let now = hub.ports.clock.now_ms();
-    let (outcome, detail, status) = match &result {
-        Ok(PassEnd::Finished) => ("completed", None, RunStatus::Succeeded),
-        Ok(PassEnd::OutOfTime) => (
-            "stopped",
-            Some(format!(
-                "stopped after {} page(s) to stay within the deadline; the next run continues",
-                run.pages
-            )),
-            RunStatus::Succeeded,
-        ),
-        Err(e) => (
-            "failed",
-            Some(hub.redact(&e.to_string())),
-            RunStatus::DeadLettered,
-        ),
-    };
-    let mut steps = std::mem::take(&mut run.log);
-    for (i, f) in run.failures.iter().enumerate() {
-        steps.push(StepRecord {
-            id: format!("record[{i}]"),
-            status: StepStatus::Failed,
-            attempts: vec![],
-            budget_from: 0,
-            last_error: Some(f.clone()),
-        });
-    }
-    for (i, c) in run.conflicts.iter().enumerate() {
-        steps.push(StepRecord {
-            id: format!("conflict[{i}]"),
-            status: StepStatus::Succeeded,
-            attempts: vec![],
-            budget_from: 0,
-            last_error: Some(c.clone()),
-        });
-    }
-    let mut record = RunRecord {
-        id: run.id.clone(),
-        workflow: crate::flow::FlowName::SyncRecords(run.name).to_string(),
-        source: trigger.as_str().to_owned(),
-        event_id: format!("sync-run@{started}"),
-        status,
-        attempts: 1,
-        created_at: started,
-        updated_at: now,
-        error: detail.clone(),
-        failure: None,
-        steps,
-        event: None,
-        expires_at: None,
-        rerun_of: None,
-        reruns: Vec::new(),
-    };
-    hub.keep(&mut record);
-    match hub.ports.runs.put(&record).await {
-        Ok(()) => crate::alerts::note::finished(hub, &record).await,
-        Err(e) => tracing::warn!(sync = run.name, error = %e, "could not record the sync run"),
-    }
-
-    // Last run and totals, on top of whatever the run saved (reload if it failed mid-way).
-    if result.is_err()
-        && let Ok(fresh) = Saved::load(hub, run.name).await
-    {
-        run.saved = fresh;
-    }
-    let st = &mut run.saved.state;
-    st.totals.add(&run.counts);
-    if outcome != "failed" {
-        st.last_success = Some(now);
-    }
-    st.last_run = Some(LastRun {
-        run_id: run.id.clone(),
-        started_at: started,
-        finished_at: now,
-        outcome: outcome.to_owned(),
-        detail,
-        pages: run.pages,
-        counts: run.counts,
-    });
-    if let Err(e) = run.saved.save(hub, run.name).await {
-        tracing::warn!(sync = run.name, error = %e, "could not record the run's totals");
-    }
-    tracing::info!(
-        sync = run.name,
-        outcome,
-        pages = run.pages,
-        seen = run.counts.seen,
-        sent = run.counts.sent,
-        skipped = run.counts.skipped,
-        failed = run.counts.failed,
-        "sync ran"
-    );
-    let end = result?;
-    Ok(SyncReport {
-        sync: run.name.to_owned(),
-        run_id: run.id.clone(),
-        outcome: match end {
-            PassEnd::Finished => Outcome::Completed,
-            PassEnd::OutOfTime => Outcome::Stopped,
-        },
-        pages: run.pages,
-        counts: run.counts,
-        failures: run.failures.clone(),
-        conflict_log: run.conflicts.clone(),
-        state: run.saved.state.clone(),
-    })
 }
 
 /// The state of sync `name` (for `ferry sync status`), and when it was last written.
