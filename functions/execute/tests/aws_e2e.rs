@@ -9,14 +9,13 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use ferry::clock::{Clock, SystemClock};
 use ferry::contract::aws::{emulator, fresh};
 use ferry::hub::Hub;
 use ferry::model::RunStatus;
 use ferry::store::AwsStore;
 use ferry::store::aws::provision::QueueSpec;
-use ferry_execute::{Batch, handle};
 use ferry_testkit::target::Target;
 use serde_json::{Value, json};
 
@@ -94,62 +93,9 @@ async fn ingest(aws: &Aws, entry_id: &str) -> (u16, Value) {
     (status, body)
 }
 
-/// What the SQS event source mapping does: receive a batch, invoke the
-/// function with it, delete what the response does not report as failed.
-/// Returns how many records were handed over.
+/// What the SQS event source mapping does (see `support::deliver`).
 async fn deliver(aws: &Aws) -> usize {
-    let out = aws
-        .sqs
-        .receive_message()
-        .queue_url(&aws.queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .expect("receive from the emulator");
-    let messages = out.messages.unwrap_or_default();
-    if messages.is_empty() {
-        return 0;
-    }
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
-                .unwrap_or_default();
-            let message_attributes: serde_json::Map<String, Value> = m
-                .message_attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.clone(), json!({ "stringValue": v.string_value(), "dataType": v.data_type() }))).collect())
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": attributes, "messageAttributes": message_attributes,
-                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    let batch: Batch = serde_json::from_value(json!({ "Records": records })).unwrap();
-    let response = handle(&aws.hub, batch, None).await;
-    let failed: Vec<String> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    for m in &messages {
-        if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-            let _ = aws
-                .sqs
-                .delete_message()
-                .queue_url(&aws.queue_url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await;
-        }
-    }
-    messages.len()
+    support::deliver(&aws.hub, &aws.sqs, &aws.queue_url, 10).await
 }
 
 async fn queue_depth(aws: &Aws) -> u64 {

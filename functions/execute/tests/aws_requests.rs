@@ -17,7 +17,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use ferry::clock::{Clock, SystemClock};
 use ferry::contract::aws::{emulator, fresh};
 use ferry::hub::Hub;
@@ -25,9 +24,9 @@ use ferry::model::{RunQuery, RunStatus};
 use ferry::store::AwsStore;
 use ferry::store::aws::provision::QueueSpec;
 use ferry::store::aws::requests::{RequestCounter, Requests};
-use ferry_execute::{Batch, handle};
+use ferry_execute::handle;
 use ferry_testkit::target::Target;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Events sent: two full SQS batches.
 const EVENTS: usize = 20;
@@ -143,83 +142,9 @@ fn api_gateway(entry_id: &str) -> lambda_http::Request {
     support::form_webhook(body, "forms-token-requests")
 }
 
-/// What the event source mapping does: receive up to ten, invoke the
-/// function, delete what it did not report as failed (`DeleteMessageBatch`).
-/// Returns how many records were handed over.
+/// What the event source mapping does, on the counted SQS client.
 async fn deliver(aws: &Aws) -> usize {
-    let out = aws
-        .esm_sqs
-        .receive_message()
-        .queue_url(&aws.queue_url)
-        .max_number_of_messages(BATCH_SIZE)
-        .wait_time_seconds(1)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .expect("receive from the emulator");
-    let messages = out.messages.unwrap_or_default();
-    if messages.is_empty() {
-        return 0;
-    }
-    let records: Vec<Value> = messages.iter().map(record).collect();
-    let batch: Batch = serde_json::from_value(json!({ "Records": records })).unwrap();
-    let response = handle(&aws.hub, batch, None).await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    let done: Vec<DeleteMessageBatchRequestEntry> = messages
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !failed.contains(&m.message_id().unwrap_or_default()))
-        .map(|(i, m)| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .build()
-                .unwrap()
-        })
-        .collect();
-    if !done.is_empty() {
-        aws.esm_sqs
-            .delete_message_batch()
-            .queue_url(&aws.queue_url)
-            .set_entries(Some(done))
-            .send()
-            .await
-            .expect("delete on the emulator");
-    }
-    messages.len()
-}
-
-/// The SQS event record for `m`, as the event source mapping builds it.
-fn record(m: &aws_sdk_sqs::types::Message) -> Value {
-    let attributes: serde_json::Map<String, Value> = m
-        .attributes()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let message_attributes: serde_json::Map<String, Value> = m
-        .message_attributes()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| {
-                    let v = json!({ "stringValue": v.string_value(), "dataType": v.data_type() });
-                    (k.clone(), v)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    json!({
-        "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-        "attributes": attributes, "messageAttributes": message_attributes,
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"
-    })
+    support::deliver(&aws.hub, &aws.esm_sqs, &aws.queue_url, BATCH_SIZE).await
 }
 
 /// Every item in the table by kind (`run`, `idem`, …): how many, and their
@@ -399,22 +324,9 @@ async fn a_batch_whose_held_writes_fail_acknowledges_no_record() {
             ))
         }
     });
-    let out = aws
-        .esm_sqs
-        .receive_message()
-        .queue_url(&aws.queue_url)
-        .max_number_of_messages(BATCH_SIZE)
-        .wait_time_seconds(1)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .expect("receive from the emulator");
-    let messages = out.messages.unwrap_or_default();
+    let messages = support::receive(&aws.esm_sqs, &aws.queue_url, BATCH_SIZE).await;
     assert_eq!(messages.len(), 3, "the three events in one batch");
-    let records: Vec<Value> = messages.iter().map(record).collect();
-    let batch: Batch = serde_json::from_value(json!({ "Records": records })).unwrap();
-    let response = handle(&aws.hub, batch, None).await;
+    let response = handle(&aws.hub, support::batch(&messages), None).await;
 
     assert_eq!(target.seen_at("/crm/leads").len(), 3, "the calls went out");
     let mut failed: Vec<&str> = response
