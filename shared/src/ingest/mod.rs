@@ -4,7 +4,6 @@
 //!
 //! Every answer is a small JSON body with a stable `error` code and a sentence.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,15 +11,15 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Millis;
-use crate::config::Source;
 use crate::execute::queued_record;
 use crate::hub::Hub;
 use crate::model::{Event, Job, RunJobRef, RunRecord, ordered_run_id, run_id_for};
 use crate::ports::{Claim, NewEvent, Ports};
-use crate::template::context;
-use crate::verify::Verified;
 
+mod event_id;
 mod parse;
+
+use event_id::event_id;
 pub(crate) use parse::{parse_body, parse_query, visible_headers};
 
 /// Largest body accepted when a source does not set `max_body_bytes`.
@@ -132,7 +131,7 @@ async fn answer(hub: &Hub, req: Inbound) -> Reply {
         body,
         received_at: now,
     };
-    let event_id = match event_id(hub, source, &verified, &event, &req.body) {
+    let event_id = match event_id(&hub.templates, source, &verified, &event, &req.body) {
         Ok(id) => id,
         Err(reply) => return reply,
     };
@@ -354,45 +353,4 @@ fn reply(event_id: &str, accepted: Accepted) -> Reply {
             ),
         ),
     }
-}
-
-fn event_id(
-    hub: &Hub,
-    source: &Source,
-    verified: &Verified<'_>,
-    event: &Event,
-    raw: &[u8],
-) -> Result<String, Reply> {
-    if let Some(tmpl) = &source.event_id {
-        // By reference: the body is not copied into a JSON value first.
-        #[derive(serde::Serialize)]
-        struct View<'a> {
-            body: &'a Value,
-            headers: &'a BTreeMap<String, String>,
-            query: &'a BTreeMap<String, String>,
-        }
-        let ctx = context(&View {
-            body: &event.body,
-            headers: &event.headers,
-            query: &event.query,
-        });
-        return match hub.templates.render(tmpl, &ctx) {
-            Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
-            Ok(_) => Err(Reply::error(
-                400,
-                "missing_event_id",
-                "the event id template rendered an empty string",
-            )),
-            Err(e) => Err(Reply::error(
-                400,
-                "missing_event_id",
-                format!("cannot compute the event id: {}", e.message),
-            )),
-        };
-    }
-    // The scheme's own id (a delivery header, the body's id), else the body's hash.
-    Ok(verified
-        .event_id()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw)))))
 }

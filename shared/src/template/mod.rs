@@ -19,7 +19,9 @@ use std::cell::Cell;
 use minijinja::{AutoEscape, ErrorKind, Output, State, Value};
 
 mod compiled;
+mod sole_path;
 use compiled::{Compiled, Kind, Rendered};
+pub use sole_path::{plain_text, sole_path};
 
 /// The auto-escape mode of path templates.
 const PATH_SEGMENT: &str = "path-segment";
