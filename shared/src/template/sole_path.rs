@@ -9,8 +9,7 @@
 /// (blanks only inside the braces around the path), root first; `None` for
 /// any other template.
 pub fn sole_path(src: &str) -> Option<Vec<&str>> {
-    let inner = src.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
-    let (root, mut rest) = split_name(inner)?;
+    let (root, mut rest) = split_name(super::sole_expression(src)?)?;
     let mut names = vec![root];
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
