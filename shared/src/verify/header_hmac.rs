@@ -7,7 +7,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::HeaderMap;
 
-use super::common::{BASE64, Header, Keys, decode_base64, decode_hex, strip_prefix_ci, unix_secs};
+use super::common::{BASE64, Header, Keys, decode_base64, decode_hex, strip_prefix_ci};
+use super::window::unix_secs;
 use super::{Checked, SchemeVerifier, VerifyError};
 use crate::config::{Encoding, TimestampUnit};
 

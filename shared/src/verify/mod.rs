@@ -23,6 +23,7 @@ mod event_id;
 mod header_hmac;
 mod standard;
 mod stripe;
+mod window;
 
 use std::fmt;
 

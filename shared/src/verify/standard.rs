@@ -12,8 +12,9 @@ use base64::Engine as _;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use super::common::{BASE64, Header, Keys, decode_base64, unix_secs};
+use super::common::{BASE64, Header, Keys, decode_base64};
 use super::header_hmac::DEFAULT_TOLERANCE;
+use super::window::unix_secs;
 use super::{Checked, SchemeVerifier, VerifyError};
 
 /// The three headers of one naming family.

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use super::common::{Header, Keys, Stamp, decode_hex, unix_secs};
+use super::common::{Header, Keys, Stamp, decode_hex};
 use super::header_hmac::DEFAULT_TOLERANCE;
+use super::window::unix_secs;
 use super::{Checked, SchemeVerifier, VerifyError};
 
 /// Verifier for Stripe webhooks.
