@@ -9,6 +9,7 @@ use crate::clock::Millis;
 use crate::runlog::{DEFAULT_RETENTION, Decided, GotResponse, ReceivedEvent, SentRequest};
 
 mod ids;
+mod job_decode;
 pub use ids::{new_run_id, ordered_run_id, run_id_for};
 
 /// What arrived: the parts of a request that templates see.
@@ -59,7 +60,7 @@ impl Job {
 
     /// Read a message body written by [`Job::encode`].
     pub fn decode(body: &str) -> Result<Job, serde_json::Error> {
-        serde_json::from_str(body)
+        job_decode::decode(body)
     }
 }
 

@@ -86,7 +86,7 @@ pub(super) async fn run(
         Ok(Some(output)) => return StepOutcome::Output(output, None),
         Ok(None) => match attempt(hub, flow, step, conn, run, i, ctx).await {
             Ok(output) if last => {
-                let result = output.to_string();
+                let result = text(&output);
                 return StepOutcome::Output(output, Some(Unrecorded { key, result }));
             }
             Ok(output) => match complete(hub, &key, &output).await {
@@ -232,9 +232,15 @@ async fn attempt(
 async fn complete(hub: &Hub, key: &str, output: &Value) -> Result<(), Halt> {
     hub.ports
         .idempotency
-        .complete(key, &output.to_string(), STEP_RESULT_TTL)
+        .complete(key, &text(output), STEP_RESULT_TTL)
         .await
         .map_err(|e| Halt::Unrecorded(format!("could not record the step's result: {e}")))
+}
+
+/// A step's output as stored: compact JSON (as `Display` writes it, with
+/// fewer instructions).
+fn text(output: &Value) -> String {
+    serde_json::to_string(output).expect("a JSON value always serializes")
 }
 
 enum Guarded<'c> {

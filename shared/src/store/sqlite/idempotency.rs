@@ -72,6 +72,9 @@ pub(super) fn complete(
 }
 
 /// Claim `key` until `lease_until` (see [`Idempotency::claim`]).
+///
+/// One statement when the key is free (the usual case): an insert that
+/// overwrites only an expired row. The row is read only when it is held.
 pub(super) fn claim(
     conn: &Connection,
     now: Millis,
@@ -80,16 +83,24 @@ pub(super) fn claim(
     data: &str,
     lease_until: Millis,
 ) -> StoreResult<Claim> {
-    if let Some(held) = held(conn, now, key, hash)? {
-        return Ok(held);
+    let claimed = conn
+        .prepare_cached(
+            "INSERT INTO idempotency (key, payload_hash, data, completed, result, expires_at)
+             VALUES (?1, ?2, ?3, 0, NULL, ?4)
+             ON CONFLICT (key) DO UPDATE SET
+               payload_hash = excluded.payload_hash, data = excluded.data,
+               completed = 0, result = NULL, expires_at = excluded.expires_at
+             WHERE idempotency.expires_at <= ?5",
+        )
+        .and_then(|mut s| s.execute(params![key, hash, data, lease_until, now]))
+        .map_err(sql_err)?;
+    if claimed == 1 {
+        return Ok(Claim::Claimed);
     }
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO idempotency (key, payload_hash, data, completed, result, expires_at)
-         VALUES (?1, ?2, ?3, 0, NULL, ?4)",
-    )
-    .and_then(|mut s| s.execute(params![key, hash, data, lease_until]))
-    .map_err(sql_err)?;
-    Ok(Claim::Claimed)
+    // Not written: a live row holds the key, in this same transaction.
+    held(conn, now, key, hash)?.ok_or_else(|| {
+        StoreError::Corrupt(format!("idempotency key {key:?} neither free nor held"))
+    })
 }
 
 /// What holds `key` now (a live row), as a claim of it with `hash` would
