@@ -306,16 +306,8 @@ fn hub(cfg: &str, ports: Ports) -> Arc<Hub> {
 }
 
 fn request(id: &str) -> Inbound {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("x-key", "the-key".parse().unwrap());
-    headers.insert("content-type", "application/json".parse().unwrap());
-    Inbound {
-        method: http::Method::POST,
-        source: "form".into(),
-        headers,
-        query: None,
-        body: bytes::Bytes::from(format!(r#"{{"id": "{id}"}}"#)),
-    }
+    let body = format!(r#"{{"id": "{id}"}}"#);
+    ferry_testkit::bench::inbound("form", &[("x-key", "the-key")], body.as_bytes())
 }
 
 /// Writes ingest makes for one new event of `form`: the claim, the enqueue,

@@ -109,16 +109,8 @@ fn hub(ports: Ports) -> Arc<Hub> {
 
 /// A signed post of event `id` to `form`.
 fn request(id: &str) -> Inbound {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("x-key", "the-key".parse().unwrap());
-    headers.insert("content-type", "application/json".parse().unwrap());
-    Inbound {
-        method: http::Method::POST,
-        source: "form".into(),
-        headers,
-        query: None,
-        body: bytes::Bytes::from(format!(r#"{{"id": "{id}"}}"#)),
-    }
+    let body = format!(r#"{{"id": "{id}"}}"#);
+    ferry_testkit::bench::inbound("form", &[("x-key", "the-key")], body.as_bytes())
 }
 
 async fn store_down(one_step: bool) {

@@ -227,7 +227,13 @@ impl Bench {
     }
 }
 
-fn inbound<K: AsRef<str>, V: AsRef<str>>(source: &str, headers: &[(K, V)], body: &[u8]) -> Inbound {
+/// A `POST /hooks/<source>` carrying `body` and `headers` as `ferry dev`
+/// hands it to ingest (`content-type: application/json` unless given).
+pub fn inbound<K: AsRef<str>, V: AsRef<str>>(
+    source: &str,
+    headers: &[(K, V)],
+    body: &[u8],
+) -> Inbound {
     let mut map = http::HeaderMap::new();
     for (k, v) in headers {
         map.append(

@@ -29,13 +29,6 @@ pub fn hub(target: &str, ports: Ports) -> Arc<Hub> {
 
 /// A webhook for `form` with event id `id`.
 pub fn request(id: &str) -> Inbound {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", "application/json".parse().unwrap());
-    Inbound {
-        method: http::Method::POST,
-        source: "form".into(),
-        headers,
-        query: None,
-        body: bytes::Bytes::from(format!(r#"{{"id": "{id}"}}"#)),
-    }
+    let body = format!(r#"{{"id": "{id}"}}"#);
+    ferry_testkit::bench::inbound::<&str, &str>("form", &[], body.as_bytes())
 }
